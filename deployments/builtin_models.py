@@ -1,0 +1,162 @@
+"""Builds the built-in tiny models from fixed seeds and saves them like any Hugging Face model.
+
+The weights are random, so the images are noise: these models exist so that the whole system,
+loader included, runs and is tested offline on a CPU.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from deployments.sources import BUILTIN_PREFIX, default_cache_dir
+
+TINY_SD_SEED = 0
+# Latent channels of 4 with a 2-level VAE: images must be multiples of 4 pixels; the API asks for 8.
+_CLIP_MAX_LENGTH = 77
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte -> printable character map, which CLIP's BPE vocabulary uses."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    chars = printable[:]
+    n = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + n)
+            n += 1
+    return dict(zip(printable, map(chr, chars)))
+
+
+def _write_byte_level_clip_tokenizer(path: Path) -> int:
+    """A CLIP BPE tokenizer with one token per byte (and its end-of-word form) and no merges."""
+    path.mkdir(parents=True, exist_ok=True)
+    vocab: dict[str, int] = {}
+    for char in _bytes_to_unicode().values():
+        vocab[char] = len(vocab)
+    for char in _bytes_to_unicode().values():
+        vocab[char + "</w>"] = len(vocab)
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    (path / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (path / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    (path / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "CLIPTokenizer",
+                "model_max_length": _CLIP_MAX_LENGTH,
+                "bos_token": "<|startoftext|>",
+                "eos_token": "<|endoftext|>",
+                "unk_token": "<|endoftext|>",
+                "pad_token": "<|endoftext|>",
+            }
+        ),
+        encoding="utf-8",
+    )
+    return len(vocab)
+
+
+def _build_tiny_sd(target: Path) -> None:
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    vocab_size = _write_byte_level_clip_tokenizer(target / "_tokenizer")
+    tokenizer = CLIPTokenizer.from_pretrained(target / "_tokenizer")
+    # Each component is seeded on its own so that its weights do not depend on build order.
+    torch.manual_seed(TINY_SD_SEED)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+    )
+    torch.manual_seed(TINY_SD_SEED + 1)
+    vae = AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        sample_size=64,
+    )
+    torch.manual_seed(TINY_SD_SEED + 2)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=vocab_size - 2,
+            eos_token_id=vocab_size - 1,
+            pad_token_id=vocab_size - 1,
+            hidden_size=32,
+            intermediate_size=37,
+            layer_norm_eps=1e-05,
+            num_attention_heads=4,
+            num_hidden_layers=5,
+            vocab_size=vocab_size,
+            max_position_embeddings=_CLIP_MAX_LENGTH,
+        )
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    pipeline = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(target, safe_serialization=True)
+    shutil.rmtree(target / "_tokenizer")
+
+
+_BUILDERS = {"tiny-sd": _build_tiny_sd}
+
+
+def builtin_model_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Returns the directory of built-in model `name`, building it on first use.
+
+    The build goes to a temporary directory that is renamed into place, so replicas starting
+    together never load a half-written model.
+    """
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    target = root / name
+    if (target / "model_index.json").exists():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    try:
+        _BUILDERS[name](scratch)
+        try:
+            scratch.rename(target)
+        except OSError:
+            if not (target / "model_index.json").exists():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def resolve_source(source: str, cache_dir: str | os.PathLike | None = None) -> str:
+    """What `from_pretrained` should load for a catalog source: a directory or a repo id."""
+    if source.startswith(BUILTIN_PREFIX):
+        return str(builtin_model_path(source.removeprefix(BUILTIN_PREFIX), cache_dir))
+    return str(Path(source).expanduser()) if Path(source).expanduser().is_dir() else source

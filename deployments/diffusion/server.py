@@ -1,0 +1,55 @@
+"""The diffusion deployment: params in, encoded images out. No database, no storage."""
+
+import asyncio
+import logging
+
+from ray import serve
+
+from deployments.diffusion.config import BatchingConfig, DiffusionConfig
+from deployments.protocol import GenerationError, GenerationParams, GenerationResult
+
+logger = logging.getLogger("ray.serve")
+
+
+class DiffusionServer:
+    """Runs one diffusers pipeline; concurrent requests are batched by `@serve.batch`."""
+
+    def __init__(self, config: DiffusionConfig):
+        # Imported here so that importing this module (e.g. to build the app) never loads torch.
+        from deployments.diffusion.backend import DiffusionBackend
+
+        self._config = config
+        self._backend = DiffusionBackend(config)
+        self._apply_batching(config.batching)
+
+    def reconfigure(self, user_config: dict) -> None:
+        """Applies `user_config` ({max_batch_size, batch_wait_timeout_s}) without a restart."""
+        self._apply_batching(BatchingConfig.model_validate(user_config or {}))
+
+    def _apply_batching(self, batching: BatchingConfig) -> None:
+        self._generate_batch.set_max_batch_size(batching.max_batch_size)
+        self._generate_batch.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)
+
+    async def generate(self, params: GenerationParams) -> GenerationResult:
+        """Returns the image for `params`; raises when this request alone fails."""
+        result = await self._generate_batch(params)
+        if isinstance(result, GenerationError):
+            raise result
+        if isinstance(result, Exception):
+            logger.warning("generation failed: %r", result)
+            # Re-raised as our own type: torch exceptions need not unpickle in the ingress.
+            raise GenerationError(f"{type(result).__name__}: {result}")
+        return result
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
+    async def _generate_batch(
+        self, batch: list[GenerationParams]
+    ) -> list[GenerationResult | Exception]:
+        # The pipeline runs in a worker thread so the replica keeps accepting requests and
+        # the next batch fills while this one computes.
+        return await asyncio.to_thread(self._backend.generate, batch)
+
+    async def check_health(self) -> None:
+        """Serve's health probe: the pipeline is loaded or the constructor would have failed."""
+        if self._backend is None:
+            raise RuntimeError("pipeline not loaded")

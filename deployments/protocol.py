@@ -1,0 +1,37 @@
+"""Types that cross a deployment handle: plain, picklable, free of torch and FastAPI."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """One image to generate. Requests that agree on `batch_key` can share one pipeline call."""
+
+    prompt: str
+    width: int
+    height: int
+    num_inference_steps: int
+    guidance_scale: float
+    seed: int
+    negative_prompt: str | None = None
+    output_format: str = "png"
+
+    @property
+    def batch_key(self) -> tuple:
+        return (self.width, self.height, self.num_inference_steps, self.guidance_scale)
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """One encoded image and what produced it."""
+
+    image: bytes
+    content_type: str
+    width: int
+    height: int
+    seed: int
+    inference_seconds: float
+
+
+class GenerationError(RuntimeError):
+    """The model could not produce this request's image; other requests are unaffected."""

@@ -1,0 +1,34 @@
+"""Model sources: what a catalog `source` string may name. Torch-free, so configs validate fast."""
+
+import os
+import re
+from pathlib import Path
+
+import platformdirs
+
+BUILTIN_PREFIX = "builtin:"
+BUILTIN_MODELS = ("tiny-sd",)
+_HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def default_cache_dir() -> Path:
+    """`PIXELRAY_MODEL_CACHE_DIR`, else the user's cache dir (e.g. ~/.cache/pixelray/models)."""
+    env = os.environ.get("PIXELRAY_MODEL_CACHE_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("pixelray")) / "models"
+
+
+def check_source(source: str) -> str:
+    """Returns `source` when it names a built-in model, a local directory or a Hugging Face repo id."""
+    if source.startswith(BUILTIN_PREFIX):
+        name = source.removeprefix(BUILTIN_PREFIX)
+        if name not in BUILTIN_MODELS:
+            allowed = ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_MODELS)
+            raise ValueError(f"unknown built-in model {source!r}; built-in models are: {allowed}")
+        return source
+    if Path(source).expanduser().is_dir() or _HF_REPO_ID.match(source):
+        return source
+    raise ValueError(
+        f"model source {source!r} is neither a built-in model "
+        f"({', '.join(BUILTIN_PREFIX + n for n in BUILTIN_MODELS)}), an existing local directory, "
+        "nor a Hugging Face repo id like 'stabilityai/sd-turbo'"
+    )

@@ -1,0 +1,71 @@
+"""Typed errors raised where a problem is found; `api/errors.py` renders them into one envelope."""
+
+
+class ApiError(Exception):
+    """An error a client can act on. Subclasses fix the status and the machine-readable code."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidRequest(ApiError):
+    """Bad input: the message names the field and what is allowed."""
+
+    status_code = 400
+    code = "invalid_request"
+
+    def __init__(self, *, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+    def body(self) -> dict:
+        return {**super().body(), "field": self.field}
+
+
+class UnknownModel(InvalidRequest):
+    code = "unknown_model"
+
+    def __init__(self, *, slug: str, known: list[str]):
+        super().__init__(field="model", message=f"unknown model {slug!r}; known models: {', '.join(known)}")
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str = "missing or invalid API key"):
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
+class GenerationFailed(ApiError):
+    """The model failed on this request; whatever was charged has been refunded."""
+
+    status_code = 502
+    code = "generation_failed"
+
+
+class ServiceUnavailable(ApiError):
+    """Overloaded or a dependency is down: retry later."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1):
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+    def body(self) -> dict:
+        return {**super().body(), "retry_after": self.retry_after}

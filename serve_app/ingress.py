@@ -1,0 +1,30 @@
+"""The HTTP ingress deployment: a FastAPI app built on the replica around the model handles."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from ray import serve
+from ray.serve import Application
+
+from serve_app.api.main import create_app
+from serve_app.api.state import AppState
+from serve_app.config import AppConfig
+
+
+@serve.ingress()
+class IngressServer:
+    """Holds one handle per catalog model; requests are served by the app from `create_app`."""
+
+    def __init__(self, config: AppConfig, model_handles: dict[str, Any]):
+        self._state = AppState.build(config, model_handles=model_handles)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_app(self._state)
+
+
+def build_ingress(config: AppConfig, *, model_apps: dict[str, Application]) -> Application:
+    """The ingress bound to the model deployments; Serve turns `model_apps` into handles."""
+    deployment = serve.deployment(IngressServer).options(
+        name="ingress", **config.ingress.to_serve_options()
+    )
+    return deployment.bind(config, model_apps)

@@ -1,0 +1,57 @@
+"""Wire models of GET /api/v1/models."""
+
+from pydantic import BaseModel, Field
+
+from serve_app.config import ModelConfig
+
+
+class ModelCredits(BaseModel):
+    per_image: int
+    per_megapixel: float | None
+
+
+class ModelSizes(BaseModel):
+    min: int
+    max: int
+    default_width: int
+    default_height: int
+    multiple_of: int = 8
+
+
+class ModelPublic(BaseModel):
+    slug: str
+    name: str
+    description: str
+    credits: ModelCredits
+    modes: list[str]
+    supports_negative_prompt: bool
+    sizes: ModelSizes
+    default_steps: int
+    max_count: int
+    default: bool = Field(description="Used when a request names no model.")
+
+    @classmethod
+    def from_config(cls, model: ModelConfig, *, default: bool) -> "ModelPublic":
+        return cls(
+            slug=model.slug,
+            name=model.name,
+            description=model.description,
+            credits=ModelCredits(
+                per_image=model.credits_per_image, per_megapixel=model.credits_per_megapixel
+            ),
+            modes=list(model.modes),
+            supports_negative_prompt=model.supports_negative_prompt,
+            sizes=ModelSizes(
+                min=model.min_size,
+                max=model.max_size,
+                default_width=model.default_width,
+                default_height=model.default_height,
+            ),
+            default_steps=model.default_steps,
+            max_count=model.max_count,
+            default=default,
+        )
+
+
+class ModelList(BaseModel):
+    models: list[ModelPublic]

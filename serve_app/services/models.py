@@ -1,0 +1,45 @@
+"""Calls into the diffusion deployments, mapping Serve's failures to API errors."""
+
+import asyncio
+import logging
+from typing import Any
+
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+
+from deployments.protocol import GenerationError, GenerationParams, GenerationResult
+from serve_app.errors import GenerationFailed, ServiceUnavailable
+
+logger = logging.getLogger("ray.serve")
+
+
+class ModelClient:
+    """One handle per catalog slug."""
+
+    def __init__(self, handles: dict[str, Any], *, timeout_s: float):
+        self._handles = handles
+        self._timeout_s = timeout_s
+
+    async def generate(self, slug: str, params: GenerationParams) -> GenerationResult:
+        response = self._handles[slug].generate.remote(params)
+        try:
+            return await asyncio.wait_for(_awaited(response), timeout=self._timeout_s)
+        except BackPressureError:
+            raise ServiceUnavailable(f"model {slug!r} is at capacity; retry shortly") from None
+        except DeploymentUnavailableError:
+            raise ServiceUnavailable(f"model {slug!r} has no healthy replica", retry_after=5) from None
+        except TimeoutError:
+            response.cancel()
+            raise GenerationFailed(f"model {slug!r} did not answer within {self._timeout_s:g} s") from None
+        except GenerationError as exc:
+            raise GenerationFailed(f"model {slug!r} failed: {exc.args[0] if exc.args else exc}") from None
+        except Exception as exc:
+            logger.exception("model %s failed", slug)
+            raise GenerationFailed(f"model {slug!r} failed ({type(exc).__name__})") from None
+
+    async def check(self, slug: str, *, timeout_s: float = 5.0) -> None:
+        """Raises unless the deployment answers a health probe in time."""
+        await asyncio.wait_for(_awaited(self._handles[slug].check_health.remote()), timeout=timeout_s)
+
+
+async def _awaited(response: Any) -> Any:
+    return await response
