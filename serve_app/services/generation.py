@@ -32,7 +32,9 @@ class GenerationService:
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         params = request.to_params(model, seed=seed)
         result = await self._models.generate(model.slug, params)
-        image_url, storage_key = await self._publish(result)
+        image_url, storage_key = await publish_image(
+            result, store=self._store, enabled=self._config.storage.enabled
+        )
         async with self._db.write() as session:
             session.add(
                 Image(
@@ -57,14 +59,17 @@ class GenerationService:
             image=image_url, seed=seed, model=model.slug, width=result.width, height=result.height
         )
 
-    async def _publish(self, result: GenerationResult) -> tuple[str, str | None]:
-        """Stores the image and returns (url, key), or a data URL and no key when storage is off."""
-        if not self._config.storage.enabled:
-            encoded = base64.b64encode(result.image).decode()
-            return f"data:{result.content_type};base64,{encoded}", None
-        key = new_image_key(result.content_type)
-        try:
-            await self._store.put(key, result.image, content_type=result.content_type)
-        except StorageUnavailable as exc:
-            raise ServiceUnavailable(f"image storage is unavailable: {exc}", retry_after=5) from None
-        return self._store.url(key), key
+
+async def publish_image(
+    result: GenerationResult, *, store: ObjectStore, enabled: bool
+) -> tuple[str, str | None]:
+    """Stores the image and returns (url, key), or a data URL and no key when storage is off."""
+    if not enabled:
+        encoded = base64.b64encode(result.image).decode()
+        return f"data:{result.content_type};base64,{encoded}", None
+    key = new_image_key(result.content_type)
+    try:
+        await store.put(key, result.image, content_type=result.content_type)
+    except StorageUnavailable as exc:
+        raise ServiceUnavailable(f"image storage is unavailable: {exc}", retry_after=5) from None
+    return store.url(key), key

@@ -1,0 +1,45 @@
+"""The built-in tiny Stable Diffusion: deterministic build, loaded like any Hugging Face model."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from deployments.builtin_models import builtin_model_path, resolve_source
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_building_twice_gives_identical_files(tmp_path, model_cache_dir):
+    again = builtin_model_path("tiny-sd", tmp_path)
+    first = digests(model_cache_dir / "tiny-sd")
+    assert digests(again) == first
+    assert {"unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors",
+            "text_encoder/model.safetensors", "model_index.json"} <= set(first)
+
+
+def test_a_built_model_is_reused_not_rebuilt(model_cache_dir):
+    weights = model_cache_dir / "tiny-sd" / "unet" / "diffusion_pytorch_model.safetensors"
+    before = weights.stat().st_mtime_ns
+    assert builtin_model_path("tiny-sd", model_cache_dir) == model_cache_dir / "tiny-sd"
+    assert weights.stat().st_mtime_ns == before
+
+
+def test_it_loads_through_from_pretrained_with_every_component(model_cache_dir):
+    from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline
+
+    pipeline = AutoPipelineForText2Image.from_pretrained(resolve_source("builtin:tiny-sd", model_cache_dir))
+    assert isinstance(pipeline, StableDiffusionPipeline)
+    assert type(pipeline.tokenizer).__name__ == "CLIPTokenizer"
+    assert pipeline.tokenizer("héllo").input_ids[1:-1], "byte-level tokens for any UTF-8 text"
+
+
+@pytest.mark.parametrize("source", ["stabilityai/sd-turbo", "org/model"])
+def test_repo_ids_pass_through_unchanged(source):
+    assert resolve_source(source) == source

@@ -1,0 +1,50 @@
+"""Test data builders: catalog entries, app args and users with keys."""
+
+import secrets
+from typing import Any
+
+from serve_app.db.session import Database
+from serve_app.services.users import create_user
+
+
+def tiny_model_entry(slug: str = "tiny-sd", **overrides: Any) -> dict[str, Any]:
+    entry = {
+        "slug": slug,
+        "name": "Tiny SD",
+        "source": "builtin:tiny-sd",
+        "default_steps": 2,
+        "default_guidance_scale": 5.0,
+        "min_size": 64,
+        "max_size": 256,
+        "default_width": 64,
+        "default_height": 64,
+        "device": "cpu",
+        "num_threads": 1,
+        "batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.1},
+        "deployment": {
+            "num_replicas": 1,
+            "max_ongoing_requests": 32,
+            "ray_actor_options": {"num_cpus": 0},
+        },
+    }
+    entry.update(overrides)
+    return entry
+
+
+def app_args(*, tmp_dir: str, model_cache_dir: str, **overrides: Any) -> dict[str, Any]:
+    args = {
+        "database_url": f"sqlite:///{tmp_dir}/pixelray.db",
+        "public_base_url": "http://127.0.0.1:8000",
+        "model_cache_dir": model_cache_dir,
+        "storage": {"enabled": True, "backend": "local", "local_dir": f"{tmp_dir}/files"},
+        "models": [tiny_model_entry()],
+        "ingress": {"num_replicas": 1, "max_ongoing_requests": 256, "ray_actor_options": {"num_cpus": 0}},
+    }
+    args.update(overrides)
+    return args
+
+
+async def user_with_key(db: Database, name: str | None = None) -> tuple[int, str]:
+    """Creates a user; returns (user id, plaintext API key)."""
+    user, key = await create_user(db=db, name=name or f"user-{secrets.token_hex(4)}")
+    return user.id, key

@@ -1,0 +1,55 @@
+"""Users and authentication, on SQLite and PostgreSQL."""
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from serve_app.db.models import ApiKey
+from serve_app.errors import InvalidRequest, Unauthorized
+from serve_app.services.keys import LOOKUP_PREFIX_LENGTH
+from serve_app.services.users import authenticate, create_user
+from tests.factories import user_with_key
+
+
+async def test_a_new_key_authenticates_its_user(db):
+    user_id, key = await user_with_key(db, "alice")
+    user = await authenticate(db=db, plaintext=key)
+    assert (user.id, user.name) == (user_id, "alice")
+
+
+async def test_a_wrong_key_with_a_valid_prefix_is_refused(db):
+    _, key = await user_with_key(db)
+    with pytest.raises(Unauthorized):
+        await authenticate(db=db, plaintext=key[:-4] + "AAAA")
+
+
+async def test_a_revoked_key_is_refused(db):
+    user_id, key = await user_with_key(db)
+    async with db.write() as session:
+        await session.execute(
+            text("UPDATE apikey SET revoked_at = CURRENT_TIMESTAMP WHERE user_id = :u"), {"u": user_id}
+        )
+    with pytest.raises(Unauthorized, match="revoked"):
+        await authenticate(db=db, plaintext=key)
+
+
+async def test_the_database_never_holds_the_plaintext_key(db):
+    _, key = await user_with_key(db)
+    async with db.read() as session:
+        rows = (await session.execute(text("SELECT * FROM apikey"))).all()
+    dump = repr(rows)
+    assert key not in dump and key[LOOKUP_PREFIX_LENGTH:] not in dump
+
+
+async def test_user_names_are_unique(db):
+    await create_user(db=db, name="bob")
+    with pytest.raises(InvalidRequest, match="already exists"):
+        await create_user(db=db, name="bob")
+
+
+async def test_authentication_records_last_use(db):
+    user_id, key = await user_with_key(db)
+    await authenticate(db=db, plaintext=key)
+    async with db.read() as session:
+        stored = (await session.exec(select(ApiKey).where(ApiKey.user_id == user_id))).one()
+    assert stored.last_used_at is not None

@@ -1,0 +1,117 @@
+"""The serve config: pydantic validation of `args`, and the shipped configs."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from serve_app.config import ConfigError, load_app_config, parse_app_config
+from serve_app.settings import Settings, apply_environment
+from tests.factories import tiny_model_entry
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def args(**overrides) -> dict:
+    return {"models": [tiny_model_entry()], **overrides}
+
+
+def error_of(bad_args: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_app_config(bad_args)
+    return str(info.value)
+
+
+def test_local_yaml_is_a_serve_config_that_serve_accepts():
+    from ray.serve.schema import ServeDeploySchema
+
+    document = yaml.safe_load((ROOT / "configs/local.yaml").read_text())
+    schema = ServeDeploySchema.model_validate(document) if hasattr(ServeDeploySchema, "model_validate") else ServeDeploySchema.parse_obj(document)
+    assert schema.applications[0].import_path == "serve_app.app:build_app"
+    config = load_app_config(ROOT / "configs/local.yaml")
+    assert config.default_model_slug == "tiny-sd"
+
+
+def test_unknown_top_level_key_is_named_with_the_allowed_keys():
+    message = error_of(args(databse_url="sqlite:///x.db"))
+    assert "databse_url: unknown key" in message
+    assert "database_url" in message.split("databse_url: unknown key")[1]
+
+
+def test_unknown_nested_key_names_its_full_path():
+    entry = tiny_model_entry(deployment={"num_replica": 2})
+    message = error_of({"models": [entry]})
+    assert "models.0.deployment.num_replica: unknown key" in message
+    assert "num_replicas" in message
+
+
+def test_unknown_builtin_source_lists_the_builtins():
+    message = error_of({"models": [tiny_model_entry(source="builtin:huge-sd")]})
+    assert "models.0.source" in message and "builtin:tiny-sd" in message
+
+
+def test_source_that_is_neither_repo_id_nor_directory_is_refused():
+    message = error_of({"models": [tiny_model_entry(source="/no/such/dir")]})
+    assert "models.0.source" in message and "Hugging Face repo id" in message
+
+
+def test_hugging_face_repo_ids_are_accepted_without_downloading():
+    config = parse_app_config({"models": [tiny_model_entry(source="stabilityai/sd-turbo")]})
+    assert config.models[0].source == "stabilityai/sd-turbo"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"min_size": 100}, "min_size must be a multiple of 8"),
+        ({"default_width": 1024}, "default_width must lie between"),
+        ({"slug": "Tiny SD"}, "lowercase letters"),
+        ({"default_steps": 0}, "greater than or equal to 1"),
+        ({"device": "tpu"}, "models.0.device"),
+    ],
+)
+def test_bad_model_values_say_how_to_fix_them(overrides, expected):
+    assert expected in error_of({"models": [tiny_model_entry(**overrides)]})
+
+
+def test_default_model_must_be_in_the_catalog():
+    assert "default_model 'nope' is not in the catalog; known: tiny-sd" in error_of(args(default_model="nope"))
+
+
+def test_duplicate_slugs_are_refused():
+    assert "repeated: tiny-sd" in error_of({"models": [tiny_model_entry(), tiny_model_entry()]})
+
+
+def test_database_url_must_be_sqlite_or_postgresql():
+    assert "database_url: use sqlite:///PATH" in error_of(args(database_url="mysql://x/y"))
+
+
+def test_replicas_and_autoscaling_are_exclusive():
+    entry = tiny_model_entry(
+        deployment={"num_replicas": 1, "autoscaling_config": {"min_replicas": 1, "max_replicas": 2}}
+    )
+    assert "either num_replicas or autoscaling_config" in error_of({"models": [entry]})
+
+
+def test_environment_overrides_and_relative_paths_become_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = parse_app_config(args(database_url="sqlite:///rel/app.db"))
+    resolved = apply_environment(config, Settings(public_base_url="https://img.example.com/"))
+    assert resolved.database_url == f"sqlite:///{tmp_path}/rel/app.db"
+    assert resolved.storage.local_dir == f"{tmp_path}/.pixelray/files"
+    assert resolved.public_base_url == "https://img.example.com"
+
+
+def test_deployment_options_become_serve_options():
+    entry = tiny_model_entry(
+        deployment={
+            "autoscaling_config": {"min_replicas": 1, "max_replicas": 3, "target_ongoing_requests": 4},
+            "max_ongoing_requests": 24,
+            "ray_actor_options": {"num_gpus": 1},
+        }
+    )
+    options = parse_app_config({"models": [entry]}).models[0].deployment.to_serve_options()
+    assert options["autoscaling_config"]["max_replicas"] == 3
+    assert options["max_ongoing_requests"] == 24
+    assert options["ray_actor_options"] == {"num_cpus": 1.0, "num_gpus": 1.0}
+    assert "num_replicas" not in options
