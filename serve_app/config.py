@@ -1,5 +1,6 @@
 """The application's configuration: the `args` of the serve config, validated before anything starts."""
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -145,6 +146,13 @@ class ModelConfig(StrictModel):
                 raise ValueError(f"{name} must lie between min_size and max_size")
         return self
 
+    def credit_cost(self, *, width: int, height: int) -> int:
+        """Credits for one image: the larger of the per-image and per-megapixel costs, rounded up, at least 1."""
+        cost = float(self.credits_per_image)
+        if self.credits_per_megapixel is not None:
+            cost = max(cost, self.credits_per_megapixel * width * height / 1_000_000)
+        return max(1, math.ceil(cost))
+
     def to_diffusion_config(self, *, cache_dir: str | None) -> DiffusionConfig:
         return DiffusionConfig(
             source=self.source,
@@ -154,6 +162,38 @@ class ModelConfig(StrictModel):
             num_threads=self.num_threads,
             batching=self.batching,
         )
+
+
+class PlanConfig(StrictModel):
+    """What a plan allows. A limit left unset (null) is unlimited."""
+
+    slug: str = Field(description="Name stored on users, e.g. `free`.")
+    name: str = Field(description="Display name.")
+    api_access: bool = Field(default=True, description="False refuses every keyed request (403).")
+    requests_per_minute: int | None = Field(
+        default=60, ge=1, description="Generation requests in any sliding 60 s."
+    )
+    requests_per_day: int | None = Field(default=None, ge=1, description="Per UTC day.")
+    requests_per_month: int | None = Field(default=None, ge=1, description="Per UTC month.")
+    images_per_day: int | None = Field(default=None, ge=1, description="Per UTC day.")
+    images_per_month: int | None = Field(default=None, ge=1, description="Per UTC month.")
+    max_concurrent: int | None = Field(
+        default=4, ge=1, description="Generations of one user running at once."
+    )
+    max_images_per_request: int = Field(default=4, ge=1, description="Largest count per request.")
+    storage: bool = Field(default=True, description="Images are stored and served by URL.")
+    initial_credits: int = Field(default=0, ge=0, description="Credits granted to a new user.")
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError("use lowercase letters, digits and '-', starting with a letter or digit")
+        return value
+
+
+def _default_plans() -> list[PlanConfig]:
+    return [PlanConfig(slug="default", name="Default", initial_credits=100)]
 
 
 class StorageConfig(StrictModel):
@@ -170,6 +210,12 @@ class AppConfig(StrictModel):
     """The `args` of the pixelray application in a serve config."""
 
     models: list[ModelConfig] = Field(min_length=1, description="The model catalog.")
+    plans: list[PlanConfig] = Field(
+        default_factory=_default_plans, min_length=1, description="Plans users can be on."
+    )
+    default_plan: str | None = Field(
+        default=None, description="Plan of new users; the first plan if unset."
+    )
     default_model: str | None = Field(
         default=None, description="Slug used when a request names none; the first model if unset."
     )
@@ -186,6 +232,11 @@ class AppConfig(StrictModel):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     generation_timeout_s: float = Field(
         default=300.0, gt=0, description="Longest a request waits on a model."
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Upgrade the database schema when a replica starts; production runs "
+        "`pixelray db upgrade` once instead and sets this to false.",
     )
     ingress: DeploymentOptions = Field(
         default_factory=lambda: DeploymentOptions(max_ongoing_requests=256),
@@ -212,6 +263,14 @@ class AppConfig(StrictModel):
         duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
         if duplicates:
             raise ValueError(f"model slugs must be unique; repeated: {', '.join(duplicates)}")
+        plans = [p.slug for p in self.plans]
+        repeated = sorted({s for s in plans if plans.count(s) > 1})
+        if repeated:
+            raise ValueError(f"plan slugs must be unique; repeated: {', '.join(repeated)}")
+        if self.default_plan is not None and self.default_plan not in plans:
+            raise ValueError(
+                f"default_plan {self.default_plan!r} is not among the plans; known: {', '.join(plans)}"
+            )
         if self.default_model is not None and self.default_model not in slugs:
             raise ValueError(
                 f"default_model {self.default_model!r} is not in the catalog; known: {', '.join(slugs)}"
@@ -224,6 +283,13 @@ class AppConfig(StrictModel):
 
     def model(self, slug: str) -> ModelConfig | None:
         return next((m for m in self.models if m.slug == slug), None)
+
+    @property
+    def default_plan_slug(self) -> str:
+        return self.default_plan or self.plans[0].slug
+
+    def plan(self, slug: str) -> PlanConfig | None:
+        return next((p for p in self.plans if p.slug == slug), None)
 
 
 class ConfigError(ValueError):

@@ -45,6 +45,44 @@ class Unauthorized(ApiError):
         super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
 
 
+class Forbidden(ApiError):
+    """Authenticated, but not allowed: a suspended user or a plan without API access."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class InsufficientCredits(ApiError):
+    status_code = 402
+    code = "insufficient_credits"
+
+    def __init__(self, *, balance: int, cost: int):
+        super().__init__(
+            f"this request costs {cost} credits and the balance is {balance}; add credits and retry"
+        )
+        self.balance = balance
+        self.cost = cost
+
+    def body(self) -> dict:
+        return {**super().body(), "balance": self.balance, "cost": self.cost}
+
+
+class RateLimited(ApiError):
+    """A rate limit, quota or concurrency limit was reached; nothing was charged."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited", headers: dict | None = None):
+        retry_after = max(1, retry_after)
+        super().__init__(message, headers={**(headers or {}), "Retry-After": str(retry_after)})
+        self.code = code
+        self.retry_after = retry_after
+
+    def body(self) -> dict:
+        return {**super().body(), "retry_after": self.retry_after}
+
+
 class NotFound(ApiError):
     status_code = 404
     code = "not_found"

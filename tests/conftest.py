@@ -1,18 +1,24 @@
 """Shared fixtures: databases (SQLite and PostgreSQL), the tiny model, and one Serve app per run."""
 
 import asyncio
+import json
 import os
 import secrets
+import shutil
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
+from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
-from tests.factories import app_args
+from tests.factories import app_args, tiny_model_entry
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 POSTGRES_ADMIN_URL = os.environ.get("PIXELRAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -32,6 +38,17 @@ def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("models")
     builtin_model_path("tiny-sd", cache)
     return cache
+
+
+@pytest.fixture(scope="session")
+def broken_model_dir(model_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real pipeline directory that loads but fails every generation: the tiny model with a
+    scheduler whose prediction type does not exist."""
+    target = tmp_path_factory.mktemp("broken") / "broken-sd"
+    shutil.copytree(model_cache_dir / "tiny-sd", target)
+    scheduler = target / "scheduler" / "scheduler_config.json"
+    scheduler.write_text(json.dumps({**json.loads(scheduler.read_text()), "prediction_type": "no-such-type"}))
+    return target
 
 
 @pytest.fixture(scope="session")
@@ -62,25 +79,42 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     else:
         url = request.getfixturevalue("postgres_url")
     database = Database(url)
-    await database.create_schema()
+    await upgrade_database(database)
     try:
         yield database
     finally:
         if request.param == "postgresql":
-            from sqlmodel import SQLModel
-
-            async with database.engine.begin() as connection:
-                await connection.run_sync(SQLModel.metadata.drop_all)
+            await upgrade_database(database, "base")
         await database.dispose()
 
 
 class ServeApp:
-    """The running application: its base URL, its config args and its database."""
+    """The running application: its base URL, its config args, its database and a config file
+    the CLI can read."""
 
-    def __init__(self, base_url: str, args: dict, db: Database):
+    def __init__(self, base_url: str, args: dict, db: Database, config_path: Path):
         self.base_url = base_url
         self.args = args
         self.db = db
+        self.config_path = config_path
+
+    def cli(self, *argv: str) -> str:
+        """Runs the `pixelray` CLI against this app's database; returns stdout."""
+        return run_cli("--config", str(self.config_path), *argv)
+
+
+def run_cli(*argv: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "serve_app.cli", *argv], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def write_serve_config(path: Path, args: dict) -> Path:
+    document = {"applications": [{"name": "pixelray", "import_path": "serve_app.app:build_app", "args": args}]}
+    path.write_text(yaml.safe_dump(document))
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +135,7 @@ def ray_cluster() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 async def serve_app(
-    ray_cluster: None, tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path
+    ray_cluster: None, tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path, broken_model_dir: Path
 ) -> AsyncIterator[ServeApp]:
     """The real pixelray application, started once with the tiny model, reached over HTTP."""
     from ray import serve
@@ -111,7 +145,14 @@ async def serve_app(
     port = free_port()
     tmp_dir = tmp_path_factory.mktemp("serve")
     base_url = f"http://127.0.0.1:{port}"
-    args = app_args(tmp_dir=str(tmp_dir), model_cache_dir=str(model_cache_dir), public_base_url=base_url)
+    args = app_args(
+        tmp_dir=str(tmp_dir),
+        model_cache_dir=str(model_cache_dir),
+        public_base_url=base_url,
+        models=[tiny_model_entry(), tiny_model_entry("broken-sd", source=str(broken_model_dir))],
+        # Two ingress replicas: limits must hold on shared state, not per process.
+        ingress={"num_replicas": 2, "max_ongoing_requests": 256, "ray_actor_options": {"num_cpus": 0}},
+    )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(args), name="pixelray", route_prefix="/", blocking=False)
     deadline = time.monotonic() + 120
@@ -126,7 +167,7 @@ async def serve_app(
                 pytest.fail("the Serve application did not become healthy within 120 s")
             await asyncio.sleep(0.5)
     db = Database(args["database_url"])
-    yield ServeApp(base_url, args, db)
+    yield ServeApp(base_url, args, db, write_serve_config(tmp_dir / "serve.yaml", args))
     await db.dispose()
     serve.delete("pixelray")
 

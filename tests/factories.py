@@ -3,8 +3,22 @@
 import secrets
 from typing import Any
 
+from serve_app.config import AppConfig, parse_app_config
 from serve_app.db.session import Database
 from serve_app.services.users import create_user
+
+
+PLANS = [
+    {"slug": "test", "name": "Test", "requests_per_minute": None, "max_concurrent": None,
+     "max_images_per_request": 4, "initial_credits": 1000},
+    {"slug": "per-minute", "name": "Per minute", "requests_per_minute": 60, "max_concurrent": None,
+     "initial_credits": 1000},
+    {"slug": "daily", "name": "Daily", "requests_per_minute": None, "requests_per_day": 5,
+     "images_per_day": 100, "max_concurrent": None, "initial_credits": 1000},
+    {"slug": "broke", "name": "Broke", "requests_per_minute": None, "max_concurrent": None,
+     "initial_credits": 0},
+    {"slug": "no-api", "name": "No API", "api_access": False},
+]
 
 
 def tiny_model_entry(slug: str = "tiny-sd", **overrides: Any) -> dict[str, Any]:
@@ -38,13 +52,25 @@ def app_args(*, tmp_dir: str, model_cache_dir: str, **overrides: Any) -> dict[st
         "model_cache_dir": model_cache_dir,
         "storage": {"enabled": True, "backend": "local", "local_dir": f"{tmp_dir}/files"},
         "models": [tiny_model_entry()],
+        "plans": PLANS,
         "ingress": {"num_replicas": 1, "max_ongoing_requests": 256, "ray_actor_options": {"num_cpus": 0}},
     }
     args.update(overrides)
     return args
 
 
-async def user_with_key(db: Database, name: str | None = None) -> tuple[int, str]:
-    """Creates a user; returns (user id, plaintext API key)."""
-    user, key = await create_user(db=db, name=name or f"user-{secrets.token_hex(4)}")
-    return user.id, key
+def make_config(**overrides: Any) -> AppConfig:
+    """A validated config for service-level tests (no Serve, no model files needed)."""
+    values = {"models": [tiny_model_entry()], "plans": PLANS}
+    values.update(overrides)
+    return parse_app_config(values)
+
+
+async def user_with_key(
+    db: Database, name: str | None = None, *, plan: str = "test", config: AppConfig | None = None
+) -> tuple[int, str]:
+    """Creates a user on `plan`; returns (user id, plaintext API key)."""
+    created = await create_user(
+        db=db, config=config or make_config(), name=name or f"user-{secrets.token_hex(4)}", plan=plan
+    )
+    return created.user.id, created.key

@@ -19,7 +19,9 @@ from deployments.protocol import GenerationError, GenerationParams, GenerationRe
 logger = logging.getLogger(__name__)
 # Prompt truncation warnings echo whole token lists per request; our API bounds prompts instead.
 diffusers_logging.set_verbosity_error()
+diffusers_logging.disable_progress_bar()
 transformers_logging.set_verbosity_error()
+transformers_logging.disable_progress_bar()
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}

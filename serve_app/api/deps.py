@@ -8,6 +8,7 @@ from fastapi.security import APIKeyHeader
 from serve_app.api.state import AppState
 from serve_app.db.models import User
 from serve_app.errors import Unauthorized
+from serve_app.services.context import RequestContext
 from serve_app.services.generation import GenerationService
 from serve_app.services.keys import parse_authorization
 from serve_app.services.users import authenticate
@@ -23,21 +24,24 @@ def get_state(request: Request) -> AppState:
     return request.app.state.pixelray
 
 
-def get_request_id(request: Request) -> str:
-    return request.state.request_id
+def get_context(request: Request) -> RequestContext:
+    return request.state.context
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
-RequestIdDep = Annotated[str, Depends(get_request_id)]
+ContextDep = Annotated[RequestContext, Depends(get_context)]
 
 
 async def get_current_user(
-    state: StateDep, authorization: Annotated[str | None, Depends(_authorization)]
+    state: StateDep, context: ContextDep, authorization: Annotated[str | None, Depends(_authorization)]
 ) -> User:
+    """The key's user, allowed to use the API (403 otherwise); its rate-limit state goes on the response."""
     plaintext = parse_authorization(authorization)
     if plaintext is None:
         raise Unauthorized("send your API key as `Authorization: Bearer KEY`")
-    return await authenticate(db=state.db, plaintext=plaintext)
+    user = await authenticate(db=state.db, plaintext=plaintext)
+    context.rate_limit = await state.accounting.rate_limit_status(user)
+    return user
 
 
 def get_generation(state: StateDep) -> GenerationService:

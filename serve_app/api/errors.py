@@ -18,7 +18,8 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_la
 
 
 def _request_id(request: Request) -> str:
-    return getattr(request.state, "request_id", None) or new_request_id()
+    context = getattr(request.state, "context", None)
+    return context.request_id if context else new_request_id()
 
 
 def error_response(

@@ -6,8 +6,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from serve_app.api.errors import register_error_handlers
-from serve_app.api.middleware import RequestIdMiddleware
-from serve_app.api.routes import files, generate, health, models
+from serve_app.api.middleware import RequestContextMiddleware
+from serve_app.api.routes import account, files, generate, health, models
 from serve_app.api.state import AppState
 from serve_app.schemas.common import ErrorEnvelope
 
@@ -31,8 +31,8 @@ def create_app(state: AppState) -> FastAPI:
         responses=_ERROR_RESPONSES,
     )
     app.state.pixelray = state
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)
-    for module in (generate, models, health, files):
+    for module in (generate, account, models, health, files):
         app.include_router(module.router)
     return app

@@ -3,7 +3,10 @@
 from dataclasses import dataclass
 
 from serve_app.config import AppConfig
+from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
+from serve_app.services.accounting import Accounting
+from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
 from serve_app.services.models import ModelClient
 from serve_app.storage.base import ObjectStore
@@ -16,18 +19,23 @@ class AppState:
     db: Database
     store: ObjectStore
     models: ModelClient
+    clock: Clock
+    accounting: Accounting
     generation: GenerationService
 
     @classmethod
-    def build(cls, config: AppConfig, *, model_handles: dict) -> "AppState":
+    def build(cls, config: AppConfig, *, model_handles: dict, clock: Clock | None = None) -> "AppState":
+        clock = clock or SystemClock()
         db = Database(config.database_url)
         store = build_object_store(config)
         models = ModelClient(model_handles, timeout_s=config.generation_timeout_s)
-        generation = GenerationService(config=config, db=db, store=store, models=models)
-        return cls(config=config, db=db, store=store, models=models, generation=generation)
+        accounting = Accounting(db=db, config=config, clock=clock)
+        generation = GenerationService(config=config, db=db, store=store, models=models, accounting=accounting)
+        return cls(config, db, store, models, clock, accounting, generation)
 
     async def startup(self) -> None:
-        await self.db.create_schema()
+        if self.config.migrate_on_start:
+            await upgrade_database(self.db)
 
     async def shutdown(self) -> None:
         await self.db.dispose()

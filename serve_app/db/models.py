@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -13,6 +13,11 @@ def utcnow() -> datetime:
 class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True, max_length=200)
+    plan: str = Field(max_length=64, description="Slug of a plan in the serve config.")
+    storage_enabled: bool = Field(default=True, description="The user's own storage preference.")
+    suspended: bool = False
+    # Kept equal to the sum of the user's ledger rows; changed only together with a ledger insert.
+    balance: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -26,6 +31,61 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+class CreditEntry(SQLModel, table=True):
+    """Append-only credit ledger. One row per (request, kind): a request is refunded at most once."""
+
+    __table_args__ = (UniqueConstraint("request_id", "kind", name="uq_creditentry_request_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    kind: str = Field(max_length=16, description="grant, debit or refund.")
+    amount: int = Field(sa_type=BigInteger, description="Signed: debits are negative.")
+    request_id: str | None = Field(default=None, max_length=64)
+    note: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UsageRecord(SQLModel, table=True):
+    """One admitted generation request and how it ended."""
+
+    request_id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    model: str = Field(max_length=64)
+    images: int
+    credits: int
+    status: str = Field(default="pending", max_length=16, description="pending, succeeded, failed.")
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    finished_at: datetime | None = None
+
+
+class UsageCounter(SQLModel, table=True):
+    """Requests and images per user per UTC day (`2026-11-22`) or month (`2026-11`)."""
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    period: str = Field(primary_key=True, max_length=10)
+    requests: int = 0
+    images: int = 0
+
+
+class RateEvent(SQLModel, table=True):
+    """An admitted request's time, for the sliding per-minute window."""
+
+    __table_args__ = (Index("ix_rateevent_user_at", "user_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id")
+    at: datetime
+
+
+class InflightGeneration(SQLModel, table=True):
+    """A running generation, counted for the concurrency limit; the expiry frees slots of crashed replicas."""
+
+    request_id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    expires_at: datetime
 
 
 class Image(SQLModel, table=True):

@@ -7,7 +7,6 @@ from pathlib import Path
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -57,10 +56,6 @@ class Database:
             writer = self.engine
         self._reader = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._writer = async_sessionmaker(writer, class_=AsyncSession, expire_on_commit=False)
-
-    async def create_schema(self) -> None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(SQLModel.metadata.create_all)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -1,30 +1,94 @@
 """Users and their API keys."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import update
 from sqlmodel import select
 
-from serve_app.db.models import ApiKey, User, utcnow
+from serve_app.config import AppConfig
+from serve_app.db.models import ApiKey, CreditEntry, User, utcnow
 from serve_app.db.session import Database
-from serve_app.errors import InvalidRequest, Unauthorized
+from serve_app.errors import InvalidRequest, NotFound, Unauthorized
 from serve_app.services.keys import LOOKUP_PREFIX_LENGTH, generate_key, key_matches
 
 # Touching last_used_at on every request would turn each read into a write.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-async def create_user(*, db: Database, name: str) -> tuple[User, str]:
-    """Creates a user with one API key; returns the user and the key's only plaintext copy."""
+@dataclass(frozen=True)
+class NewUser:
+    user: User
+    key: str
+    """The key's only plaintext copy: show it once, store it nowhere."""
+
+
+async def create_user(*, db: Database, config: AppConfig, name: str, plan: str | None = None) -> NewUser:
+    """Creates a user on `plan` (the default plan if None) with its plan's initial credits and one key."""
+    plan_slug = plan or config.default_plan_slug
+    plan_config = config.plan(plan_slug)
+    if plan_config is None:
+        known = ", ".join(p.slug for p in config.plans)
+        raise InvalidRequest(field="plan", message=f"unknown plan {plan_slug!r}; known plans: {known}")
     async with db.write() as session:
-        existing = await session.exec(select(User).where(User.name == name))
-        if existing.first() is not None:
+        if (await session.exec(select(User.id).where(User.name == name))).first() is not None:
             raise InvalidRequest(field="name", message=f"a user named {name!r} already exists")
-        user = User(name=name)
+        user = User(name=name, plan=plan_slug, balance=plan_config.initial_credits)
         session.add(user)
         await session.flush()
+        if plan_config.initial_credits:
+            session.add(
+                CreditEntry(user_id=user.id, kind="grant", amount=plan_config.initial_credits, note=f"{plan_slug} plan start")
+            )
         key = generate_key()
         session.add(ApiKey(user_id=user.id, prefix=key.prefix, key_hash=key.key_hash))
-    return user, key.plaintext
+    return NewUser(user=user, key=key.plaintext)
+
+
+async def find_user(*, db: Database, name_or_id: str) -> User:
+    async with db.read() as session:
+        query = select(User).where(User.name == name_or_id)
+        if name_or_id.isdigit():
+            query = select(User).where((User.name == name_or_id) | (User.id == int(name_or_id)))
+        user = (await session.exec(query)).first()
+    if user is None:
+        raise NotFound(f"no user named {name_or_id!r}")
+    return user
+
+
+async def list_users(*, db: Database) -> list[User]:
+    async with db.read() as session:
+        return list(await session.exec(select(User).order_by(User.id)))
+
+
+async def set_suspended(*, db: Database, user_id: int, suspended: bool) -> None:
+    async with db.write() as session:
+        await session.execute(update(User).where(User.id == user_id).values(suspended=suspended))
+
+
+async def create_key(*, db: Database, user_id: int) -> str:
+    """A new key for the user; returns its only plaintext copy."""
+    key = generate_key()
+    async with db.write() as session:
+        session.add(ApiKey(user_id=user_id, prefix=key.prefix, key_hash=key.key_hash))
+    return key.plaintext
+
+
+async def list_keys(*, db: Database, user_id: int) -> list[ApiKey]:
+    async with db.read() as session:
+        return list(await session.exec(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)))
+
+
+async def revoke_key(*, db: Database, prefix: str) -> ApiKey:
+    """Marks the key revoked (the row stays, for the audit trail); it fails auth from now on."""
+    async with db.write() as session:
+        key = (await session.exec(select(ApiKey).where(ApiKey.prefix == prefix[:LOOKUP_PREFIX_LENGTH]))).first()
+        if key is None:
+            raise NotFound(f"no API key with prefix {prefix!r}")
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+            session.add(key)
+    return key
 
 
 async def authenticate(*, db: Database, plaintext: str) -> User:
@@ -47,6 +111,5 @@ async def authenticate(*, db: Database, plaintext: str) -> User:
     now = utcnow()
     if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
         async with db.write() as session:
-            stored = await session.get(ApiKey, api_key.id)
-            stored.last_used_at = now
+            await session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
     return user

@@ -10,7 +10,7 @@ async def test_models_lists_the_catalog_without_a_key(api):
 
     assert response.status_code == 200
     models = response.json()["data"]["models"]
-    assert [m["slug"] for m in models] == ["tiny-sd"]
+    assert [m["slug"] for m in models] == ["tiny-sd", "broken-sd"]
     tiny = models[0]
     assert tiny["credits"] == {"per_image": 1, "per_megapixel": None}
     assert tiny["sizes"]["min"] == 64 and tiny["sizes"]["max"] == 256
@@ -23,7 +23,7 @@ async def test_health_reports_every_component(api):
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["status"] == "healthy"
-    assert set(data["components"]) == {"database", "storage", "model:tiny-sd"}
+    assert set(data["components"]) == {"database", "storage", "model:tiny-sd", "model:broken-sd"}
     assert all(c["status"] == "ok" for c in data["components"].values())
 
 
@@ -38,3 +38,22 @@ async def test_unknown_file_and_unknown_path_are_404_envelopes(api):
         response = await api.get(path)
         assert response.status_code == 404, path
         assert response.json()["success"] is False
+
+
+async def test_health_is_degraded_and_names_the_failing_component(serve_app, api):
+    from pathlib import Path
+
+    files = Path(serve_app.args["storage"]["local_dir"])
+    aside = files.with_name("files-aside-health")
+    files.rename(aside)
+    files.write_text("not a directory")
+    try:
+        response = await api.get("/api/v1/health")
+    finally:
+        files.unlink()
+        aside.rename(files)
+    assert response.status_code == 503
+    data = response.json()["data"]
+    assert data["status"] == "degraded"
+    assert data["components"]["storage"]["status"] == "error"
+    assert data["components"]["database"]["status"] == "ok"

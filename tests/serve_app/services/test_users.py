@@ -7,8 +7,9 @@ from sqlmodel import select
 from serve_app.db.models import ApiKey
 from serve_app.errors import InvalidRequest, Unauthorized
 from serve_app.services.keys import LOOKUP_PREFIX_LENGTH
-from serve_app.services.users import authenticate, create_user
-from tests.factories import user_with_key
+from serve_app.services import credits
+from serve_app.services.users import authenticate, create_key, create_user, list_keys, revoke_key
+from tests.factories import make_config, user_with_key
 
 
 async def test_a_new_key_authenticates_its_user(db):
@@ -42,9 +43,37 @@ async def test_the_database_never_holds_the_plaintext_key(db):
 
 
 async def test_user_names_are_unique(db):
-    await create_user(db=db, name="bob")
+    await create_user(db=db, config=make_config(), name="bob")
     with pytest.raises(InvalidRequest, match="already exists"):
-        await create_user(db=db, name="bob")
+        await create_user(db=db, config=make_config(), name="bob")
+
+
+async def test_a_new_user_gets_the_plans_initial_credits_in_the_ledger(db):
+    created = await create_user(db=db, config=make_config(), name="carol", plan="daily")
+    assert created.user.balance == 1000
+    assert await credits.ledger_sum(db=db, user_id=created.user.id) == 1000
+
+
+async def test_an_unknown_plan_is_refused_with_the_known_ones(db):
+    with pytest.raises(InvalidRequest, match="known plans: test, per-minute"):
+        await create_user(db=db, config=make_config(), name="dave", plan="gold")
+
+
+async def test_revoking_keeps_the_row_and_refuses_the_key_at_once(db):
+    user_id, key = await user_with_key(db)
+    assert await authenticate(db=db, plaintext=key)
+    await revoke_key(db=db, prefix=key[:LOOKUP_PREFIX_LENGTH])
+    with pytest.raises(Unauthorized, match="revoked"):
+        await authenticate(db=db, plaintext=key)
+    [row] = await list_keys(db=db, user_id=user_id)
+    assert row.revoked_at is not None
+
+
+async def test_a_second_key_works_alongside_the_first(db):
+    user_id, first = await user_with_key(db)
+    second = await create_key(db=db, user_id=user_id)
+    assert second != first
+    assert (await authenticate(db=db, plaintext=second)).id == user_id
 
 
 async def test_authentication_records_last_use(db):

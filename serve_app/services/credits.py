@@ -1,0 +1,99 @@
+"""The credit ledger. The balance on the user row moves only together with a ledger row, in the
+same transaction, so it always equals the ledger sum."""
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from serve_app.db.models import CreditEntry, User
+from serve_app.db.session import Database
+from serve_app.errors import InvalidRequest, NotFound
+
+
+async def grant(*, db: Database, user_id: int, amount: int, note: str = "") -> int:
+    """Adds `amount` credits; returns the new balance."""
+    if amount <= 0:
+        raise InvalidRequest(field="amount", message="grant a positive number of credits")
+    async with db.write() as session:
+        balance = (
+            await session.execute(
+                update(User).where(User.id == user_id).values(balance=User.balance + amount).returning(User.balance)
+            )
+        ).scalar_one_or_none()
+        if balance is None:
+            raise NotFound(f"no user with id {user_id}")
+        session.add(CreditEntry(user_id=user_id, kind="grant", amount=amount, note=note))
+    return balance
+
+
+async def try_debit(session: AsyncSession, *, user_id: int, cost: int, request_id: str) -> int | None:
+    """Inside the caller's transaction: takes `cost` credits if the balance covers them, in one
+    conditional UPDATE. Returns the new balance, or None when the balance is short."""
+    balance = (
+        await session.execute(
+            update(User)
+            .where(User.id == user_id, User.balance >= cost)
+            .values(balance=User.balance - cost)
+            .returning(User.balance)
+        )
+    ).scalar_one_or_none()
+    if balance is not None:
+        session.add(CreditEntry(user_id=user_id, kind="debit", amount=-cost, request_id=request_id))
+    return balance
+
+
+async def refund(session: AsyncSession, *, request_id: str) -> int:
+    """Inside the caller's transaction: returns a request's debit, at most once. Returns the
+    credits refunded (0 when there was no debit or it was already refunded)."""
+    debit = (
+        await session.exec(
+            select(CreditEntry).where(CreditEntry.request_id == request_id, CreditEntry.kind == "debit")
+        )
+    ).first()
+    if debit is None:
+        return 0
+    already = (
+        await session.exec(
+            select(CreditEntry.id).where(CreditEntry.request_id == request_id, CreditEntry.kind == "refund")
+        )
+    ).first()
+    if already is not None:
+        return 0
+    amount = -debit.amount
+    try:
+        # The unique (request_id, kind) index is the last word if two refunds race on PostgreSQL.
+        async with session.begin_nested():
+            session.add(CreditEntry(user_id=debit.user_id, kind="refund", amount=amount, request_id=request_id))
+    except IntegrityError:
+        return 0
+    await session.execute(update(User).where(User.id == debit.user_id).values(balance=User.balance + amount))
+    return amount
+
+
+async def balance(*, db: Database, user_id: int) -> int:
+    async with db.read() as session:
+        value = (await session.exec(select(User.balance).where(User.id == user_id))).first()
+    if value is None:
+        raise NotFound(f"no user with id {user_id}")
+    return value
+
+
+async def ledger_sum(*, db: Database, user_id: int) -> int:
+    async with db.read() as session:
+        total = (
+            await session.exec(select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(CreditEntry.user_id == user_id))
+        ).one()
+    return int(total)
+
+
+async def history(*, db: Database, user_id: int, limit: int = 100) -> list[CreditEntry]:
+    """Newest first."""
+    async with db.read() as session:
+        rows = await session.exec(
+            select(CreditEntry)
+            .where(CreditEntry.user_id == user_id)
+            .order_by(CreditEntry.id.desc())
+            .limit(limit)
+        )
+        return list(rows)

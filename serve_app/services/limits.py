@@ -1,0 +1,122 @@
+"""Plan limits on shared state: every check reads the database inside the admitting transaction,
+so they hold across any number of ingress replicas."""
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import delete, func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from serve_app.config import PlanConfig
+from serve_app.db.models import InflightGeneration, RateEvent, UsageCounter
+from serve_app.errors import RateLimited
+from serve_app.services.clock import day_key, month_key, seconds_to_next_day, seconds_to_next_month
+
+WINDOW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class RateLimitStatus:
+    """The per-minute window as the IETF RateLimit header fields (draft 7) describe it."""
+
+    limit: int | None
+    remaining: int
+    reset_s: int
+
+    def headers(self) -> dict[str, str]:
+        if self.limit is None:
+            return {}
+        return {
+            "RateLimit-Policy": f"{self.limit};w={int(WINDOW.total_seconds())}",
+            "RateLimit": f"limit={self.limit}, remaining={self.remaining}, reset={self.reset_s}",
+        }
+
+
+async def minute_window(session: AsyncSession, *, user_id: int, plan: PlanConfig, now: datetime) -> RateLimitStatus:
+    """Requests admitted in the sliding 60 s before `now`."""
+    if plan.requests_per_minute is None:
+        return RateLimitStatus(limit=None, remaining=0, reset_s=0)
+    count, oldest = (
+        await session.exec(
+            select(func.count(RateEvent.id), func.min(RateEvent.at)).where(
+                RateEvent.user_id == user_id, RateEvent.at > now - WINDOW
+            )
+        )
+    ).one()
+    reset = 0 if oldest is None else math.ceil((_aware(oldest) + WINDOW - now).total_seconds())
+    return RateLimitStatus(
+        limit=plan.requests_per_minute, remaining=max(0, plan.requests_per_minute - count), reset_s=max(0, reset)
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything here is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+async def counters(session: AsyncSession, *, user_id: int, now: datetime) -> tuple[UsageCounter, UsageCounter]:
+    """Today's and this month's counters, created empty when missing (not yet added to the session)."""
+    keys = (day_key(now), month_key(now))
+    rows = {
+        row.period: row
+        for row in await session.exec(
+            select(UsageCounter).where(UsageCounter.user_id == user_id, UsageCounter.period.in_(keys))
+        )
+    }
+    return tuple(rows.get(key) or UsageCounter(user_id=user_id, period=key) for key in keys)  # type: ignore[return-value]
+
+
+async def check_and_count(
+    session: AsyncSession, *, user_id: int, plan: PlanConfig, images: int, now: datetime, request_id: str, inflight_ttl: timedelta
+) -> RateLimitStatus:
+    """Raises RateLimited when admitting one request of `images` would break a limit; otherwise
+    records it in the window, the counters and the in-flight set. Call with the user row locked."""
+    status = await minute_window(session, user_id=user_id, plan=plan, now=now)
+    if status.limit is not None and status.remaining <= 0:
+        raise RateLimited(
+            f"rate limit of {status.limit} requests per minute reached",
+            retry_after=status.reset_s,
+            headers=status.headers(),
+        )
+    today, month = await counters(session, user_id=user_id, now=now)
+    _check_quota(plan.requests_per_day, today.requests + 1, "requests per day", seconds_to_next_day(now))
+    _check_quota(plan.requests_per_month, month.requests + 1, "requests per month", seconds_to_next_month(now))
+    _check_quota(plan.images_per_day, today.images + images, "images per day", seconds_to_next_day(now))
+    _check_quota(plan.images_per_month, month.images + images, "images per month", seconds_to_next_month(now))
+    if plan.max_concurrent is not None:
+        running = (
+            await session.exec(
+                select(func.count()).select_from(InflightGeneration).where(
+                    InflightGeneration.user_id == user_id, InflightGeneration.expires_at > now
+                )
+            )
+        ).one()
+        if running >= plan.max_concurrent:
+            raise RateLimited(
+                f"{plan.max_concurrent} generations are already running; wait for one to finish",
+                retry_after=1,
+                code="concurrency_limited",
+            )
+    for counter in (today, month):
+        counter.requests += 1
+        counter.images += images
+        session.add(counter)
+    session.add(RateEvent(user_id=user_id, at=now))
+    session.add(InflightGeneration(request_id=request_id, user_id=user_id, expires_at=now + inflight_ttl))
+    # Old window rows and expired in-flight rows are dead weight; drop this user's as we go.
+    await session.execute(delete(RateEvent).where(RateEvent.user_id == user_id, RateEvent.at <= now - WINDOW))
+    await session.execute(
+        delete(InflightGeneration).where(InflightGeneration.user_id == user_id, InflightGeneration.expires_at <= now)
+    )
+    if status.limit is None:
+        return status
+    return RateLimitStatus(
+        limit=status.limit, remaining=status.remaining - 1, reset_s=status.reset_s or int(WINDOW.total_seconds())
+    )
+
+
+def _check_quota(limit: int | None, wanted: int, what: str, retry_after: int) -> None:
+    if limit is not None and wanted > limit:
+        raise RateLimited(f"quota of {limit} {what} reached", retry_after=retry_after, code="quota_exceeded")
