@@ -35,3 +35,31 @@ class GenerationResult:
 
 class GenerationError(RuntimeError):
     """The model could not produce this request's image; other requests are unaffected."""
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """What the scraper learned about a web page; everything but `url` may be empty."""
+
+    url: str
+    title: str = ""
+    description: str = ""
+    site_name: str = ""
+    image: str = ""
+    headline: str = ""
+    keywords: tuple[str, ...] = ()
+    paragraphs: tuple[str, ...] = ()
+    lang: str = ""
+
+
+class FetchError(Exception):
+    """A user-supplied URL could not be fetched safely. `reason` is a stable code
+    (e.g. `blocked_address`, `too_large`), `message` says what to fix."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(reason, message)
+        self.reason = reason
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
