@@ -230,6 +230,11 @@ class AppConfig(StrictModel):
         default=None, description="Where built-in models are built; the user cache dir if unset."
     )
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    routes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Named fallback chains of catalog slugs, e.g. `quality/fast: [sd-turbo, tiny-sd]`; "
+        "a request naming a route tries each model in order.",
+    )
     generation_timeout_s: float = Field(
         default=300.0, gt=0, description="Longest a request waits on a model."
     )
