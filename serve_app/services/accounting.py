@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import delete, update
 from sqlmodel import select
 
+from serve_app import metrics
 from serve_app.config import AppConfig, PlanConfig
 from serve_app.db.models import InflightGeneration, UsageCounter, UsageRecord, User
 from serve_app.db.session import Database
@@ -25,6 +26,7 @@ class Admission:
     images: int
     periods: tuple[str, str]
     rate_limit: RateLimitStatus
+    model: str = ""
 
 
 class Accounting:
@@ -66,6 +68,7 @@ class Accounting:
             if await credits.try_debit(session, user_id=user.id, cost=cost, request_id=request_id) is None:
                 raise InsufficientCredits(balance=locked.balance, cost=cost)
             session.add(UsageRecord(request_id=request_id, user_id=user.id, model=model, images=images, credits=cost))
+        metrics.record_debit(model=model, credits=cost)
         return Admission(
             request_id=request_id,
             user_id=user.id,
@@ -73,6 +76,7 @@ class Accounting:
             images=images,
             periods=(day_key(now), month_key(now)),
             rate_limit=status,
+            model=model,
         )
 
     async def succeed(self, admission: Admission, *, session=None) -> None:
@@ -89,13 +93,15 @@ class Accounting:
         async with self._db.write() as session:
             if not await self._settle(session, admission, status="failed", error=error[:500]):
                 return
-            if await credits.refund(session, request_id=admission.request_id):
+            refunded = await credits.refund(session, request_id=admission.request_id)
+            if refunded:
                 for period in admission.periods:
                     await session.execute(
                         update(UsageCounter)
                         .where(UsageCounter.user_id == admission.user_id, UsageCounter.period == period)
                         .values(images=UsageCounter.images - admission.images)
                     )
+        metrics.record_refund(model=admission.model, credits=refunded)
 
     async def _settle(self, session, admission: Admission, *, status: str, error: str | None) -> bool:
         """Moves the usage record out of `pending`; False when another settlement got there first."""
