@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make load`: serves configs/local.yaml on a Ray head of its own (not on 6379), creates load-test
+# users, runs benchmarks/locustfile.py headless, checks the thresholds, and stops what it started.
+# Knobs: LOAD_USERS (20), LOAD_SPAWN_RATE (5), LOAD_TIME (60s), RAY_PORT (6390), LOAD_KEYS (4).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.venv/bin}
+RAY_PORT=${RAY_PORT:-6390}
+USERS=${LOAD_USERS:-20}
+SPAWN_RATE=${LOAD_SPAWN_RATE:-5}
+RUN_TIME=${LOAD_TIME:-60s}
+OUT=benchmarks/results/load
+HOST=http://127.0.0.1:8000
+mkdir -p "$OUT"
+# A database of its own, so earlier runs' users and limits do not skew this one.
+WORK=$(mktemp -d)
+export PIXELRAY_DATABASE_URL="sqlite:///$WORK/pixelray.db"
+export RAY_ADDRESS="127.0.0.1:$RAY_PORT"
+# A throwaway loopback-only cluster: no token (Ray's token file in ~/.ray is shared with any other
+# cluster this user starts, and a stale one locks the CLI out).
+export RAY_AUTH_MODE=disabled
+# A busy machine can take longer than the default 60 s to register the raylet.
+export RAY_raylet_start_wait_time_s=180
+
+HEAD_PID=""; SERVE_PID=""
+cleanup() {
+    set +e
+    # SIGTERM: a non-interactive shell starts background jobs with SIGINT ignored. The head's
+    # shutdown below takes the application with it.
+    [ -n "$SERVE_PID" ] && kill -TERM "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
+    # `ray start --block` stops the processes of its own head (and only those) on SIGTERM.
+    [ -n "$HEAD_PID" ] && kill -TERM "$HEAD_PID" 2>/dev/null && wait "$HEAD_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$BIN/ray" start --head --block --port="$RAY_PORT" --node-ip-address=127.0.0.1 --num-cpus=2 --include-dashboard=false \
+    --disable-usage-stats >"$OUT/ray.log" 2>&1 &
+HEAD_PID=$!
+for _ in $(seq 120); do timeout 10 "$BIN/ray" status --address "$RAY_ADDRESS" >/dev/null 2>&1 && break; sleep 1; done
+
+"$BIN/serve" run --address "$RAY_ADDRESS" configs/local.yaml >"$OUT/serve.log" 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 180); do
+    curl -sf "$HOST/api/v1/health" >/dev/null 2>&1 && break
+    kill -0 "$SERVE_PID" 2>/dev/null || { tail -30 "$OUT/serve.log"; exit 1; }
+    sleep 1
+done
+curl -sf "$HOST/api/v1/health" >/dev/null || { echo "pixelray did not become healthy" >&2; exit 1; }
+
+KEYS=""
+for i in $(seq "${LOAD_KEYS:-4}"); do
+    name="load-$i-$RANDOM"
+    key=$("$BIN/pixelray" users create --name "$name" --plan pro | tail -1)
+    "$BIN/pixelray" credits grant "$name" 100000 >/dev/null
+    KEYS="$KEYS${KEYS:+,}$key"
+done
+
+PIXELRAY_LOAD_KEYS="$KEYS" "$BIN/locust" -f benchmarks/locustfile.py --headless --host "$HOST" \
+    --users "$USERS" --spawn-rate "$SPAWN_RATE" --run-time "$RUN_TIME" --csv "$OUT/run" \
+    --only-summary --exit-code-on-error 0 >"$OUT/locust.log" 2>&1 || { tail -30 "$OUT/locust.log"; exit 1; }
+grep -h "locustfile:" "$OUT/locust.log" || true
+"$BIN/python" benchmarks/check_load.py "$OUT/run"
