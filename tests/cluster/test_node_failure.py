@@ -45,22 +45,28 @@ def cluster():
     cluster.shutdown()
 
 
-def replica_nodes(deployment: str) -> dict[str, str]:
-    """Running replica id -> node id, read from the actors Serve started."""
+def replica_nodes(deployment: str) -> list[str]:
+    """Node ids of the deployment's live replicas, when Serve counts every one of them running.
+    Read from the GCS actor table: the state API needs the dashboard, which this cluster lacks."""
     import ray
     from ray import serve
 
-    status = serve.status().applications["pixelray"].deployments[deployment]
-    running = status.replica_states.get("RUNNING", 0)
-    actors = [a for a in ray._private.state.actors().values()
-              if a["State"] == "ALIVE" and f"ServeReplica:pixelray:{deployment}" in a.get("ActorClassName", "") + a.get("Name", "")]
-    nodes = {a["ActorID"]: a["Address"]["NodeID"] for a in actors}
-    assert len(nodes) >= running
-    return nodes if len(nodes) == running else dict(list(nodes.items())[:running])
+    app = serve.status().applications.get("pixelray")
+    if app is None or deployment not in app.deployments:
+        return []
+    status = app.deployments[deployment]
+    prefix = f"SERVE_REPLICA::pixelray#{deployment}#"
+    nodes = [
+        actor["Address"]["NodeID"]
+        for actor in ray._private.state.actors().values()
+        if actor["State"] == "ALIVE" and actor["Name"].startswith(prefix)
+    ]
+    return nodes if len(nodes) == status.replica_states.get("RUNNING", 0) else []
 
 
-async def generate_with_retries(client: httpx.AsyncClient, key: str, prompt: str) -> tuple[int, int]:
-    """(final status, failed attempts): retries 5xx and dropped connections like a client would."""
+async def generate_with_retries(client: httpx.AsyncClient, key: str, prompt: str) -> tuple[int, int, float]:
+    """(final status, failed attempts, when it ended): retries 5xx and dropped connections like a
+    client would."""
     failures = 0
     for attempt in range(10):
         try:
@@ -68,12 +74,12 @@ async def generate_with_retries(client: httpx.AsyncClient, key: str, prompt: str
                 "/api/v1/generate", json={"prompt": prompt}, headers={"Authorization": f"Bearer {key}"}
             )
             if response.status_code < 500:
-                return response.status_code, failures
+                return response.status_code, failures, time.monotonic()
         except httpx.TransportError:
             pass
         failures += 1
         await asyncio.sleep(min(0.5 * 2**attempt, 4))
-    return 599, failures
+    return 599, failures, time.monotonic()
 
 
 async def test_requests_survive_a_worker_node_dying_and_replicas_recover(cluster, tmp_path, model_cache_dir):
@@ -105,22 +111,22 @@ async def test_requests_survive_a_worker_node_dying_and_replicas_recover(cluster
     serve.run(build_app(args), name="pixelray", route_prefix="/", blocking=False)
     db = Database(args["database_url"])
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        while (time.monotonic() - started) < 180:
-            try:
-                if (await client.get("/api/v1/health")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        before: list[str] = []
+        while len(before) < 2:
+            assert time.monotonic() - started < 180, "the app did not start two tiny-sd replicas within 180 s"
+            await asyncio.sleep(0.5)
+            before = replica_nodes("tiny-sd")
+        assert len(set(before)) == 2, f"both replicas landed on one node: {before}"
+        while (await client.get("/api/v1/health")).status_code != 200:
+            assert time.monotonic() - started < 180, "the app did not become healthy within 180 s"
             await asyncio.sleep(0.5)
         ready_s = time.monotonic() - started
-        before = replica_nodes("tiny-sd")
-        assert len(before) == 2 and len(set(before.values())) == 2, before
 
         user_id, key = await user_with_key(db)
         start_balance = await credits.balance(db=db, user_id=user_id)
-        victim = next(w for w in workers if w.node_id in set(before.values()))
+        victim = next(w for w in workers if w.node_id in before)
 
-        async def traffic() -> list[tuple[int, int]]:
+        async def traffic() -> list[tuple[int, int, float]]:
             results = []
             for wave in range(12):
                 results += await asyncio.gather(
@@ -137,21 +143,23 @@ async def test_requests_survive_a_worker_node_dying_and_replicas_recover(cluster
         recovered_s = None
         while time.monotonic() - killed_at < 120:
             after = replica_nodes("tiny-sd")
-            if len(after) == 2 and victim.node_id not in after.values():
+            if len(after) == 2 and victim.node_id not in after:
                 recovered_s = time.monotonic() - killed_at
                 break
             await asyncio.sleep(0.5)
         results = await load
-    statuses = Counter(status for status, _ in results)
-    retried = sum(1 for _, failures in results if failures)
+    statuses = Counter(status for status, _, _ in results)
+    retried = sum(1 for _, failures, _ in results if failures)
+    during = sum(1 for _, _, ended in results if killed_at < ended < killed_at + (recovered_s or 0))
     print(
         f"\ncluster: app ready in {ready_s:.1f} s; {len(results)} requests, statuses {dict(statuses)}, "
-        f"{retried} needed retries ({sum(f for _, f in results)} failed attempts); "
+        f"{retried} needed retries ({sum(f for _, f, _ in results)} failed attempts), {during} served while a replica was down; "
         f"replicas back to 2 on live nodes {recovered_s and round(recovered_s, 1)} s after the node died"
     )
     assert statuses == {200: len(results)}
     assert recovered_s is not None, "the replica count did not recover within 120 s"
-    assert len(set(after.values())) == 2
+    assert during > 0, "no request was served while the lost replica was being replaced"
+    assert len(set(after)) == 2
 
     # Every failed attempt was refunded: the user paid for exactly the images they got.
     balance = await credits.balance(db=db, user_id=user_id)
