@@ -1,7 +1,7 @@
 """The one place errors become HTTP responses: `{"success": false, "error": {...}, "request_id"}`."""
 
 import logging
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,11 +32,19 @@ def error_response(
     )
 
 
-def _body_model(request: Request) -> type[BaseModel] | None:
+def _body_models(request: Request) -> dict[str, type[BaseModel]]:
+    """The route's body model(s) by class name; a tagged union body contributes each member."""
     route = request.scope.get("route")
     field = getattr(route, "body_field", None)
-    annotation = getattr(getattr(field, "field_info", None), "annotation", None)
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    pending = [getattr(getattr(field, "field_info", None), "annotation", None)]
+    models: dict[str, type[BaseModel]] = {}
+    while pending:
+        annotation = pending.pop()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            models[annotation.__name__] = annotation
+        else:
+            pending.extend(get_args(annotation))
+    return models
 
 
 def _bounds(model: type[BaseModel] | None, name: str) -> str:
@@ -63,8 +71,11 @@ def describe_validation_error(request: Request, exc: RequestValidationError) -> 
     """(field, message) for the first problem, phrased so the client knows what to send."""
     error = exc.errors()[0]
     loc = [str(part) for part in error["loc"] if part not in ("body", "query", "path", "header")]
+    models = _body_models(request)
+    # A tagged-union body puts the member's tag (its class name) first in the error location.
+    model = models.pop(loc.pop(0)) if loc and loc[0] in models and len(models) > 1 else None
+    model = model or (next(iter(models.values())) if len(models) == 1 else None)
     field = ".".join(loc) or "body"
-    model = _body_model(request)
     if error["type"] == "extra_forbidden":
         allowed = f"; allowed fields: {', '.join(model.model_fields)}" if model else ""
         return field, f"{field}: unknown field{allowed}"
