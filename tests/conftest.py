@@ -18,7 +18,7 @@ import yaml
 
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
-from tests.factories import app_args, tiny_model_entry
+from tests.factories import app_args, tiny_lm_enhancer, tiny_model_entry
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 POSTGRES_ADMIN_URL = os.environ.get("PIXELRAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -37,6 +37,7 @@ def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     cache = tmp_path_factory.mktemp("models")
     builtin_model_path("tiny-sd", cache)
+    builtin_model_path("tiny-lm", cache)
     return cache
 
 
@@ -152,6 +153,8 @@ async def serve_app(
         models=[tiny_model_entry(), tiny_model_entry("broken-sd", source=str(broken_model_dir))],
         # Two ingress replicas: limits must hold on shared state, not per process.
         ingress={"num_replicas": 2, "max_ongoing_requests": 256, "ray_actor_options": {"num_cpus": 0}},
+        enhancer=tiny_lm_enhancer(),
+        routes={"quality/high": ["broken-sd"]},
     )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(args), name="pixelray", route_prefix="/", blocking=False)
