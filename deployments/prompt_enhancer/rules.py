@@ -82,7 +82,10 @@ DEFAULT_TONE = "photographic"
 # An idea that already names one of these has chosen that part itself.
 _COVERED = {
     "setting": re.compile(r"\b(in|at|on|inside|under|over|background|landscape|room|city|forest)\b", re.I),
-    "lighting": re.compile(r"\b(light\w*|lit|glow\w*|sun\w*|dusk|dawn|night|neon|shadow\w*)\b", re.I),
+    "lighting": re.compile(
+        r"\b(lights?|lighting|lit|backlit|glow\w*|\w*light|sunset|sunrise|golden hour|dusk|dawn|night|neon|shadows?)\b",
+        re.I,
+    ),
     "composition": re.compile(r"\b(close-up|portrait|wide|lens|angle|shot|framing|view|composition)\b", re.I),
 }
 

@@ -27,6 +27,15 @@ def test_parts_the_idea_already_chose_are_not_added():
     assert style.detail in prompt and style.quality in prompt
 
 
+def test_words_that_only_contain_a_part_name_do_not_count_as_choosing_it():
+    assert TONES["dark"].lighting in enhance_with_rules("a lighthouse", "dark")
+
+
+@pytest.mark.parametrize("idea", ["a fox by candlelight", "a fox in moonlight", "a fox, backlit", "neon fox"])
+def test_an_idea_with_its_own_light_gets_no_lighting_terms(idea):
+    assert TONES["dark"].lighting not in enhance_with_rules(idea, "dark")
+
+
 @pytest.mark.parametrize("idea", ["word " * 400, "x" * PROMPT_MAX_CHARS, "a fox " * 330])
 def test_output_never_exceeds_the_prompt_limit(idea):
     prompt = enhance_with_rules(idea, "vintage")
