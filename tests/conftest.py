@@ -125,6 +125,8 @@ def ray_cluster() -> Iterator[None]:
     from ray import serve
 
     ray.init(
+        # "local" starts this run's own cluster even when another one runs on the machine.
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},
