@@ -6,8 +6,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from deployments.prompt_enhancer.rules import DEFAULT_TONE, PROMPT_MAX_CHARS, TONES
 from serve_app.schemas.common import StrictRequest
-from serve_app.services.prompts import BUILD_FIELDS
 
+# The order a built prompt reads best in: what, where, how it feels and looks, then anything else.
+BUILD_FIELDS = ("subject", "setting", "mood", "art_style", "lighting", "camera", "extras")
 Tone = Literal[tuple(TONES)]  # type: ignore[valid-type]
 _PART = dict(default=None, max_length=300)
 

@@ -59,6 +59,8 @@ class GenerationService:
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         params = request.to_params(model, seed=seed)
         revised_prompt = None
+        # Before admission: enhancing is free and never fails (the rules answer when the model
+        # cannot), so no charge waits on it.
         if request.enhance:
             enhanced = await self._prompts.enhance(prompt=params.prompt, tone=DEFAULT_TONE, seed=seed)
             revised_prompt = enhanced.prompt

@@ -47,6 +47,7 @@ class OpenAIImagesService:
         """`n` images of one prompt, charged as one request; all or nothing."""
         model = self.resolve_model(request)
         plan = self._accounting.plan_of(user)
+        # Admission checks this too, but as the native `count`; OpenAI clients need `n` named.
         if request.n > plan.max_images_per_request:
             raise InvalidRequest(
                 field="n", message=f"the {plan.name} plan allows at most {plan.max_images_per_request} images per request"

@@ -6,11 +6,10 @@ from typing import Any
 
 from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS, cut, enhance_with_rules, normalize
 from deployments.protocol import EnhanceParams, EnhanceResult, PageInfo
+from serve_app.schemas.prompts import BUILD_FIELDS
 
 logger = logging.getLogger("ray.serve")
 
-# The order a prompt reads best in: what, where, how it feels and looks, then anything else.
-BUILD_FIELDS = ("subject", "setting", "mood", "art_style", "lighting", "camera", "extras")
 _SUFFIXES = {"mood": "mood", "art_style": "style"}
 
 
