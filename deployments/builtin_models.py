@@ -143,6 +143,9 @@ def _build_tiny_lm(target: Path) -> None:
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
     specials = ["<s>", "</s>", "<pad>"]
     vocab = {token: i for i, token in enumerate(specials)}
