@@ -1,6 +1,7 @@
 """Everything a request may need, built once per ingress replica."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from serve_app.config import AppConfig
 from serve_app.db.migrations import upgrade_database
@@ -8,7 +9,10 @@ from serve_app.db.session import Database
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
+from serve_app.services.hero.service import HeroService
 from serve_app.services.models import ModelClient
+from serve_app.services.openai_images import OpenAIImagesService
+from serve_app.services.prompts import PromptService
 from serve_app.storage.base import ObjectStore
 from serve_app.storage.factory import build_object_store
 
@@ -22,16 +26,35 @@ class AppState:
     clock: Clock
     accounting: Accounting
     generation: GenerationService
+    hero: HeroService
+    prompts: PromptService
+    openai_images: OpenAIImagesService
 
     @classmethod
-    def build(cls, config: AppConfig, *, model_handles: dict, clock: Clock | None = None) -> "AppState":
+    def build(
+        cls,
+        config: AppConfig,
+        *,
+        model_handles: dict,
+        scraper: Any = None,
+        worker: Any = None,
+        enhancer_handle: Any = None,
+        clock: Clock | None = None,
+    ) -> "AppState":
         clock = clock or SystemClock()
         db = Database(config.database_url)
         store = build_object_store(config)
         models = ModelClient(model_handles, timeout_s=config.generation_timeout_s)
         accounting = Accounting(db=db, config=config, clock=clock)
-        generation = GenerationService(config=config, db=db, store=store, models=models, accounting=accounting)
-        return cls(config, db, store, models, clock, accounting, generation)
+        prompts = PromptService(enhancer_handle, timeout_s=config.enhancer.timeout_s)
+        generation = GenerationService(
+            config=config, db=db, store=store, models=models, accounting=accounting, prompts=prompts
+        )
+        hero = HeroService(
+            config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker
+        )
+        openai_images = OpenAIImagesService(config=config, generation=generation, accounting=accounting)
+        return cls(config, db, store, models, clock, accounting, generation, hero, prompts, openai_images)
 
     async def startup(self) -> None:
         if self.config.migrate_on_start:
