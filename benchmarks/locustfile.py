@@ -104,7 +104,7 @@ class ApiUser(HttpUser):
                 return
             if response.status_code >= 400:
                 return
-            image_url = response.json()["data"].get("image_url", "")
+            image_url = response.json().get("image_url", "")
         if image_url:
             # 404 until the job finishes is the contract, not an error.
             with self.client.get(image_url, name="read: GET /img/[id]/", allow_redirects=False,

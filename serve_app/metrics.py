@@ -25,11 +25,6 @@ def _counters() -> dict[str, Counter]:
             description="GET-image cache lookups by result (hit or miss).",
             tag_keys=("result",),
         ),
-        "fetches": Counter(
-            "pixelray_scraper_fetches",
-            description="Server-side fetches of user URLs by outcome (ok or a FetchError reason).",
-            tag_keys=("outcome",),
-        ),
     }
 
 
@@ -46,7 +41,3 @@ def record_refund(*, model: str, credits: int) -> None:
 def record_cache_lookup(*, hit: bool) -> None:
     _counters()["cache"].inc(tags={"result": "hit" if hit else "miss"})
 
-
-def record_fetch(*, outcome: str) -> None:
-    """`outcome` is `ok` or the FetchError reason, e.g. `blocked_address`."""
-    _counters()["fetches"].inc(tags={"outcome": outcome})

@@ -32,7 +32,7 @@ async def scrape(port: int) -> dict:
         return samples((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
 
 
-async def test_generation_and_credit_metrics_are_exported_after_traffic(serve_app, api, ray_cluster):
+async def test_generation_credit_and_scraper_metrics_are_exported_after_traffic(serve_app, api, pages, ray_cluster):
     before = await scrape(ray_cluster)
     _, key = await user_with_key(serve_app.db)
     headers = {"Authorization": f"Bearer {key}"}
@@ -40,7 +40,9 @@ async def test_generation_and_credit_metrics_are_exported_after_traffic(serve_ap
         *(api.post("/api/v1/generate", json={"prompt": f"fox {i}"}, headers=headers) for i in range(3))
     )
     failed = await api.post("/api/v1/generate", json={"prompt": "fox", "model": "broken-sd"}, headers=headers)
+    hero = await api.post("/api/v1/generate", json={"url": pages.url("/og.html")}, headers=headers)
     assert [r.status_code for r in ok] == [200, 200, 200] and failed.status_code == 502
+    assert hero.status_code == 202, hero.text
 
     expected = {
         ("ray_pixelray_images_generated_total", "tiny-sd"): 3,
@@ -52,6 +54,7 @@ async def test_generation_and_credit_metrics_are_exported_after_traffic(serve_ap
         ("ray_pixelray_credits_debited_total", "broken-sd"): 1,
         ("ray_pixelray_credits_refunded_total", "broken-sd"): 1,
     }
+    scraped_before = total(before, "ray_pixelray_scraper_fetches_total", kind="page", outcome="ok")
     # Ray's agent exports every few seconds; poll until every counter moved by what we sent.
     deadline = time.monotonic() + 60
     while True:
@@ -61,6 +64,8 @@ async def test_generation_and_credit_metrics_are_exported_after_traffic(serve_ap
             for (name, model), need in expected.items()
             if total(after, name, model=model) - total(before, name, model=model) < need
         }
+        if total(after, "ray_pixelray_scraper_fetches_total", kind="page", outcome="ok") <= scraped_before:
+            missing[("ray_pixelray_scraper_fetches_total", "page ok")] = 1
         if not missing:
             break
         assert time.monotonic() < deadline, f"metrics not exported within 60 s: {sorted(missing)}"
