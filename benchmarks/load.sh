@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make load`: serves configs/local.yaml on a Ray head of its own (not on 6379), creates load-test
 # users, runs benchmarks/locustfile.py headless, checks the thresholds, and stops what it started.
-# Knobs: LOAD_USERS (20), LOAD_SPAWN_RATE (5), LOAD_TIME (60s), RAY_PORT (6390), LOAD_KEYS (4).
+# Knobs: LOAD_USERS (20), LOAD_SPAWN_RATE (5), LOAD_TIME (60s), RAY_PORT (6390), LOAD_KEYS (4),
+# PAGES_PORT (8731).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -22,7 +23,9 @@ export RAY_AUTH_MODE=disabled
 # A busy machine can take longer than the default 60 s to register the raylet.
 export RAY_raylet_start_wait_time_s=180
 
-HEAD_PID=""; SERVE_PID=""
+PAGES_PORT=${PAGES_PORT:-8731}
+
+HEAD_PID=""; SERVE_PID=""; PAGES_PID=""
 cleanup() {
     set +e
     # SIGTERM: a non-interactive shell starts background jobs with SIGINT ignored. The head's
@@ -30,6 +33,7 @@ cleanup() {
     [ -n "$SERVE_PID" ] && kill -TERM "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
     # `ray start --block` stops the processes of its own head (and only those) on SIGTERM.
     [ -n "$HEAD_PID" ] && kill -TERM "$HEAD_PID" 2>/dev/null && wait "$HEAD_PID" 2>/dev/null
+    [ -n "$PAGES_PID" ] && kill -TERM "$PAGES_PID" 2>/dev/null && wait "$PAGES_PID" 2>/dev/null
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -39,7 +43,26 @@ trap cleanup EXIT
 HEAD_PID=$!
 for _ in $(seq 120); do timeout 10 "$BIN/ray" status --address "$RAY_ADDRESS" >/dev/null 2>&1 && break; sleep 1; done
 
-"$BIN/serve" run --address "$RAY_ADDRESS" configs/local.yaml >"$OUT/serve.log" 2>&1 &
+# Hero jobs need a page to fetch: a static one on loopback, which the scraper refuses unless
+# allow-listed. The app runs configs/local.yaml with that one entry added.
+mkdir -p "$WORK/pages"
+cat >"$WORK/pages/article.html" <<'HTML'
+<html><head><title>Harbour lights return for the winter festival</title>
+<meta property="og:site_name" content="Coastal Times"></head>
+<body><article><h1>Harbour lights return for the winter festival</h1>
+<p>Lanterns line the old harbour as the town opens its winter festival with music and markets.</p>
+</article></body></html>
+HTML
+"$BIN/python" -m http.server "$PAGES_PORT" --bind 127.0.0.1 --directory "$WORK/pages" >/dev/null 2>&1 &
+PAGES_PID=$!
+"$BIN/python" - configs/local.yaml "$WORK/serve.yaml" <<'PY'
+import sys, yaml
+document = yaml.safe_load(open(sys.argv[1]))
+document["applications"][0]["args"].setdefault("scraper", {})["allow_list"] = ["127.0.0.1/32"]
+yaml.safe_dump(document, open(sys.argv[2], "w"), sort_keys=False)
+PY
+
+"$BIN/serve" run --address "$RAY_ADDRESS" "$WORK/serve.yaml" >"$OUT/serve.log" 2>&1 &
 SERVE_PID=$!
 for _ in $(seq 180); do
     curl -sf "$HOST/api/v1/health" >/dev/null 2>&1 && break
@@ -56,7 +79,7 @@ for i in $(seq "${LOAD_KEYS:-4}"); do
     KEYS="$KEYS${KEYS:+,}$key"
 done
 
-PIXELRAY_LOAD_KEYS="$KEYS" "$BIN/locust" -f benchmarks/locustfile.py --headless --host "$HOST" \
+PIXELRAY_LOAD_KEYS="$KEYS" PIXELRAY_LOAD_PAGE_URL="http://127.0.0.1:$PAGES_PORT/article.html" "$BIN/locust" -f benchmarks/locustfile.py --headless --host "$HOST" \
     --users "$USERS" --spawn-rate "$SPAWN_RATE" --run-time "$RUN_TIME" --csv "$OUT/run" \
     --only-summary --exit-code-on-error 0 >"$OUT/locust.log" 2>&1 || { tail -30 "$OUT/locust.log"; exit 1; }
 grep -h "locustfile:" "$OUT/locust.log" || true

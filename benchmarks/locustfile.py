@@ -1,8 +1,9 @@
 """A realistic traffic mix against a running pixelray (`make load` runs it headless).
 
 Keys come from PIXELRAY_LOAD_KEYS (comma-separated; each locust user takes the next one), the GET
-image project from PIXELRAY_LOAD_PROJECT. Endpoints the server does not offer (read from its
-OpenAPI document at start) are left out of the mix and listed once on stderr.
+image project from PIXELRAY_LOAD_PROJECT, the page hero jobs fetch from PIXELRAY_LOAD_PAGE_URL.
+Families the server does not offer (read from its OpenAPI document at start), or that lack their
+project or page, are left out of the mix and listed once on stderr.
 
 Request names start with `generate:` when the request runs a model and `read:` otherwise;
 benchmarks/check_load.py holds `read:` requests to the latency threshold. Intended refusals
@@ -47,12 +48,12 @@ def _detect_features(environment, **_kwargs) -> None:
     project = os.environ.get("PIXELRAY_LOAD_PROJECT", "")
     _features.update(
         batch="items" in fields,
-        hero="url" in fields and any(p.startswith("/img/") for p in spec["paths"]),
+        hero="url" in fields and bool(os.environ.get("PIXELRAY_LOAD_PAGE_URL")),
         image_url=bool(project) and any(p.startswith("/p/") for p in spec["paths"]),
     )
     missing = sorted(name for name, present in _features.items() if not present)
     if missing:
-        print(f"locustfile: left out of the mix (no endpoint, or no project): {', '.join(missing)}", file=sys.stderr)
+        print(f"locustfile: left out of the mix (no endpoint, project or page): {', '.join(missing)}", file=sys.stderr)
     if _features["image_url"]:
         for prompt in CACHED_PROMPTS:
             httpx.get(f"{environment.host}/p/{project}/image", params={"prompt": prompt, "seed": 1}, timeout=120)
@@ -97,7 +98,9 @@ class ApiUser(HttpUser):
     def hero_job(self) -> None:
         if not _features.get("hero"):
             return
-        with self.client.post("/api/v1/generate", json={"url": f"https://example.com/{uuid.uuid4().hex[:8]}"},
+        # A fresh query string each time: a new page URL, so a new job.
+        page = f"{os.environ['PIXELRAY_LOAD_PAGE_URL']}?v={uuid.uuid4().hex[:8]}"
+        with self.client.post("/api/v1/generate", json={"url": page},
                               name="read: POST /api/v1/generate (hero url)", catch_response=True) as response:
             if response.status_code in INTENDED:
                 response.success()
