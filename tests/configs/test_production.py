@@ -27,6 +27,11 @@ def nested_models(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
+def is_mapping(annotation: Any) -> bool:
+    """True for dict[...] annotations, also inside Optional."""
+    return typing.get_origin(annotation) is dict or any(is_mapping(a) for a in typing.get_args(annotation))
+
+
 def unknown_keys(model: type[BaseModel], data: Any, path: str = "") -> list[str]:
     """Paths of keys in `data` that `model` (followed recursively) has no field for. Serve's
     schemas ignore such keys, so a typo there would silently do nothing."""
@@ -40,18 +45,17 @@ def unknown_keys(model: type[BaseModel], data: Any, path: str = "") -> list[str]
         if field is None:
             problems.append(where)
             continue
-        items = value if isinstance(value, list) else [value]
-        dict_values = typing.get_origin(field.annotation) is dict or any(
-            typing.get_origin(a) is dict for a in typing.get_args(field.annotation)
-        )
-        for index, item in enumerate(items):
-            item_path = f"{where}.{index}" if isinstance(value, list) else where
-            for nested in nested_models(field.annotation):
-                if dict_values and isinstance(item, dict) and not set(item) & set(nested.model_fields):
-                    # A mapping of names to models (e.g. routes); nothing structural to check here.
-                    continue
-                problems.extend(unknown_keys(nested, item, item_path))
-                break
+        nested = nested_models(field.annotation)
+        if not nested:
+            continue
+        if isinstance(value, list):
+            members = [(f"{where}.{index}", item) for index, item in enumerate(value)]
+        elif isinstance(value, dict) and is_mapping(field.annotation):
+            members = [(f"{where}.{name}", item) for name, item in value.items()]
+        else:
+            members = [(where, value)]
+        for member_path, member in members:
+            problems.extend(unknown_keys(nested[0], member, member_path))
     return problems
 
 
