@@ -18,7 +18,7 @@ import yaml
 
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
-from tests.factories import app_args, tiny_model_entry
+from tests.factories import TEST_ROUTES, app_args, tiny_model_entry
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 POSTGRES_ADMIN_URL = os.environ.get("PIXELRAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -150,6 +150,8 @@ async def serve_app(
         model_cache_dir=str(model_cache_dir),
         public_base_url=base_url,
         models=[tiny_model_entry(), tiny_model_entry("broken-sd", source=str(broken_model_dir))],
+        routes=TEST_ROUTES,
+        base_domain="img.test",
         # Two ingress replicas: limits must hold on shared state, not per process.
         ingress={"num_replicas": 2, "max_ongoing_requests": 256, "ray_actor_options": {"num_cpus": 0}},
     )

@@ -8,7 +8,10 @@ from serve_app.db.session import Database
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
+from serve_app.services.image_cache import ImageCache
+from serve_app.services.image_url import ImageUrlService
 from serve_app.services.models import ModelClient
+from serve_app.services.routing import ModelRouter
 from serve_app.storage.base import ObjectStore
 from serve_app.storage.factory import build_object_store
 
@@ -22,6 +25,8 @@ class AppState:
     clock: Clock
     accounting: Accounting
     generation: GenerationService
+    router: ModelRouter
+    images: ImageUrlService
 
     @classmethod
     def build(cls, config: AppConfig, *, model_handles: dict, clock: Clock | None = None) -> "AppState":
@@ -31,7 +36,11 @@ class AppState:
         models = ModelClient(model_handles, timeout_s=config.generation_timeout_s)
         accounting = Accounting(db=db, config=config, clock=clock)
         generation = GenerationService(config=config, db=db, store=store, models=models, accounting=accounting)
-        return cls(config, db, store, models, clock, accounting, generation)
+        router = ModelRouter(config=config, models=models)
+        images = ImageUrlService(
+            db=db, store=store, clock=clock, accounting=accounting, router=router, cache=image_cache(config, db, clock)
+        )
+        return cls(config, db, store, models, clock, accounting, generation, router, images)
 
     async def startup(self) -> None:
         if self.config.migrate_on_start:
@@ -39,3 +48,11 @@ class AppState:
 
     async def shutdown(self) -> None:
         await self.db.dispose()
+
+
+def image_cache(config: AppConfig, db: Database, clock: Clock) -> ImageCache:
+    # The lease outlives the longest chain of timeouts, so a live generation is never taken over;
+    # waiters give up a little after that.
+    longest_chain = max((len(chain) for chain in config.routes.values()), default=1)
+    lease_s = config.generation_timeout_s * longest_chain + 30
+    return ImageCache(db=db, clock=clock, lease_s=lease_s, wait_s=lease_s + 5)
