@@ -4,6 +4,7 @@ import secrets
 from typing import Any
 
 from serve_app.config import AppConfig, parse_app_config
+from serve_app.db.models import Project
 from serve_app.db.session import Database
 from serve_app.services.users import create_user
 
@@ -85,7 +86,7 @@ async def user_with_key(
 
 async def project_with_owner(
     db: Database, *, plan: str = "test", origins: tuple[str, ...] = (), require_signature: bool = False
-):
+) -> Project:
     """A project owned by a new user on `plan`; returns the Project row."""
     from serve_app.services.projects import create_project
     from serve_app.services.users import find_user

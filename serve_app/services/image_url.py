@@ -11,7 +11,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from serve_app.db.models import Image, Project
+from serve_app.config import ModelConfig
+from serve_app.db.models import Image, Project, User
 from serve_app.db.session import Database
 from serve_app.errors import ReferrerNotAllowed
 from serve_app.schemas.generate import MAX_SEED
@@ -144,7 +145,9 @@ class ImageUrlService:
         )
         return made
 
-    async def _generate(self, *, owner, chain, query: ImageQuery, request_id: str) -> _Generated:
+    async def _generate(
+        self, *, owner: User, chain: list[ModelConfig], query: ImageQuery, request_id: str
+    ) -> _Generated:
         """Charges the owner the first model's price, runs the chain, stores the image and
         records it; any failure after the debit is refunded exactly once."""
         seed = query.seed if query.seed is not None else secrets.randbelow(MAX_SEED + 1)

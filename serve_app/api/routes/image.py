@@ -16,6 +16,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 _IMAGE_CONTENT = {
     200: {"content": {"image/webp": {}, "image/png": {}, "image/jpeg": {}}, "description": "The image."},
     304: {"description": "Not modified (If-None-Match matched the ETag)."},
+    **{
+        status: {"content": {"image/png": {}}, "description": "A placeholder image; see X-Error-Code."}
+        for status in (400, 402, 403, 404, 429, 500, 502, 503)
+    },
 }
 
 
