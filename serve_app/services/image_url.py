@@ -60,10 +60,14 @@ def strong_etag(data: bytes) -> str:
 
 def origin_of(url: str | None) -> str | None:
     """`https://example.com` from a Referer or Origin header; None when there is none."""
-    parts = urlsplit(url or "")
+    try:
+        parts = urlsplit(url or "")
+        port = parts.port
+    except ValueError:  # a malformed header (bad port, bad IPv6 literal) names no origin
+        return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    return f"{parts.scheme}://{parts.hostname.lower()}{f':{parts.port}' if parts.port else ''}"
+    return f"{parts.scheme}://{parts.hostname.lower()}{f':{port}' if port else ''}"
 
 
 class ImageUrlService:

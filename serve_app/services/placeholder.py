@@ -2,8 +2,8 @@
 and a short description, drawn with Pillow's built-in font (no font file to ship or find).
 
 It is drawn as a 32-colour palette PNG (two 16-step ramps, background to text and background to
-accent, so text keeps its antialiasing): a few milliseconds on the event loop instead of the tens
-a true-colour PNG takes, and under 2 kB on the wire. Repeated errors come from a small cache."""
+accent, so text keeps its antialiasing): encoding it takes a fraction of a true-colour PNG's time
+on the event loop, and it is about 3 kB on the wire. Repeated errors come from a small cache."""
 
 import io
 import textwrap

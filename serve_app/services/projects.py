@@ -22,10 +22,14 @@ def new_secret() -> str:
 
 def normalize_origin(origin: str) -> str:
     """`https://Example.com/` -> `https://example.com`; InvalidRequest for anything but an origin."""
-    parts = urlsplit(origin.strip())
+    problem = InvalidRequest(field="origin", message=f"{origin!r} is not an origin; use e.g. https://example.com")
+    try:
+        parts = urlsplit(origin.strip())
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        raise problem from None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
-        raise InvalidRequest(field="origin", message=f"{origin!r} is not an origin; use e.g. https://example.com")
-    port = f":{parts.port}" if parts.port else ""
+        raise problem
     return f"{parts.scheme}://{parts.hostname.lower()}{port}"
 
 
