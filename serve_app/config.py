@@ -1,5 +1,6 @@
 """The application's configuration: the `args` of the serve config, validated before anything starts."""
 
+import ipaddress
 import math
 import re
 from pathlib import Path
@@ -9,7 +10,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig
-from deployments.sources import check_source
+from deployments.prompt_enhancer.config import PromptEnhancerConfig
+from deployments.sources import BUILTIN_LMS, check_source
 
 APP_IMPORT_PATH = "serve_app.app:build_app"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -198,6 +200,49 @@ def _default_plans() -> list[PlanConfig]:
     return [PlanConfig(slug="default", name="Default", initial_credits=100)]
 
 
+class HeroConfig(StrictModel):
+    """Page URL -> hero image jobs."""
+
+    model: str | None = Field(default=None, description="Catalog slug; the default model if unset.")
+    width: int | None = Field(default=None, ge=8, description="Image width; ~1.9:1 landscape from the model's sizes if unset.")
+    height: int | None = Field(default=None, ge=8, description="Image height; see width.")
+    max_attempts: int = Field(default=3, ge=1, le=10, description="Tries before a job fails and is refunded.")
+    lease_s: float = Field(default=120.0, ge=5, description="How long a worker owns a job without renewing it.")
+    poll_interval_s: float = Field(default=1.0, gt=0, description="How often an idle worker looks for jobs.")
+    concurrency: int = Field(default=4, ge=1, description="Jobs one worker replica runs at once.")
+    worker: DeploymentOptions = Field(
+        default_factory=lambda: DeploymentOptions(num_replicas=1, ray_actor_options=ActorOptions(num_cpus=0)),
+        description="Deployment options of the job worker.",
+    )
+
+
+class ScraperOptions(StrictModel):
+    """The scraper deployment: every server-side fetch of a user-supplied URL goes through it."""
+
+    allow_list: list[str] = Field(
+        default_factory=list,
+        description="Host names or CIDR networks that may be fetched although not public (tests, "
+        "private deployments). Empty by default: only public addresses are fetched.",
+    )
+    deployment: DeploymentOptions = Field(
+        default_factory=lambda: DeploymentOptions(num_replicas=1, ray_actor_options=ActorOptions(num_cpus=0)),
+        description="Deployment options of the scraper.",
+    )
+
+    @field_validator("allow_list")
+    @classmethod
+    def _entries(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if "/" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not a CIDR network like 10.0.0.0/8") from None
+            elif not re.match(r"^[A-Za-z0-9.-]+$", entry):
+                raise ValueError(f"{entry!r} is not a host name; use e.g. intranet.example.com or 10.0.0.0/8")
+        return entries
+
+
 class StorageConfig(StrictModel):
     """Where generated images go. With `enabled: false` images come back as data URLs."""
 
@@ -206,6 +251,49 @@ class StorageConfig(StrictModel):
     local_dir: str = Field(
         default=".pixelray/files", description="Directory of the local store, served at /files/."
     )
+
+
+class EnhancerConfig(StrictModel):
+    """The prompt enhancer: rules in the ingress (no model), or a causal LM on its own deployment."""
+
+    backend: Literal["rules", "llm"] = Field(
+        default="rules", description="`rules` needs no model; `llm` runs `source` on a deployment."
+    )
+    source: str = Field(
+        default="builtin:tiny-lm",
+        description="`builtin:tiny-lm`, a Hugging Face causal LM repo id or a local directory (llm only).",
+    )
+    max_new_tokens: int = Field(
+        default=128, ge=1, le=1024, description="Most tokens the model may write per prompt."
+    )
+    temperature: float = Field(default=0.7, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
+    device: Literal["cpu", "cuda", "auto"] = Field(default="auto", description="Where to run.")
+    dtype: Literal["float32", "float16", "bfloat16"] = Field(
+        default="float32", description="Weights dtype; float16 for GPUs."
+    )
+    num_threads: int | None = Field(default=None, ge=1, description="torch threads on CPU.")
+    timeout_s: float = Field(
+        default=30.0, gt=0, description="Longest a request waits on the model before the rules answer."
+    )
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    deployment: DeploymentOptions = Field(default_factory=DeploymentOptions)
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return check_source(value, BUILTIN_LMS)
+
+    def to_enhancer_config(self, *, cache_dir: str | None) -> PromptEnhancerConfig:
+        return PromptEnhancerConfig(
+            source=self.source,
+            cache_dir=cache_dir,
+            device=self.device,
+            dtype=self.dtype,
+            num_threads=self.num_threads,
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            batching=self.batching,
+        )
 
 
 class AppConfig(StrictModel):
@@ -232,6 +320,8 @@ class AppConfig(StrictModel):
         default=None, description="Where built-in models are built; the user cache dir if unset."
     )
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    hero: HeroConfig = Field(default_factory=HeroConfig)
+    scraper: ScraperOptions = Field(default_factory=ScraperOptions)
     generation_timeout_s: float = Field(
         default=300.0, gt=0, description="Longest a request waits on a model."
     )
@@ -253,6 +343,9 @@ class AppConfig(StrictModel):
         default=None,
         description="Domain under which `{project}.DOMAIN/image` serves a project's image URLs, "
         "e.g. `img.example.com`; unset disables host-based projects.",
+    )
+    enhancer: EnhancerConfig = Field(
+        default_factory=EnhancerConfig, description="The prompt enhancer (rules or an LLM)."
     )
 
     @field_validator("routes")
@@ -307,6 +400,8 @@ class AppConfig(StrictModel):
             raise ValueError(
                 f"default_plan {self.default_plan!r} is not among the plans; known: {', '.join(plans)}"
             )
+        if self.hero.model is not None and self.hero.model not in slugs:
+            raise ValueError(f"hero.model {self.hero.model!r} is not in the catalog; known: {', '.join(slugs)}")
         if self.default_model is not None and self.default_model not in slugs:
             raise ValueError(
                 f"default_model {self.default_model!r} is not in the catalog; known: {', '.join(slugs)}"

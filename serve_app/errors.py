@@ -94,6 +94,9 @@ class NotFound(ApiError):
     status_code = 404
     code = "not_found"
 
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message, headers=headers)
+
 
 class UnknownRoute(InvalidRequest):
     code = "unknown_route"

@@ -1,6 +1,7 @@
 """Test data builders: catalog entries, app args and users with keys."""
 
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from serve_app.config import AppConfig, parse_app_config
@@ -22,8 +23,10 @@ PLANS = [
 ]
 
 # `broken-sd` loads but fails every generation: a chain that starts with it must fall back.
+# `quality/high` is what the OpenAI endpoint picks for quality="hd": its failure test needs it broken.
 TEST_ROUTES = {
     "quality/fast": ["tiny-sd"],
+    "quality/high": ["broken-sd"],
     "test/fallback": ["broken-sd", "tiny-sd"],
     "test/all-broken": ["broken-sd"],
 }
@@ -48,6 +51,21 @@ def tiny_model_entry(slug: str = "tiny-sd", **overrides: Any) -> dict[str, Any]:
             "max_ongoing_requests": 32,
             "ray_actor_options": {"num_cpus": 0},
         },
+    }
+    entry.update(overrides)
+    return entry
+
+
+def tiny_lm_enhancer(**overrides: Any) -> dict[str, Any]:
+    """The LLM enhancer on builtin:tiny-lm, light enough for CI: its gibberish exercises the guard."""
+    entry = {
+        "backend": "llm",
+        "source": "builtin:tiny-lm",
+        "max_new_tokens": 24,
+        "device": "cpu",
+        "num_threads": 1,
+        "batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.05},
+        "deployment": {"num_replicas": 1, "max_ongoing_requests": 32, "ray_actor_options": {"num_cpus": 0}},
     }
     entry.update(overrides)
     return entry
@@ -96,3 +114,16 @@ async def project_with_owner(
     return await create_project(
         db=db, slug=f"p-{secrets.token_hex(5)}", user=owner, origins=origins, require_signature=require_signature
     )
+
+
+class ManualClock:
+    """A clock the test moves by hand (UTC)."""
+
+    def __init__(self, start: datetime):
+        self.moment = start
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta) -> None:
+        self.moment += timedelta(**delta)

@@ -1,8 +1,9 @@
 """The one place errors become HTTP responses: `{"success": false, "error": {...}, "request_id"}`,
+or OpenAI's `{"error": {"message", "type", "param", "code"}}` on the OpenAI-compatible `/v1/` paths,
 or, on routes of class `ImageRoute` (the GET-image endpoints), a placeholder image."""
 
 import logging
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +19,13 @@ from serve_app.services.placeholder import render_placeholder
 logger = logging.getLogger("ray.serve")
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+OPENAI_PREFIX = "/v1/"
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+_OPENAI_CODES = {
+    "unauthorized": "invalid_api_key",
+    "rate_limited": "rate_limit_exceeded",
+    "unknown_model": "model_not_found",
+}
 
 
 def _request_id(request: Request) -> str:
@@ -51,6 +59,31 @@ def placeholder_response(
     )
 
 
+def openai_error(status_code: int, error: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, body, extra headers) in OpenAI's shape, which the `openai` SDK maps to its errors.
+
+    Out of credits is OpenAI's `429 insufficient_quota`. `x-should-retry: false` keeps the SDK
+    from retrying where a retry cannot succeed or would be charged again (a refunded failure).
+    """
+    code = error.get("code")
+    if status_code == 402:
+        status_code, kind, code = 429, "insufficient_quota", "insufficient_quota"
+    elif status_code >= 500:
+        kind = "server_error"
+    else:
+        kind = _OPENAI_TYPES.get(status_code, "invalid_request_error")
+    headers = {}
+    if kind == "insufficient_quota" or status_code in (500, 502):
+        headers["x-should-retry"] = "false"
+    body = {
+        "message": error["message"],
+        "type": kind,
+        "param": error.get("field"),
+        "code": _OPENAI_CODES.get(code, code),
+    }
+    return status_code, {"error": body}, headers
+
+
 def error_response(
     request: Request,
     *,
@@ -63,6 +96,9 @@ def error_response(
         return placeholder_response(
             status_code=status_code, image_code=image_code, message=error["message"], headers=headers
         )
+    if request.url.path.startswith(OPENAI_PREFIX):
+        status_code, content, extra = openai_error(status_code, error)
+        return JSONResponse(status_code=status_code, content=content, headers={**(headers or {}), **extra})
     return JSONResponse(
         status_code=status_code,
         content={"success": False, "error": error, "request_id": _request_id(request)},
@@ -70,11 +106,19 @@ def error_response(
     )
 
 
-def _body_model(request: Request) -> type[BaseModel] | None:
+def _body_models(request: Request) -> dict[str, type[BaseModel]]:
+    """The route's body model(s) by class name; a tagged union body contributes each member."""
     route = request.scope.get("route")
     field = getattr(route, "body_field", None)
-    annotation = getattr(getattr(field, "field_info", None), "annotation", None)
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    pending = [getattr(getattr(field, "field_info", None), "annotation", None)]
+    models: dict[str, type[BaseModel]] = {}
+    while pending:
+        annotation = pending.pop()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            models[annotation.__name__] = annotation
+        else:
+            pending.extend(get_args(annotation))
+    return models
 
 
 def _bounds(model: type[BaseModel] | None, name: str) -> str:
@@ -101,8 +145,11 @@ def describe_validation_error(request: Request, exc: RequestValidationError) -> 
     """(field, message) for the first problem, phrased so the client knows what to send."""
     error = exc.errors()[0]
     loc = [str(part) for part in error["loc"] if part not in ("body", "query", "path", "header")]
+    models = _body_models(request)
+    # A tagged-union body puts the member's tag (its class name) first in the error location.
+    model = models.pop(loc.pop(0)) if loc and loc[0] in models and len(models) > 1 else None
+    model = model or (next(iter(models.values())) if len(models) == 1 else None)
     field = ".".join(loc) or "body"
-    model = _body_model(request)
     if error["type"] == "extra_forbidden":
         allowed = f"; allowed fields: {', '.join(model.model_fields)}" if model else ""
         return field, f"{field}: unknown field{allowed}"
@@ -110,7 +157,8 @@ def describe_validation_error(request: Request, exc: RequestValidationError) -> 
         return "body", "body: not valid JSON"
     if error["type"] == "missing" and field == "body":
         return "body", "body: a JSON object is required"
-    return field, f"{field}: {error['msg']}{_bounds(model, loc[0]) if len(loc) == 1 else ''}"
+    message = error["msg"].removeprefix("Value error, ")
+    return field, f"{field}: {message}{_bounds(model, loc[0]) if len(loc) == 1 else ''}"
 
 
 def register_error_handlers(app: FastAPI) -> None:

@@ -1,6 +1,7 @@
 """Everything a request may need, built once per ingress replica."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from serve_app.config import AppConfig
 from serve_app.db.migrations import upgrade_database
@@ -8,9 +9,12 @@ from serve_app.db.session import Database
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
+from serve_app.services.hero.service import HeroService
 from serve_app.services.image_cache import ImageCache
 from serve_app.services.image_url import ImageUrlService
 from serve_app.services.models import ModelClient
+from serve_app.services.openai_images import OpenAIImagesService
+from serve_app.services.prompts import PromptService
 from serve_app.services.routing import ModelRouter
 from serve_app.storage.base import ObjectStore
 from serve_app.storage.factory import build_object_store
@@ -25,22 +29,43 @@ class AppState:
     clock: Clock
     accounting: Accounting
     generation: GenerationService
+    hero: HeroService
+    prompts: PromptService
+    openai_images: OpenAIImagesService
     router: ModelRouter
     images: ImageUrlService
 
     @classmethod
-    def build(cls, config: AppConfig, *, model_handles: dict, clock: Clock | None = None) -> "AppState":
+    def build(
+        cls,
+        config: AppConfig,
+        *,
+        model_handles: dict,
+        scraper: Any = None,
+        worker: Any = None,
+        enhancer_handle: Any = None,
+        clock: Clock | None = None,
+    ) -> "AppState":
         clock = clock or SystemClock()
         db = Database(config.database_url)
         store = build_object_store(config)
         models = ModelClient(model_handles, timeout_s=config.generation_timeout_s)
         accounting = Accounting(db=db, config=config, clock=clock)
-        generation = GenerationService(config=config, db=db, store=store, models=models, accounting=accounting)
+        prompts = PromptService(enhancer_handle, timeout_s=config.enhancer.timeout_s)
+        generation = GenerationService(
+            config=config, db=db, store=store, models=models, accounting=accounting, prompts=prompts
+        )
+        hero = HeroService(
+            config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker
+        )
+        openai_images = OpenAIImagesService(config=config, generation=generation, accounting=accounting)
         router = ModelRouter(config=config, models=models)
         images = ImageUrlService(
             db=db, store=store, clock=clock, accounting=accounting, router=router, cache=image_cache(config, db, clock)
         )
-        return cls(config, db, store, models, clock, accounting, generation, router, images)
+        return cls(
+            config, db, store, models, clock, accounting, generation, hero, prompts, openai_images, router, images
+        )
 
     async def startup(self) -> None:
         if self.config.migrate_on_start:

@@ -31,6 +31,9 @@ class GenerateRequest(StrictRequest):
         default=None, ge=0, le=MAX_SEED, description="Same seed and inputs, same image; random if unset."
     )
     model: str | None = Field(default=None, description="Catalog slug; the default model if unset.")
+    enhance: bool = Field(
+        default=False, description="Expand the prompt with the prompt enhancer first; see `revised_prompt`."
+    )
 
     def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:
         """Applies the model's defaults and limits; raises InvalidRequest naming the field."""
@@ -68,3 +71,6 @@ class GenerateData(BaseModel):
     model: str = Field(description="Slug of the model that drew the image.")
     width: int
     height: int
+    revised_prompt: str | None = Field(
+        default=None, description="The enhanced prompt the image was drawn from, when `enhance` was set."
+    )

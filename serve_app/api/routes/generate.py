@@ -1,17 +1,42 @@
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-from serve_app.api.deps import ContextDep, CurrentUser, GenerationDep
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
+from pydantic import Discriminator, Tag
+
+from serve_app.api.deps import ContextDep, CurrentUser, GenerationDep, HeroDep
 from serve_app.schemas.common import Envelope
 from serve_app.schemas.generate import GenerateData, GenerateRequest
+from serve_app.schemas.hero import HeroAccepted, HeroRequest
 
 router = APIRouter(prefix="/api/v1", tags=["generate"])
 
 
-@router.post("/generate", response_model=Envelope[GenerateData])
+def _body_kind(body: Any) -> str:
+    return "HeroRequest" if isinstance(body, dict) and "url" in body else "GenerateRequest"
+
+
+# One path, two contracts told apart by the `url` key. Tags are class names so that validation
+# errors can be traced back to their model (see api/errors.py).
+GenerateBody = Annotated[
+    Annotated[GenerateRequest, Tag("GenerateRequest")] | Annotated[HeroRequest, Tag("HeroRequest")],
+    Discriminator(_body_kind),
+    Body(),
+]
+
+
+@router.post(
+    "/generate",
+    response_model=Envelope[GenerateData],
+    responses={202: {"model": HeroAccepted, "description": "A `url` body: the hero image job was queued."}},
+)
 @router.post("/generate/", response_model=Envelope[GenerateData], include_in_schema=False)
 async def generate(
-    body: GenerateRequest, user: CurrentUser, generation: GenerationDep, context: ContextDep
-) -> Envelope[GenerateData]:
-    """Generate an image from a prompt and return its URL."""
+    body: GenerateBody, user: CurrentUser, generation: GenerationDep, hero: HeroDep, context: ContextDep
+) -> Any:
+    """Generate an image from a prompt (sync), or queue a hero image for a page `url` (202)."""
+    if isinstance(body, HeroRequest):
+        accepted = await hero.submit(user=user, request=body, context=context)
+        return JSONResponse(status_code=202, content=accepted.model_dump(mode="json"))
     data = await generation.generate(user=user, request=body, context=context)
     return Envelope(data=data, request_id=context.request_id)
