@@ -8,7 +8,8 @@ from fastapi.responses import Response
 from serve_app.api.deps import ContextDep, HostProject, ImagesDep
 from serve_app.api.errors import ImageRoute
 from serve_app.schemas.image import ImageQuery
-from serve_app.services.image_url import ImageAnswer
+from serve_app.services.context import RequestContext
+from serve_app.services.image_url import ImageAnswer, ImageUrlService
 
 router = APIRouter(tags=["image"], route_class=ImageRoute)
 
@@ -46,7 +47,9 @@ def image_response(answer: ImageAnswer, request: Request) -> Response:
     return Response(content=answer.data, media_type=answer.content_type, headers=headers)
 
 
-async def _serve(slug: str, query: ImageQuery, request: Request, images, context) -> Response:
+async def _serve(
+    slug: str, query: ImageQuery, request: Request, images: ImageUrlService, context: RequestContext
+) -> Response:
     answer = await images.serve(
         slug=slug,
         query=query,
