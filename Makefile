@@ -24,6 +24,7 @@ run: models
 	$(BIN)/serve run configs/local.yaml
 
 test: models
+	sh scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # Several Ray nodes on this machine; one dies under traffic (not part of `make test`: ~2 min).

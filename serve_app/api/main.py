@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from serve_app.api.errors import register_error_handlers
 from serve_app.api.middleware import RequestContextMiddleware
-from serve_app.api.routes import account, files, generate, health, models, openai, prompts, urls
+from serve_app.api.routes import account, files, generate, health, image, model_routes, models, openai, prompts, urls
 from serve_app.api.state import AppState
 from serve_app.schemas.common import ErrorEnvelope
 
@@ -33,6 +33,6 @@ def create_app(state: AppState) -> FastAPI:
     app.state.pixelray = state
     app.add_middleware(RequestContextMiddleware)
     register_error_handlers(app)
-    for module in (generate, urls, account, models, health, files, prompts, openai):
+    for module in (generate, urls, account, models, health, files, prompts, openai, model_routes, image):
         app.include_router(module.router)
     return app
