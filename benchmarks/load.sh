@@ -77,9 +77,13 @@ for i in $(seq "${LOAD_KEYS:-4}"); do
     key=$("$BIN/pixelray" users create --name "$name" --plan pro | tail -1)
     "$BIN/pixelray" credits grant "$name" 100000 >/dev/null
     KEYS="$KEYS${KEYS:+,}$key"
+    [ -n "${OWNER:-}" ] || OWNER=$name
 done
+# GET-image traffic is billed to the project's owner (the first load user).
+PROJECT="load-$RANDOM"
+"$BIN/pixelray" projects create "$PROJECT" --user "$OWNER" >/dev/null
 
-PIXELRAY_LOAD_KEYS="$KEYS" PIXELRAY_LOAD_PAGE_URL="http://127.0.0.1:$PAGES_PORT/article.html" "$BIN/locust" -f benchmarks/locustfile.py --headless --host "$HOST" \
+PIXELRAY_LOAD_KEYS="$KEYS" PIXELRAY_LOAD_PROJECT="$PROJECT" PIXELRAY_LOAD_PAGE_URL="http://127.0.0.1:$PAGES_PORT/article.html" "$BIN/locust" -f benchmarks/locustfile.py --headless --host "$HOST" \
     --users "$USERS" --spawn-rate "$SPAWN_RATE" --run-time "$RUN_TIME" --csv "$OUT/run" \
     --only-summary --exit-code-on-error 0 >"$OUT/locust.log" 2>&1 || { tail -30 "$OUT/locust.log"; exit 1; }
 grep -h "locustfile:" "$OUT/locust.log" || true

@@ -322,11 +322,6 @@ class AppConfig(StrictModel):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     hero: HeroConfig = Field(default_factory=HeroConfig)
     scraper: ScraperOptions = Field(default_factory=ScraperOptions)
-    routes: dict[str, list[str]] = Field(
-        default_factory=dict,
-        description="Named fallback chains of catalog slugs, e.g. `quality/fast: [sd-turbo, tiny-sd]`; "
-        "a request naming a route tries each model in order.",
-    )
     generation_timeout_s: float = Field(
         default=300.0, gt=0, description="Longest a request waits on a model."
     )

@@ -1,6 +1,7 @@
 """pixelray's custom metrics reach Ray's Prometheus endpoint after real traffic."""
 
 import asyncio
+import secrets
 import time
 
 import httpx
@@ -32,9 +33,11 @@ async def scrape(port: int) -> dict:
         return samples((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
 
 
-async def test_generation_credit_and_scraper_metrics_are_exported_after_traffic(serve_app, api, pages, ray_cluster):
+async def test_generation_credit_cache_and_scraper_metrics_are_exported_after_traffic(serve_app, api, pages, ray_cluster):
     before = await scrape(ray_cluster)
-    _, key = await user_with_key(serve_app.db)
+    name = f"metrics-{secrets.token_hex(4)}"
+    _, key = await user_with_key(serve_app.db, name)
+    serve_app.cli("projects", "create", name, "--user", name)
     headers = {"Authorization": f"Bearer {key}"}
     ok = await asyncio.gather(
         *(api.post("/api/v1/generate", json={"prompt": f"fox {i}"}, headers=headers) for i in range(3))
@@ -43,6 +46,8 @@ async def test_generation_credit_and_scraper_metrics_are_exported_after_traffic(
     hero = await api.post("/api/v1/generate", json={"url": pages.url("/og.html")}, headers=headers)
     assert [r.status_code for r in ok] == [200, 200, 200] and failed.status_code == 502
     assert hero.status_code == 202, hero.text
+    image_url = f"/p/{name}/image?prompt=a+metric+fox&seed=3"
+    assert [(await api.get(image_url)).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
 
     expected = {
         ("ray_pixelray_images_generated_total", "tiny-sd"): 3,
@@ -55,6 +60,7 @@ async def test_generation_credit_and_scraper_metrics_are_exported_after_traffic(
         ("ray_pixelray_credits_refunded_total", "broken-sd"): 1,
     }
     scraped_before = total(before, "ray_pixelray_scraper_fetches_total", kind="page", outcome="ok")
+    lookups_before = {r: total(before, "ray_pixelray_image_cache_lookups_total", result=r) for r in ("hit", "miss")}
     # Ray's agent exports every few seconds; poll until every counter moved by what we sent.
     deadline = time.monotonic() + 60
     while True:
@@ -66,6 +72,9 @@ async def test_generation_credit_and_scraper_metrics_are_exported_after_traffic(
         }
         if total(after, "ray_pixelray_scraper_fetches_total", kind="page", outcome="ok") <= scraped_before:
             missing[("ray_pixelray_scraper_fetches_total", "page ok")] = 1
+        for result, count in lookups_before.items():
+            if total(after, "ray_pixelray_image_cache_lookups_total", result=result) <= count:
+                missing[("ray_pixelray_image_cache_lookups_total", result)] = 1
         if not missing:
             break
         assert time.monotonic() < deadline, f"metrics not exported within 60 s: {sorted(missing)}"
