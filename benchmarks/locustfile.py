@@ -36,10 +36,11 @@ def _body_fields(spec: dict, schema: dict) -> set[str]:
     return fields
 
 
-@events.test_start.add_listener
+@events.init.add_listener
 def _detect_features(environment, **_kwargs) -> None:
     """Reads the server's OpenAPI document once to see which families of the mix it serves,
-    and warms the image cache so that `(cached)` requests are hits."""
+    and warms the image cache so that `(cached)` requests are hits. On `init`, before the run's
+    clock starts."""
     import httpx
 
     spec = httpx.get(f"{environment.host}/openapi.json", timeout=10).json()
@@ -55,8 +56,14 @@ def _detect_features(environment, **_kwargs) -> None:
     if missing:
         print(f"locustfile: left out of the mix (no endpoint, project or page): {', '.join(missing)}", file=sys.stderr)
     if _features["image_url"]:
-        for prompt in CACHED_PROMPTS:
-            httpx.get(f"{environment.host}/p/{project}/image", params={"prompt": prompt, "seed": 1}, timeout=120)
+        from gevent.pool import Pool
+
+        Pool(len(CACHED_PROMPTS)).map(
+            lambda prompt: httpx.get(
+                f"{environment.host}/p/{project}/image", params={"prompt": prompt, "seed": 1}, timeout=120
+            ),
+            CACHED_PROMPTS,
+        )
 
 
 class ApiUser(HttpUser):
