@@ -15,10 +15,17 @@ class GenerationParams:
     seed: int
     negative_prompt: str | None = None
     output_format: str = "png"
+    mode: str = "text2img"
+    """`text2img` or `img2img`."""
+    init_image: bytes | None = None
+    """img2img: the already validated input image (PNG/JPEG/WebP bytes), decoded by the replica."""
+    strength: float = 0.8
+    """img2img only: how far the output may move away from `init_image` (0 keeps it, 1 ignores it)."""
 
     @property
     def batch_key(self) -> tuple:
-        return (self.width, self.height, self.num_inference_steps, self.guidance_scale)
+        key = (self.mode, self.width, self.height, self.num_inference_steps, self.guidance_scale)
+        return key + (self.strength,) if self.mode == "img2img" else key
 
 
 @dataclass(frozen=True)
