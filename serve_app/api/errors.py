@@ -1,16 +1,17 @@
 """The one place errors become HTTP responses: `{"success": false, "error": {...}, "request_id"}`."""
 
 import logging
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Tag
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve_app.api.middleware import new_request_id
 from serve_app.errors import ApiError
+from serve_app.schemas.validation import describe_errors
 
 logger = logging.getLogger("ray.serve")
 
@@ -32,47 +33,31 @@ def error_response(
     )
 
 
-def _body_model(request: Request) -> type[BaseModel] | None:
+def _body_models(request: Request) -> dict[str, type[BaseModel]]:
+    """The route's body model, or each model of a tagged union by its tag ("" for a plain model)."""
     route = request.scope.get("route")
     field = getattr(route, "body_field", None)
     annotation = getattr(getattr(field, "field_info", None), "annotation", None)
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-
-
-def _bounds(model: type[BaseModel] | None, name: str) -> str:
-    """`allowed: 1–50` from a field's declared constraints, when it has any."""
-    field = model.model_fields.get(name) if model else None
-    if field is None:
-        return ""
-    limits: dict[str, Any] = {}
-    for item in field.metadata:
-        for attr in ("ge", "gt", "le", "lt", "min_length", "max_length", "multiple_of"):
-            if getattr(item, attr, None) is not None:
-                limits[attr] = getattr(item, attr)
-    parts = []
-    if "ge" in limits or "le" in limits:
-        parts.append(f"{limits.get('ge', '')}–{limits.get('le', '')}")
-    if "min_length" in limits or "max_length" in limits:
-        parts.append(f"{limits.get('min_length', 0)}–{limits.get('max_length', '')} characters")
-    if "multiple_of" in limits:
-        parts.append(f"a multiple of {limits['multiple_of']}")
-    return f" (allowed: {', '.join(parts)})" if parts else ""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {"": annotation}
+    models = {}
+    for member in get_args(get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation):
+        tags = [meta.tag for meta in getattr(member, "__metadata__", ()) if isinstance(meta, Tag)]
+        if tags:
+            models[tags[0]] = get_args(member)[0]
+    return models
 
 
 def describe_validation_error(request: Request, exc: RequestValidationError) -> tuple[str, str]:
     """(field, message) for the first problem, phrased so the client knows what to send."""
     error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"] if part not in ("body", "query", "path", "header")]
-    field = ".".join(loc) or "body"
-    model = _body_model(request)
-    if error["type"] == "extra_forbidden":
-        allowed = f"; allowed fields: {', '.join(model.model_fields)}" if model else ""
-        return field, f"{field}: unknown field{allowed}"
-    if error["type"] == "json_invalid":
-        return "body", "body: not valid JSON"
-    if error["type"] == "missing" and field == "body":
-        return "body", "body: a JSON object is required"
-    return field, f"{field}: {error['msg']}{_bounds(model, loc[0]) if len(loc) == 1 else ''}"
+    loc = [part for part in error["loc"] if part not in ("body", "query", "path", "header")]
+    models = _body_models(request)
+    # A tagged union puts the tag first in `loc`; the client never sent it.
+    tag = loc[0] if loc and isinstance(loc[0], str) and loc[0] in models else ""
+    if tag:
+        loc = loc[1:]
+    return describe_errors([{**error, "loc": loc}], models.get(tag))
 
 
 def register_error_handlers(app: FastAPI) -> None:

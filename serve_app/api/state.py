@@ -1,5 +1,6 @@
 """Everything a request may need, built once per ingress replica."""
 
+import logging
 from dataclasses import dataclass
 
 from serve_app.config import AppConfig
@@ -9,8 +10,10 @@ from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
 from serve_app.services.models import ModelClient
-from serve_app.storage.base import ObjectStore
+from serve_app.storage.base import ObjectStore, StorageUnavailable
 from serve_app.storage.factory import build_object_store
+
+logger = logging.getLogger("ray.serve")
 
 
 @dataclass
@@ -24,18 +27,27 @@ class AppState:
     generation: GenerationService
 
     @classmethod
-    def build(cls, config: AppConfig, *, model_handles: dict, clock: Clock | None = None) -> "AppState":
+    def build(
+        cls, config: AppConfig, *, model_handles: dict, clock: Clock | None = None, fetch_image=None
+    ) -> "AppState":
         clock = clock or SystemClock()
         db = Database(config.database_url)
         store = build_object_store(config)
         models = ModelClient(model_handles, timeout_s=config.generation_timeout_s)
         accounting = Accounting(db=db, config=config, clock=clock)
-        generation = GenerationService(config=config, db=db, store=store, models=models, accounting=accounting)
+        generation = GenerationService(
+            config=config, db=db, store=store, models=models, accounting=accounting, fetch_image=fetch_image
+        )
         return cls(config, db, store, models, clock, accounting, generation)
 
     async def startup(self) -> None:
         if self.config.migrate_on_start:
             await upgrade_database(self.db)
+        try:
+            await self.store.prepare()
+        except StorageUnavailable as exc:
+            # Not fatal: generations answer 503 and /health reports the store until it is back.
+            logger.warning("object store not ready at start: %s", exc)
 
     async def shutdown(self) -> None:
         await self.db.dispose()

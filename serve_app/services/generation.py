@@ -1,30 +1,57 @@
 """Prompt -> image: validate against the model, admit and charge, run it, store it, record it."""
 
 import asyncio
-import base64
+import logging
 import secrets
+from dataclasses import replace
 
-from deployments.protocol import GenerationResult
-from serve_app.config import AppConfig, ModelConfig, PlanConfig
+from pydantic import ValidationError
+
+from deployments.protocol import GenerationParams, GenerationResult
+from serve_app.config import AppConfig, ModelConfig
 from serve_app.db.models import Image, User
 from serve_app.db.session import Database
-from serve_app.errors import ServiceUnavailable, UnknownModel
-from serve_app.schemas.generate import MAX_SEED, GenerateData, GenerateRequest
+from serve_app.errors import ApiError, InvalidRequest, UnknownModel
+from serve_app.schemas.common import ErrorBody
+from serve_app.schemas.generate import (
+    MAX_SEED,
+    BatchData,
+    BatchItemResult,
+    BatchRequest,
+    GenerateData,
+    GeneratedImage,
+    GenerateRequest,
+)
+from serve_app.schemas.validation import invalid_request
 from serve_app.services.accounting import Accounting
 from serve_app.services.context import RequestContext
+from serve_app.services.init_images import ImageFetcher, load_init_image
 from serve_app.services.models import ModelClient
-from serve_app.storage.base import ObjectStore, StorageUnavailable, new_image_key
+from serve_app.services.publish import discard_images, publish_image
+from serve_app.services.settings import storage_info
+from serve_app.services.variants import PromptVariant
+from serve_app.storage.base import ObjectStore
+
+logger = logging.getLogger("ray.serve")
 
 
 class GenerationService:
     def __init__(
-        self, *, config: AppConfig, db: Database, store: ObjectStore, models: ModelClient, accounting: Accounting
+        self,
+        *,
+        config: AppConfig,
+        db: Database,
+        store: ObjectStore,
+        models: ModelClient,
+        accounting: Accounting,
+        fetch_image: ImageFetcher,
     ):
         self._config = config
         self._db = db
         self._store = store
         self._models = models
         self._accounting = accounting
+        self._fetch_image = fetch_image
 
     def resolve_model(self, slug: str | None) -> ModelConfig:
         model = self._config.model(slug or self._config.default_model_slug)
@@ -32,71 +59,154 @@ class GenerationService:
             raise UnknownModel(slug=slug, known=[m.slug for m in self._config.models])
         return model
 
-    def stores_images(self, user: User, plan: PlanConfig) -> bool:
-        return self._config.storage.enabled and plan.storage and user.storage_enabled
+    async def run(
+        self,
+        *,
+        user: User,
+        body: GenerateRequest | BatchRequest,
+        context: RequestContext,
+        variant: PromptVariant | None = None,
+    ) -> GenerateData | BatchData:
+        """One request or a batch of them, by the body's form."""
+        if isinstance(body, BatchRequest):
+            return await self.generate_batch(user=user, request=body, context=context, variant=variant)
+        return await self.generate(user=user, request=body, context=context, variant=variant)
 
-    async def generate(self, *, user: User, request: GenerateRequest, context: RequestContext) -> GenerateData:
-        """Runs one prompt on its model and returns where the image can be fetched.
+    async def generate(
+        self,
+        *,
+        user: User,
+        request: GenerateRequest,
+        context: RequestContext,
+        variant: PromptVariant | None = None,
+    ) -> GenerateData:
+        """Runs one request (`count` images) on its model and returns where the images are.
 
         Everything that can reject the request runs before the debit; once debited, any
         failure (model, storage, database, a client that hung up) is refunded exactly once.
         """
+        return await self._generate(
+            user=user, request=request, context=context, request_id=context.request_id, variant=variant
+        )
+
+    async def generate_batch(
+        self,
+        *,
+        user: User,
+        request: BatchRequest,
+        context: RequestContext,
+        variant: PromptVariant | None = None,
+    ) -> BatchData:
+        """Runs every item concurrently, so the model deployments batch them. Each item is
+        validated, charged and refunded on its own; one item's failure is only its own."""
+        plan = self._accounting.plan_of(user)
+        if len(request.items) > plan.max_batch_items:
+            raise InvalidRequest(
+                field="items",
+                message=f"{len(request.items)} items; the {plan.name} plan allows 1–{plan.max_batch_items}",
+            )
+        results = await asyncio.gather(
+            *(self._batch_item(user=user, item=item, index=i, context=context, variant=variant)
+              for i, item in enumerate(request.items))
+        )
+        return BatchData(results=list(results))
+
+    async def _batch_item(
+        self, *, user: User, item: dict, index: int, context: RequestContext, variant: PromptVariant | None
+    ) -> BatchItemResult:
+        try:
+            try:
+                request = GenerateRequest.model_validate(item)
+            except ValidationError as exc:
+                raise invalid_request(exc, GenerateRequest, prefix=f"items.{index}") from None
+            # Each item is its own billable request; the suffix keeps ids unique in the ledger.
+            request_id = f"{context.request_id[:58]}.{index}"
+            data = await self._generate(
+                user=user, request=request, context=context, request_id=request_id, variant=variant
+            )
+        except ApiError as exc:
+            return BatchItemResult(success=False, error=ErrorBody(**exc.body()))
+        return BatchItemResult(success=True, **data.model_dump(exclude={"mode"}))
+
+    async def _generate(
+        self,
+        *,
+        user: User,
+        request: GenerateRequest,
+        context: RequestContext,
+        request_id: str,
+        variant: PromptVariant | None,
+    ) -> GenerateData:
         model = self.resolve_model(request.model)
+        if variant is not None:
+            request = variant.apply(request, model)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         params = request.to_params(model, seed=seed)
+        if request.mode == "img2img":
+            init_image = await load_init_image(request.image, fetch=self._fetch_image)
+            params = replace(params, init_image=init_image)
         admission = await self._accounting.admit(
             user=user,
-            request_id=context.request_id,
+            request_id=request_id,
             model=model.slug,
-            images=1,
-            cost=model.credit_cost(width=params.width, height=params.height),
+            images=request.count,
+            cost=request.count * model.credit_cost(width=params.width, height=params.height),
         )
         context.rate_limit = admission.rate_limit
+        storage = storage_info(self._config, user=user, plan=self._accounting.plan_of(user))
+        stored_keys: list[str] = []
         try:
-            result = await self._models.generate(model.slug, params)
-            image_url, storage_key = await publish_image(
-                result, store=self._store, enabled=self.stores_images(user, self._accounting.plan_of(user))
+            results = await asyncio.gather(
+                *(self._models.generate(model.slug, replace(params, seed=(seed + i) % (MAX_SEED + 1)))
+                  for i in range(request.count))
             )
+            images = []
+            rows = []
+            for result in results:
+                url, key = await publish_image(result, store=self._store, enabled=storage.enabled)
+                if key is not None:
+                    stored_keys.append(key)
+                row = _image_row(result, params=params, model=model, user=user, request_id=request_id, key=key)
+                images.append(GeneratedImage(id=row.id, image=url, seed=result.seed))
+                rows.append(row)
             async with self._db.write() as session:
-                session.add(
-                    Image(
-                        id=f"img_{secrets.token_hex(12)}",
-                        request_id=context.request_id,
-                        user_id=user.id,
-                        model=model.slug,
-                        prompt=params.prompt,
-                        negative_prompt=params.negative_prompt,
-                        width=params.width,
-                        height=params.height,
-                        num_inference_steps=params.num_inference_steps,
-                        guidance_scale=params.guidance_scale,
-                        seed=params.seed,
-                        content_type=result.content_type,
-                        size_bytes=len(result.image),
-                        storage_key=storage_key,
-                        inference_ms=round(result.inference_seconds * 1000),
-                    )
-                )
+                session.add_all(rows)
                 await self._accounting.succeed(admission, session=session)
         except BaseException as exc:
             # Shielded: a client disconnect cancels this task, and the refund must still land.
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))
+            await asyncio.shield(discard_images(self._store, stored_keys))
             raise
+        first = results[0]
         return GenerateData(
-            image=image_url, seed=seed, model=model.slug, width=result.width, height=result.height
+            image=images[0].image,
+            images=images,
+            seed=first.seed,
+            model=model.slug,
+            width=first.width,
+            height=first.height,
+            mode=params.mode,
+            storage=storage,
         )
 
 
-async def publish_image(
-    result: GenerationResult, *, store: ObjectStore, enabled: bool
-) -> tuple[str, str | None]:
-    """Stores the image and returns (url, key), or a data URL and no key when storage is off."""
-    if not enabled:
-        encoded = base64.b64encode(result.image).decode()
-        return f"data:{result.content_type};base64,{encoded}", None
-    key = new_image_key(result.content_type)
-    try:
-        await store.put(key, result.image, content_type=result.content_type)
-    except StorageUnavailable as exc:
-        raise ServiceUnavailable(f"image storage is unavailable: {exc}", retry_after=5) from None
-    return store.url(key), key
+def _image_row(
+    result: GenerationResult, *, params: GenerationParams, model: ModelConfig, user: User, request_id: str, key: str | None
+) -> Image:
+    return Image(
+        id=f"img_{secrets.token_hex(12)}",
+        request_id=request_id,
+        user_id=user.id,
+        model=model.slug,
+        prompt=params.prompt,
+        negative_prompt=params.negative_prompt,
+        width=result.width,
+        height=result.height,
+        num_inference_steps=params.num_inference_steps,
+        guidance_scale=params.guidance_scale,
+        seed=result.seed,
+        content_type=result.content_type,
+        size_bytes=len(result.image),
+        storage_key=key,
+        inference_ms=round(result.inference_seconds * 1000),
+    )
