@@ -38,6 +38,8 @@ class GenerationResult:
     height: int
     seed: int
     inference_seconds: float
+    # How many images shared the pipeline call that drew this one.
+    batch_size: int = 1
 
 
 class GenerationError(RuntimeError):

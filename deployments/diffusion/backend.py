@@ -170,6 +170,7 @@ class DiffusionBackend:
                     height=params.height,
                     seed=params.seed,
                     inference_seconds=elapsed,
+                    batch_size=len(group),
                 )
             )
         return outputs
