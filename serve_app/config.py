@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from deployments.diffusion.config import BatchingConfig, DiffusionConfig
+from deployments.diffusion.config import BatchingConfig, DiffusionConfig, with_batching_defaults
 from deployments.sources import check_source
 
 APP_IMPORT_PATH = "serve_app.app:build_app"
@@ -62,11 +62,19 @@ class DeploymentOptions(StrictModel):
     autoscaling_config: AutoscalingOptions | None = Field(
         default=None, description="Autoscaling bounds; exclusive with num_replicas."
     )
-    max_ongoing_requests: int = Field(
-        default=16, ge=1, description="Requests a replica accepts at once (queued beyond)."
+    max_ongoing_requests: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests a replica accepts at once (queued beyond). Unset: twice the model's "
+        "max_batch_size (one batch runs while the next fills); for the ingress, enough for "
+        "every model's replicas and queues.",
     )
-    max_queued_requests: int = Field(
-        default=-1, ge=-1, description="Requests waiting for a replica before 503; -1 is unbounded."
+    max_queued_requests: int | None = Field(
+        default=None,
+        ge=-1,
+        description="Requests each caller queues for the deployment before answering 503 with "
+        "Retry-After; -1 is unbounded. Unset: 4 × max_ongoing_requests for a model, unbounded "
+        "for the ingress.",
     )
     ray_actor_options: ActorOptions = Field(default_factory=ActorOptions)
     health_check_period_s: float = Field(default=10.0, gt=0, description="Health check period.")
@@ -77,6 +85,18 @@ class DeploymentOptions(StrictModel):
         if self.num_replicas is not None and self.autoscaling_config is not None:
             raise ValueError("set either num_replicas or autoscaling_config, not both")
         return self
+
+    @property
+    def max_replicas(self) -> int:
+        if self.autoscaling_config is not None:
+            return self.autoscaling_config.max_replicas
+        return self.num_replicas or 1
+
+    @property
+    def min_replicas(self) -> int:
+        if self.autoscaling_config is not None:
+            return max(1, self.autoscaling_config.min_replicas)
+        return self.num_replicas or 1
 
     def to_serve_options(self) -> dict[str, Any]:
         options = self.model_dump(exclude_none=True)
@@ -145,6 +165,21 @@ class ModelConfig(StrictModel):
             if not self.min_size <= getattr(self, name) <= self.max_size:
                 raise ValueError(f"{name} must lie between min_size and max_size")
         return self
+
+    @model_validator(mode="after")
+    def _batch_fits(self) -> "ModelConfig":
+        ongoing = self.deployment.max_ongoing_requests
+        if ongoing is not None and ongoing < self.batching.max_batch_size:
+            raise ValueError(
+                f"deployment.max_ongoing_requests ({ongoing}) is below batching.max_batch_size "
+                f"({self.batching.max_batch_size}), so a batch could never fill; set it to at least "
+                f"{2 * self.batching.max_batch_size} (one batch running, one filling) or leave it unset"
+            )
+        return self
+
+    def serve_options(self) -> dict[str, Any]:
+        """Serve options of this model's deployment, with the batching-aware defaults filled in."""
+        return with_batching_defaults(self.deployment.to_serve_options(), self.batching)
 
     def credit_cost(self, *, width: int, height: int) -> int:
         """Credits for one image: the larger of the per-image and per-megapixel costs, rounded up, at least 1."""
@@ -311,8 +346,9 @@ class AppConfig(StrictModel):
         "`pixelray db upgrade` once instead and sets this to false.",
     )
     ingress: DeploymentOptions = Field(
-        default_factory=lambda: DeploymentOptions(max_ongoing_requests=256),
-        description="Deployment options of the HTTP ingress.",
+        default_factory=DeploymentOptions,
+        description="Deployment options of the HTTP ingress; its max_ongoing_requests must "
+        "cover what the models can hold, so the ingress is never their bottleneck.",
     )
 
     @field_validator("public_base_url")
@@ -348,6 +384,35 @@ class AppConfig(StrictModel):
                 f"default_model {self.default_model!r} is not in the catalog; known: {', '.join(slugs)}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _ingress_fits_models(self) -> "AppConfig":
+        ongoing = self.ingress.max_ongoing_requests
+        needed = math.ceil(self.model_capacity() / self.ingress.min_replicas)
+        if ongoing is not None and ongoing < needed:
+            raise ValueError(
+                f"ingress.max_ongoing_requests ({ongoing}) would make the ingress the bottleneck: "
+                f"the models hold up to {self.model_capacity()} requests (running and queued, at "
+                f"max replicas); set it to at least {needed} per ingress replica, or leave it unset"
+            )
+        return self
+
+    def model_capacity(self) -> int:
+        """Requests all models together can hold (running and queued) at their max replicas."""
+        total = 0
+        for model in self.models:
+            options = model.serve_options()
+            queued = max(options["max_queued_requests"], 0)
+            total += model.deployment.max_replicas * options["max_ongoing_requests"] + queued
+        return total
+
+    def ingress_serve_options(self) -> dict[str, Any]:
+        """The ingress's Serve options; unset max_ongoing_requests covers every model's capacity."""
+        options = self.ingress.to_serve_options()
+        options.setdefault(
+            "max_ongoing_requests", max(256, math.ceil(self.model_capacity() / self.ingress.min_replicas))
+        )
+        return options
 
     @property
     def default_model_slug(self) -> str:

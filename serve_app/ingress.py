@@ -25,6 +25,6 @@ class IngressServer:
 def build_ingress(config: AppConfig, *, model_apps: dict[str, Application]) -> Application:
     """The ingress bound to the model deployments; Serve turns `model_apps` into handles."""
     deployment = serve.deployment(IngressServer).options(
-        name="ingress", **config.ingress.to_serve_options()
+        name="ingress", **config.ingress_serve_options()
     )
     return deployment.bind(config, model_apps)
