@@ -91,12 +91,21 @@ class GenerateRequest(StrictRequest):
                     message=f"{value} is outside {model.min_size}–{model.max_size} "
                     f"(multiples of 8) for model {model.slug!r}",
                 )
+        steps = self.num_inference_steps or model.default_steps
+        strength = 0.8 if self.strength is None else self.strength
+        # img2img runs only the last `steps × strength` steps (rounded down): none is no image.
+        if self.mode == "img2img" and int(steps * strength) < 1:
+            raise InvalidRequest(
+                field="strength",
+                message=f"{strength} × {steps} steps leaves no denoising step; use strength ≥ {1 / steps:.3g} "
+                "or more num_inference_steps",
+            )
         return GenerationParams(
             prompt=self.prompt,
             negative_prompt=self.negative_prompt,
             width=width,
             height=height,
-            num_inference_steps=self.num_inference_steps or model.default_steps,
+            num_inference_steps=steps,
             guidance_scale=(
                 model.default_guidance_scale if self.guidance_scale is None else self.guidance_scale
             ),
@@ -104,7 +113,7 @@ class GenerateRequest(StrictRequest):
             output_format=self.output_format,
             mode=self.mode,
             init_image=init_image,
-            strength=0.8 if self.strength is None else self.strength,
+            strength=strength,
         )
 
     def _check_against(self, model: ModelConfig) -> None:

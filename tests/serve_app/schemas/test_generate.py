@@ -79,8 +79,10 @@ def test_img2img_rules():
     assert rejected(mode="img2img").field == "image"
     assert rejected(image="https://example.org/a.png").field == "image"
     assert rejected(strength=0.5).field == "strength"
-    img2img = params(mode="img2img", image="data:image/png;base64,AAAA", strength=0.3)
-    assert (img2img.mode, img2img.strength) == ("img2img", 0.3)
+    img2img = params(mode="img2img", image="data:image/png;base64,AAAA", strength=0.5)
+    assert (img2img.mode, img2img.strength) == ("img2img", 0.5)
+    # 2 steps × 0.3 rounds down to no denoising step at all.
+    assert rejected(mode="img2img", image="data:,", strength=0.3).field == "strength"
 
 
 def test_aspect_ratio_excludes_width_and_height():
