@@ -126,6 +126,11 @@ class GenerationService:
             )
         except ApiError as exc:
             return BatchItemResult(success=False, error=ErrorBody(**exc.body()))
+        except Exception:
+            # Already refunded by `_generate`; the other items' results must still reach the client.
+            logger.exception("batch item %d of %s failed", index, context.request_id)
+            error = ErrorBody(code="internal_error", message="internal error; quote the request_id")
+            return BatchItemResult(success=False, error=error)
         return BatchItemResult(success=True, **data.model_dump(exclude={"mode"}))
 
     async def _generate(
