@@ -150,11 +150,12 @@ class BatchRequest(StrictRequest):
 
 
 def _body_kind(body: Any) -> str:
-    return "batch" if isinstance(body, dict) and "items" in body else "single"
+    return "BatchRequest" if isinstance(body, dict) and "items" in body else "GenerateRequest"
 
 
+# Tags are class names so that validation errors can be traced back to their model (api/errors.py).
 GenerateBody = Annotated[
-    Annotated[GenerateRequest, Tag("single")] | Annotated[BatchRequest, Tag("batch")],
+    Annotated[GenerateRequest, Tag("GenerateRequest")] | Annotated[BatchRequest, Tag("BatchRequest")],
     Discriminator(_body_kind),
 ]
 
