@@ -2,6 +2,7 @@
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from serve_app.config import AppConfig
 from serve_app.db.migrations import upgrade_database
@@ -9,6 +10,7 @@ from serve_app.db.session import Database
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
+from serve_app.services.init_images import scraper_image_fetcher
 from serve_app.services.models import ModelClient
 from serve_app.storage.base import ObjectStore, StorageUnavailable
 from serve_app.storage.factory import build_object_store
@@ -28,7 +30,7 @@ class AppState:
 
     @classmethod
     def build(
-        cls, config: AppConfig, *, model_handles: dict, clock: Clock | None = None, fetch_image=None
+        cls, config: AppConfig, *, model_handles: dict, scraper: Any = None, clock: Clock | None = None
     ) -> "AppState":
         clock = clock or SystemClock()
         db = Database(config.database_url)
@@ -36,7 +38,8 @@ class AppState:
         models = ModelClient(model_handles, timeout_s=config.generation_timeout_s)
         accounting = Accounting(db=db, config=config, clock=clock)
         generation = GenerationService(
-            config=config, db=db, store=store, models=models, accounting=accounting, fetch_image=fetch_image
+            config=config, db=db, store=store, models=models, accounting=accounting,
+            fetch_image=scraper_image_fetcher(scraper),
         )
         return cls(config, db, store, models, clock, accounting, generation)
 

@@ -6,11 +6,13 @@ import binascii
 import io
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from PIL import Image, ImageOps
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
 from deployments.protocol import FetchError
-from serve_app.errors import InvalidRequest
+from serve_app.errors import InvalidRequest, ServiceUnavailable
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 # Far below Pillow's decompression-bomb limit (~89 MP): 16 MP decodes to at most 48 MiB of RGB.
@@ -19,6 +21,21 @@ _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+
 _ALLOWED = "PNG, JPEG or WebP"
 
 ImageFetcher = Callable[[str], Awaitable[bytes]]
+
+
+def scraper_image_fetcher(scraper: Any | None) -> ImageFetcher:
+    """Image downloads through the Scraper deployment's handle: every fetch of a user URL
+    leaves from there. Without a scraper (an app built without one) URLs are refused."""
+
+    async def fetch(url: str) -> bytes:
+        if scraper is None:
+            raise FetchError("no_fetcher", "this server fetches no image URLs; send the image as a data: URL")
+        try:
+            return await scraper.fetch_image.remote(url)
+        except (BackPressureError, DeploymentUnavailableError):
+            raise ServiceUnavailable("the image fetcher is busy or down; retry shortly", retry_after=5) from None
+
+    return fetch
 
 
 def sniff_format(data: bytes) -> str | None:

@@ -46,6 +46,8 @@ async def client(state) -> AsyncIterator[httpx.AsyncClient]:
         ({"prompt": "a", "guidance_scale": 31}, "guidance_scale", "0–30"),
         ({"prompt": "a", "width": 264}, "width", "64–256"),
         ({"items": []}, "items", "1–100 items"),
+        # This app has no scraper deployment to download with.
+        ({"prompt": "a", "mode": "img2img", "image": "https://example.org/a.png"}, "image", "as a data: URL"),
         ({"items": [{"prompt": "a"}], "prompt": "a"}, "prompt", "unknown field"),
     ],
 )
