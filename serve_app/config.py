@@ -1,5 +1,6 @@
 """The application's configuration: the `args` of the serve config, validated before anything starts."""
 
+import ipaddress
 import math
 import re
 from pathlib import Path
@@ -274,6 +275,49 @@ class S3Config(StrictModel):
         return value.rstrip("/") if value else value
 
 
+class HeroConfig(StrictModel):
+    """Page URL -> hero image jobs."""
+
+    model: str | None = Field(default=None, description="Catalog slug; the default model if unset.")
+    width: int | None = Field(default=None, ge=8, description="Image width; ~1.9:1 landscape from the model's sizes if unset.")
+    height: int | None = Field(default=None, ge=8, description="Image height; see width.")
+    max_attempts: int = Field(default=3, ge=1, le=10, description="Tries before a job fails and is refunded.")
+    lease_s: float = Field(default=120.0, ge=5, description="How long a worker owns a job without renewing it.")
+    poll_interval_s: float = Field(default=1.0, gt=0, description="How often an idle worker looks for jobs.")
+    concurrency: int = Field(default=4, ge=1, description="Jobs one worker replica runs at once.")
+    worker: DeploymentOptions = Field(
+        default_factory=lambda: DeploymentOptions(num_replicas=1, ray_actor_options=ActorOptions(num_cpus=0)),
+        description="Deployment options of the job worker.",
+    )
+
+
+class ScraperOptions(StrictModel):
+    """The scraper deployment: every server-side fetch of a user-supplied URL goes through it."""
+
+    allow_list: list[str] = Field(
+        default_factory=list,
+        description="Host names or CIDR networks that may be fetched although not public (tests, "
+        "private deployments). Empty by default: only public addresses are fetched.",
+    )
+    deployment: DeploymentOptions = Field(
+        default_factory=lambda: DeploymentOptions(num_replicas=1, ray_actor_options=ActorOptions(num_cpus=0)),
+        description="Deployment options of the scraper.",
+    )
+
+    @field_validator("allow_list")
+    @classmethod
+    def _entries(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if "/" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not a CIDR network like 10.0.0.0/8") from None
+            elif not re.match(r"^[A-Za-z0-9.-]+$", entry):
+                raise ValueError(f"{entry!r} is not a host name; use e.g. intranet.example.com or 10.0.0.0/8")
+        return entries
+
+
 class StorageConfig(StrictModel):
     """Where generated images go. With `enabled: false` images come back as data URLs."""
 
@@ -337,6 +381,8 @@ class AppConfig(StrictModel):
     )
     storage: StorageConfig = Field(default_factory=StorageConfig)
     cors: CorsConfig = Field(default_factory=CorsConfig)
+    hero: HeroConfig = Field(default_factory=HeroConfig)
+    scraper: ScraperOptions = Field(default_factory=ScraperOptions)
     generation_timeout_s: float = Field(
         default=300.0, gt=0, description="Longest a request waits on a model."
     )
@@ -379,6 +425,8 @@ class AppConfig(StrictModel):
             raise ValueError(
                 f"default_plan {self.default_plan!r} is not among the plans; known: {', '.join(plans)}"
             )
+        if self.hero.model is not None and self.hero.model not in slugs:
+            raise ValueError(f"hero.model {self.hero.model!r} is not in the catalog; known: {', '.join(slugs)}")
         if self.default_model is not None and self.default_model not in slugs:
             raise ValueError(
                 f"default_model {self.default_model!r} is not in the catalog; known: {', '.join(slugs)}"

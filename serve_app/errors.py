@@ -87,6 +87,9 @@ class NotFound(ApiError):
     status_code = 404
     code = "not_found"
 
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message, headers=headers)
+
 
 class GenerationFailed(ApiError):
     """The model failed on this request; whatever was charged has been refunded."""

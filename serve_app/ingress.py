@@ -15,16 +15,18 @@ from serve_app.config import AppConfig
 class IngressServer:
     """Holds one handle per catalog model; requests are served by the app from `create_app`."""
 
-    def __init__(self, config: AppConfig, model_handles: dict[str, Any]):
-        self._state = AppState.build(config, model_handles=model_handles)
+    def __init__(self, config: AppConfig, model_handles: dict[str, Any], scraper: Any, worker: Any):
+        self._state = AppState.build(config, model_handles=model_handles, scraper=scraper, worker=worker)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_app(self._state)
 
 
-def build_ingress(config: AppConfig, *, model_apps: dict[str, Application]) -> Application:
-    """The ingress bound to the model deployments; Serve turns `model_apps` into handles."""
+def build_ingress(
+    config: AppConfig, *, model_apps: dict[str, Application], scraper: Application, worker: Application
+) -> Application:
+    """The ingress bound to the other deployments; Serve turns the bound apps into handles."""
     deployment = serve.deployment(IngressServer).options(
         name="ingress", **config.ingress_serve_options()
     )
-    return deployment.bind(config, model_apps)
+    return deployment.bind(config, model_apps, scraper, worker)

@@ -1,6 +1,7 @@
 """Test data builders: catalog entries, app args and users with keys."""
 
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from serve_app.config import AppConfig, parse_app_config
@@ -75,3 +76,16 @@ async def user_with_key(
         db=db, config=config or make_config(), name=name or f"user-{secrets.token_hex(4)}", plan=plan
     )
     return created.user.id, created.key
+
+
+class ManualClock:
+    """A clock the test moves by hand (UTC)."""
+
+    def __init__(self, start: datetime):
+        self.moment = start
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta) -> None:
+        self.moment += timedelta(**delta)

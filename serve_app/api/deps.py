@@ -10,6 +10,7 @@ from serve_app.db.models import User
 from serve_app.errors import Unauthorized
 from serve_app.services.context import RequestContext
 from serve_app.services.generation import GenerationService
+from serve_app.services.hero.service import HeroService
 from serve_app.services.keys import parse_authorization
 from serve_app.services.users import authenticate
 
@@ -48,5 +49,10 @@ def get_generation(state: StateDep) -> GenerationService:
     return state.generation
 
 
+def get_hero(state: StateDep) -> HeroService:
+    return state.hero
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
 GenerationDep = Annotated[GenerationService, Depends(get_generation)]
+HeroDep = Annotated[HeroService, Depends(get_hero)]

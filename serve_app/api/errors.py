@@ -1,12 +1,12 @@
 """The one place errors become HTTP responses: `{"success": false, "error": {...}, "request_id"}`."""
 
 import logging
-from typing import Annotated, Any, get_args, get_origin
+from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Tag
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve_app.api.middleware import new_request_id
@@ -34,17 +34,17 @@ def error_response(
 
 
 def _body_models(request: Request) -> dict[str, type[BaseModel]]:
-    """The route's body model, or each model of a tagged union by its tag ("" for a plain model)."""
+    """The route's body model(s) by class name; a tagged union body contributes each member."""
     route = request.scope.get("route")
     field = getattr(route, "body_field", None)
-    annotation = getattr(getattr(field, "field_info", None), "annotation", None)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return {"": annotation}
-    models = {}
-    for member in get_args(get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation):
-        tags = [meta.tag for meta in getattr(member, "__metadata__", ()) if isinstance(meta, Tag)]
-        if tags:
-            models[tags[0]] = get_args(member)[0]
+    pending = [getattr(getattr(field, "field_info", None), "annotation", None)]
+    models: dict[str, type[BaseModel]] = {}
+    while pending:
+        annotation = pending.pop()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            models[annotation.__name__] = annotation
+        else:
+            pending.extend(get_args(annotation))
     return models
 
 
@@ -53,11 +53,10 @@ def describe_validation_error(request: Request, exc: RequestValidationError) -> 
     error = exc.errors()[0]
     loc = [part for part in error["loc"] if part not in ("body", "query", "path", "header")]
     models = _body_models(request)
-    # A tagged union puts the tag first in `loc`; the client never sent it.
-    tag = loc[0] if loc and isinstance(loc[0], str) and loc[0] in models else ""
-    if tag:
-        loc = loc[1:]
-    return describe_errors([{**error, "loc": loc}], models.get(tag))
+    # A tagged-union body puts the member's tag (its class name) first in the error location.
+    model = models.get(loc.pop(0)) if loc and loc[0] in models and len(models) > 1 else None
+    model = model or (next(iter(models.values())) if len(models) == 1 else None)
+    return describe_errors([{**error, "loc": loc}], model)
 
 
 def register_error_handlers(app: FastAPI) -> None:

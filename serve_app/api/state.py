@@ -10,6 +10,7 @@ from serve_app.db.session import Database
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
+from serve_app.services.hero.service import HeroService
 from serve_app.services.init_images import scraper_image_fetcher
 from serve_app.services.models import ModelClient
 from serve_app.storage.base import ObjectStore, StorageUnavailable
@@ -27,10 +28,17 @@ class AppState:
     clock: Clock
     accounting: Accounting
     generation: GenerationService
+    hero: HeroService
 
     @classmethod
     def build(
-        cls, config: AppConfig, *, model_handles: dict, scraper: Any = None, clock: Clock | None = None
+        cls,
+        config: AppConfig,
+        *,
+        model_handles: dict,
+        scraper: Any = None,
+        worker: Any = None,
+        clock: Clock | None = None,
     ) -> "AppState":
         clock = clock or SystemClock()
         db = Database(config.database_url)
@@ -41,7 +49,10 @@ class AppState:
             config=config, db=db, store=store, models=models, accounting=accounting,
             fetch_image=scraper_image_fetcher(scraper),
         )
-        return cls(config, db, store, models, clock, accounting, generation)
+        hero = HeroService(
+            config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker
+        )
+        return cls(config, db, store, models, clock, accounting, generation, hero)
 
     async def startup(self) -> None:
         if self.config.migrate_on_start:

@@ -2,9 +2,9 @@
 a batch of them, and what comes back."""
 
 import math
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Discriminator, Field, Tag
+from pydantic import BaseModel, Field
 
 from deployments.protocol import GenerationParams
 from serve_app.config import ModelConfig
@@ -147,17 +147,6 @@ class BatchRequest(StrictRequest):
         max_length=100,
         description="Requests of the single form, run concurrently; at most the plan's max_batch_items.",
     )
-
-
-def _body_kind(body: Any) -> str:
-    return "BatchRequest" if isinstance(body, dict) and "items" in body else "GenerateRequest"
-
-
-# Tags are class names so that validation errors can be traced back to their model (api/errors.py).
-GenerateBody = Annotated[
-    Annotated[GenerateRequest, Tag("GenerateRequest")] | Annotated[BatchRequest, Tag("BatchRequest")],
-    Discriminator(_body_kind),
-]
 
 
 class StorageInfo(BaseModel):
