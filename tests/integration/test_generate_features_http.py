@@ -180,3 +180,65 @@ async def test_the_catalog_lists_modes_sizes_ratios_and_credits(api):
     assert (tiny["sizes"]["min"], tiny["sizes"]["max"], tiny["max_count"]) == (64, 256, 4)
     width, height = tiny["aspect_ratios"]["16:9"]
     assert width > height and width % 8 == 0 and height % 8 == 0
+
+
+@pytest.fixture
+def image_server():
+    """A loopback web server (allow-listed for the scraper in the test config) serving a JPEG
+    that carries EXIF, and a PDF named like a PNG."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"
+    buffer = io.BytesIO()
+    Image.new("RGB", (120, 90), "teal").save(buffer, format="JPEG", exif=exif.tobytes())
+    files = {"/photo.jpg": ("image/jpeg", buffer.getvalue()), "/doc.png": ("image/png", b"%PDF-1.7 not an image")}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            content_type, body = files.get(self.path, ("text/plain", b"missing"))
+            self.send_response(200 if self.path in files else 404)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_img2img_from_a_url_goes_through_the_scraper(api, key, image_server):
+    response = await api.post(
+        "/api/v1/generate",
+        json={"prompt": "a fox", "mode": "img2img", "image": f"{image_server}/photo.jpg", "strength": 0.5},
+        headers=auth(key),
+    )
+
+    assert response.status_code == 200, response.text
+    output = (await api.get(response.json()["data"]["image"])).content
+    assert b"SecretCam" not in output and not Image.open(io.BytesIO(output)).getexif()
+
+
+@pytest.mark.parametrize(
+    ("path_or_url", "hint"),
+    [("/doc.png", "PNG, JPEG or WebP"), ("/missing.png", "fetch"), ("http://10.1.2.3/a.png", "fetch")],
+    ids=["pdf-named-png", "404", "private-address"],
+)
+async def test_bad_img2img_urls_are_400s_on_image_and_cost_nothing(api, key, image_server, path_or_url, hint):
+    url = path_or_url if path_or_url.startswith("http") else image_server + path_or_url
+    response = await api.post(
+        "/api/v1/generate", json={"prompt": "a fox", "mode": "img2img", "image": url}, headers=auth(key)
+    )
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["field"] == "image" and hint in error["message"]
+    assert await balance(api, key) == 1000
