@@ -77,8 +77,9 @@ class GenerateRequest(StrictRequest):
     )
     output_format: Literal["png", "jpeg", "webp"] = Field(default="png", description="Encoding of the result.")
 
-    def to_params(self, model: ModelConfig, *, seed: int, init_image: bytes | None = None) -> GenerationParams:
-        """Applies the model's defaults and limits; raises InvalidRequest naming the field."""
+    def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:
+        """Applies the model's defaults and limits; raises InvalidRequest naming the field.
+        An img2img input is fetched and checked afterwards, only once everything else passed."""
         self._check_against(model)
         if self.aspect_ratio is not None:
             width, height = size_for_aspect_ratio(self.aspect_ratio, model)
@@ -112,7 +113,6 @@ class GenerateRequest(StrictRequest):
             seed=seed,
             output_format=self.output_format,
             mode=self.mode,
-            init_image=init_image,
             strength=strength,
         )
 
