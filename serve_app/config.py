@@ -10,7 +10,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig, with_batching_defaults
-from deployments.sources import check_source
+from deployments.prompt_enhancer.config import PromptEnhancerConfig
+from deployments.sources import BUILTIN_LMS, check_source
 
 APP_IMPORT_PATH = "serve_app.app:build_app"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -356,6 +357,49 @@ class CorsConfig(StrictModel):
         return value
 
 
+class EnhancerConfig(StrictModel):
+    """The prompt enhancer: rules in the ingress (no model), or a causal LM on its own deployment."""
+
+    backend: Literal["rules", "llm"] = Field(
+        default="rules", description="`rules` needs no model; `llm` runs `source` on a deployment."
+    )
+    source: str = Field(
+        default="builtin:tiny-lm",
+        description="`builtin:tiny-lm`, a Hugging Face causal LM repo id or a local directory (llm only).",
+    )
+    max_new_tokens: int = Field(
+        default=128, ge=1, le=1024, description="Most tokens the model may write per prompt."
+    )
+    temperature: float = Field(default=0.7, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
+    device: Literal["cpu", "cuda", "auto"] = Field(default="auto", description="Where to run.")
+    dtype: Literal["float32", "float16", "bfloat16"] = Field(
+        default="float32", description="Weights dtype; float16 for GPUs."
+    )
+    num_threads: int | None = Field(default=None, ge=1, description="torch threads on CPU.")
+    timeout_s: float = Field(
+        default=30.0, gt=0, description="Longest a request waits on the model before the rules answer."
+    )
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    deployment: DeploymentOptions = Field(default_factory=DeploymentOptions)
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return check_source(value, BUILTIN_LMS)
+
+    def to_enhancer_config(self, *, cache_dir: str | None) -> PromptEnhancerConfig:
+        return PromptEnhancerConfig(
+            source=self.source,
+            cache_dir=cache_dir,
+            device=self.device,
+            dtype=self.dtype,
+            num_threads=self.num_threads,
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            batching=self.batching,
+        )
+
+
 class AppConfig(StrictModel):
     """The `args` of the pixelray application in a serve config."""
 
@@ -395,6 +439,14 @@ class AppConfig(StrictModel):
         default_factory=DeploymentOptions,
         description="Deployment options of the HTTP ingress; its max_ongoing_requests must "
         "cover what the models can hold, so the ingress is never their bottleneck.",
+    )
+    routes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Named fallback chains of catalog slugs, e.g. `quality/fast: [sd-turbo, tiny-sd]`; "
+        "a request naming a route tries each model in order.",
+    )
+    enhancer: EnhancerConfig = Field(
+        default_factory=EnhancerConfig, description="The prompt enhancer (rules or an LLM)."
     )
 
     @field_validator("public_base_url")

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from serve_app.db.models import SQLModel
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
-from tests.factories import app_args, tiny_model_entry
+from tests.factories import app_args, tiny_lm_enhancer, tiny_model_entry
 from tests.support.pages import PageServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -41,6 +41,7 @@ def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     cache = tmp_path_factory.mktemp("models")
     builtin_model_path("tiny-sd", cache)
+    builtin_model_path("tiny-lm", cache)
     return cache
 
 
@@ -174,6 +175,8 @@ async def serve_app(
         # A killed worker is noticed and replaced within seconds, so lease-expiry tests stay short.
         hero={"lease_s": 5, "poll_interval_s": 0.2, "worker": {
             "num_replicas": 1, "health_check_period_s": 1, "ray_actor_options": {"num_cpus": 0}}},
+        enhancer=tiny_lm_enhancer(),
+        routes={"quality/high": ["broken-sd"]},
     )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(args), name="pixelray", route_prefix="/", blocking=False)

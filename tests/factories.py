@@ -47,6 +47,21 @@ def tiny_model_entry(slug: str = "tiny-sd", **overrides: Any) -> dict[str, Any]:
     return entry
 
 
+def tiny_lm_enhancer(**overrides: Any) -> dict[str, Any]:
+    """The LLM enhancer on builtin:tiny-lm, light enough for CI: its gibberish exercises the guard."""
+    entry = {
+        "backend": "llm",
+        "source": "builtin:tiny-lm",
+        "max_new_tokens": 24,
+        "device": "cpu",
+        "num_threads": 1,
+        "batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.05},
+        "deployment": {"num_replicas": 1, "max_ongoing_requests": 32, "ray_actor_options": {"num_cpus": 0}},
+    }
+    entry.update(overrides)
+    return entry
+
+
 def app_args(*, tmp_dir: str, model_cache_dir: str, **overrides: Any) -> dict[str, Any]:
     args = {
         "database_url": f"sqlite:///{tmp_dir}/pixelray.db",

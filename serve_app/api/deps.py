@@ -12,6 +12,8 @@ from serve_app.services.context import RequestContext
 from serve_app.services.generation import GenerationService
 from serve_app.services.hero.service import HeroService
 from serve_app.services.keys import parse_authorization
+from serve_app.services.openai_images import OpenAIImagesService
+from serve_app.services.prompts import PromptService
 from serve_app.services.users import authenticate
 
 _authorization = APIKeyHeader(
@@ -53,6 +55,16 @@ def get_hero(state: StateDep) -> HeroService:
     return state.hero
 
 
+def get_prompts(state: StateDep) -> PromptService:
+    return state.prompts
+
+
+def get_openai_images(state: StateDep) -> OpenAIImagesService:
+    return state.openai_images
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
 GenerationDep = Annotated[GenerationService, Depends(get_generation)]
 HeroDep = Annotated[HeroService, Depends(get_hero)]
+PromptsDep = Annotated[PromptService, Depends(get_prompts)]
+OpenAIImagesDep = Annotated[OpenAIImagesService, Depends(get_openai_images)]

@@ -1,4 +1,5 @@
-"""The one place errors become HTTP responses: `{"success": false, "error": {...}, "request_id"}`."""
+"""The one place errors become HTTP responses: `{"success": false, "error": {...}, "request_id"}`,
+or OpenAI's `{"error": {"message", "type", "param", "code"}}` on the OpenAI-compatible `/v1/` paths."""
 
 import logging
 from typing import Any, get_args
@@ -16,6 +17,13 @@ from serve_app.schemas.validation import describe_errors
 logger = logging.getLogger("ray.serve")
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+OPENAI_PREFIX = "/v1/"
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+_OPENAI_CODES = {
+    "unauthorized": "invalid_api_key",
+    "rate_limited": "rate_limit_exceeded",
+    "unknown_model": "model_not_found",
+}
 
 
 def _request_id(request: Request) -> str:
@@ -23,9 +31,37 @@ def _request_id(request: Request) -> str:
     return context.request_id if context else new_request_id()
 
 
+def openai_error(status_code: int, error: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, body, extra headers) in OpenAI's shape, which the `openai` SDK maps to its errors.
+
+    Out of credits is OpenAI's `429 insufficient_quota`. `x-should-retry: false` keeps the SDK
+    from retrying where a retry cannot succeed or would be charged again (a refunded failure).
+    """
+    code = error.get("code")
+    if status_code == 402:
+        status_code, kind, code = 429, "insufficient_quota", "insufficient_quota"
+    elif status_code >= 500:
+        kind = "server_error"
+    else:
+        kind = _OPENAI_TYPES.get(status_code, "invalid_request_error")
+    headers = {}
+    if kind == "insufficient_quota" or status_code in (500, 502):
+        headers["x-should-retry"] = "false"
+    body = {
+        "message": error["message"],
+        "type": kind,
+        "param": error.get("field"),
+        "code": _OPENAI_CODES.get(code, code),
+    }
+    return status_code, {"error": body}, headers
+
+
 def error_response(
     request: Request, *, status_code: int, error: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
+    if request.url.path.startswith(OPENAI_PREFIX):
+        status_code, content, extra = openai_error(status_code, error)
+        return JSONResponse(status_code=status_code, content=content, headers={**(headers or {}), **extra})
     return JSONResponse(
         status_code=status_code,
         content={"success": False, "error": error, "request_id": _request_id(request)},

@@ -13,6 +13,8 @@ from serve_app.services.generation import GenerationService
 from serve_app.services.hero.service import HeroService
 from serve_app.services.init_images import scraper_image_fetcher
 from serve_app.services.models import ModelClient
+from serve_app.services.openai_images import OpenAIImagesService
+from serve_app.services.prompts import PromptService
 from serve_app.storage.base import ObjectStore, StorageUnavailable
 from serve_app.storage.factory import build_object_store
 
@@ -29,6 +31,8 @@ class AppState:
     accounting: Accounting
     generation: GenerationService
     hero: HeroService
+    prompts: PromptService
+    openai_images: OpenAIImagesService
 
     @classmethod
     def build(
@@ -38,6 +42,7 @@ class AppState:
         model_handles: dict,
         scraper: Any = None,
         worker: Any = None,
+        enhancer_handle: Any = None,
         clock: Clock | None = None,
     ) -> "AppState":
         clock = clock or SystemClock()
@@ -45,14 +50,16 @@ class AppState:
         store = build_object_store(config)
         models = ModelClient(model_handles, timeout_s=config.generation_timeout_s)
         accounting = Accounting(db=db, config=config, clock=clock)
+        prompts = PromptService(enhancer_handle, timeout_s=config.enhancer.timeout_s)
         generation = GenerationService(
-            config=config, db=db, store=store, models=models, accounting=accounting,
+            config=config, db=db, store=store, models=models, accounting=accounting, prompts=prompts,
             fetch_image=scraper_image_fetcher(scraper),
         )
         hero = HeroService(
             config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker
         )
-        return cls(config, db, store, models, clock, accounting, generation, hero)
+        openai_images = OpenAIImagesService(config=config, generation=generation, accounting=accounting)
+        return cls(config, db, store, models, clock, accounting, generation, hero, prompts, openai_images)
 
     async def startup(self) -> None:
         if self.config.migrate_on_start:

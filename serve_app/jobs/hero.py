@@ -15,8 +15,9 @@ from serve_app.jobs import queue
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock
 from serve_app.services.hero.render import apply_text_treatment, render_preset
-from serve_app.services.hero.styles import PRESET_STYLES, build_hero_prompt
+from serve_app.services.hero.styles import PRESET_STYLES, build_hero_prompt, pick_style, tone_for
 from serve_app.services.models import ModelClient, unwrap
+from serve_app.services.prompts import PromptService
 from serve_app.storage.base import ObjectStore, StorageUnavailable
 
 logger = logging.getLogger("ray.serve")
@@ -44,6 +45,7 @@ class HeroJobRunner:
     store: ObjectStore
     accounting: Accounting
     models: ModelClient
+    prompts: PromptService
     scraper: object
     clock: Clock
     owner: str
@@ -75,7 +77,10 @@ class HeroJobRunner:
         await self._progress(job.id, "scraping")
         job_url = await self._url_of(job)
         page: PageInfo = await self.scraper.scrape.remote(job_url)
-        hero = build_hero_prompt(page, job.style)
+        style = pick_style(page) if job.style == "auto" else job.style
+        # With an LLM configured it describes the page; the style's template still frames it.
+        written = None if style in PRESET_STYLES else await self.prompts.page_prompt(page, tone=tone_for(style))
+        hero = build_hero_prompt(page, style, subject=written.prompt if written and written.enhancer == "llm" else None)
         model = self.config.model(job.model)
         width, height = hero_size(self.config, model)
         params = GenerationParams(

@@ -21,13 +21,14 @@ from serve_app.jobs.hero import HeroJobRunner
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import SystemClock
 from serve_app.services.models import ModelClient
+from serve_app.services.prompts import PromptService
 from serve_app.storage.factory import build_object_store
 
 logger = logging.getLogger("ray.serve")
 
 
 class JobWorker:
-    async def __init__(self, config: AppConfig, model_handles: dict[str, Any], scraper: Any):
+    async def __init__(self, config: AppConfig, model_handles: dict[str, Any], scraper: Any, enhancer_handle: Any = None):
         self._config = config
         self._db = Database(config.database_url)
         self._clock = SystemClock()
@@ -38,6 +39,7 @@ class JobWorker:
             store=build_object_store(config),
             accounting=self._accounting,
             models=ModelClient(model_handles, timeout_s=config.generation_timeout_s),
+            prompts=PromptService(enhancer_handle, timeout_s=config.enhancer.timeout_s),
             scraper=scraper,
             clock=self._clock,
             owner=f"worker-{secrets.token_hex(6)}",
@@ -87,9 +89,15 @@ class JobWorker:
             logger.error("hero job task failed: %r", task.exception())
 
 
-def build_job_worker(config: AppConfig, *, model_apps: dict[str, Application], scraper: Application) -> Application:
+def build_job_worker(
+    config: AppConfig,
+    *,
+    model_apps: dict[str, Application],
+    scraper: Application,
+    enhancer_app: Application | None = None,
+) -> Application:
     return (
         serve.deployment(JobWorker)
         .options(name="jobs", **config.hero.worker.to_serve_options())
-        .bind(config, model_apps, scraper)
+        .bind(config, model_apps, scraper, enhancer_app)
     )

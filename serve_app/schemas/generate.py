@@ -76,6 +76,9 @@ class GenerateRequest(StrictRequest):
         default=None, gt=0, le=1, description="img2img: how far to move from the input (0–1, default 0.8)."
     )
     output_format: Literal["png", "jpeg", "webp"] = Field(default="png", description="Encoding of the result.")
+    enhance: bool = Field(
+        default=False, description="Expand the prompt with the prompt enhancer first; see `revised_prompt`."
+    )
 
     def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:
         """Applies the model's defaults and limits; raises InvalidRequest naming the field.
@@ -170,6 +173,9 @@ class GenerateData(BaseModel):
     height: int
     mode: str
     storage: StorageInfo
+    revised_prompt: str | None = Field(
+        default=None, description="The enhanced prompt the image was drawn from, when `enhance` was set."
+    )
 
 
 class BatchItemResult(BaseModel):
@@ -181,6 +187,7 @@ class BatchItemResult(BaseModel):
     width: int | None = None
     height: int | None = None
     storage: StorageInfo | None = None
+    revised_prompt: str | None = None
     error: ErrorBody | None = None
 
 

@@ -43,7 +43,8 @@ def describe_errors(errors: list[dict], model: type[BaseModel] | None) -> tuple[
         return "body", "body: not valid JSON"
     if error["type"] == "missing" and field == "body":
         return "body", "body: a JSON object is required"
-    return field, f"{field}: {error['msg']}{_bounds(model, loc[0]) if len(loc) == 1 else ''}"
+    message = error["msg"].removeprefix("Value error, ")
+    return field, f"{field}: {message}{_bounds(model, loc[0]) if len(loc) == 1 else ''}"
 
 
 def invalid_request(exc: ValidationError, model: type[BaseModel], *, prefix: str = "") -> InvalidRequest:

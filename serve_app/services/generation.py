@@ -3,10 +3,11 @@
 import asyncio
 import logging
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
+from deployments.prompt_enhancer.rules import DEFAULT_TONE
 from deployments.protocol import GenerationParams, GenerationResult
 from serve_app.config import AppConfig, ModelConfig
 from serve_app.db.models import Image, User
@@ -27,12 +28,20 @@ from serve_app.services.accounting import Accounting
 from serve_app.services.context import RequestContext
 from serve_app.services.init_images import ImageFetcher, load_init_image
 from serve_app.services.models import ModelClient
+from serve_app.services.prompts import PromptService
 from serve_app.services.publish import discard_images, publish_image
 from serve_app.services.settings import storage_info
 from serve_app.services.variants import PromptVariant
 from serve_app.storage.base import ObjectStore
 
 logger = logging.getLogger("ray.serve")
+
+
+@dataclass(frozen=True)
+class PublishedImage:
+    id: str
+    result: GenerationResult
+    url: str
 
 
 class GenerationService:
@@ -44,9 +53,11 @@ class GenerationService:
         store: ObjectStore,
         models: ModelClient,
         accounting: Accounting,
+        prompts: PromptService,
         fetch_image: ImageFetcher,
     ):
         self._config = config
+        self._prompts = prompts
         self._db = db
         self._store = store
         self._models = models
@@ -59,7 +70,7 @@ class GenerationService:
             raise UnknownModel(slug=slug, known=[m.slug for m in self._config.models])
         return model
 
-    async def run(
+    async def handle(
         self,
         *,
         user: User,
@@ -80,11 +91,8 @@ class GenerationService:
         context: RequestContext,
         variant: PromptVariant | None = None,
     ) -> GenerateData:
-        """Runs one request (`count` images) on its model and returns where the images are.
-
-        Everything that can reject the request runs before the debit; once debited, any
-        failure (model, storage, database, a client that hung up) is refunded exactly once.
-        """
+        """Runs one request (`count` images, its prompt enhanced first when asked) on its model
+        and returns where the images are."""
         return await self._generate(
             user=user, request=request, context=context, request_id=context.request_id, variant=variant
         )
@@ -147,32 +155,66 @@ class GenerationService:
             request = variant.apply(request, model)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         params = request.to_params(model, seed=seed)
+        revised_prompt = None
+        # Before admission: enhancing is free and never fails (the rules answer when the model
+        # cannot), and fetching the img2img input may reject the request; no charge waits on either.
+        if request.enhance:
+            enhanced = await self._prompts.enhance(prompt=params.prompt, tone=DEFAULT_TONE, seed=seed)
+            revised_prompt = enhanced.prompt
+            params = replace(params, prompt=revised_prompt)
         if request.mode == "img2img":
-            init_image = await load_init_image(request.image, fetch=self._fetch_image)
-            params = replace(params, init_image=init_image)
+            params = replace(params, init_image=await load_init_image(request.image, fetch=self._fetch_image))
+        batch = [replace(params, seed=(seed + i) % (MAX_SEED + 1)) for i in range(request.count)]
+        images = await self.run(user=user, model=model, params=batch, context=context, request_id=request_id)
+        first = images[0].result
+        return GenerateData(
+            image=images[0].url,
+            images=[GeneratedImage(id=image.id, image=image.url, seed=image.result.seed) for image in images],
+            seed=first.seed,
+            model=model.slug,
+            width=first.width,
+            height=first.height,
+            mode=params.mode,
+            storage=storage_info(self._config, user=user, plan=self._accounting.plan_of(user)),
+            revised_prompt=revised_prompt,
+        )
+
+    async def run(
+        self,
+        *,
+        user: User,
+        model: ModelConfig,
+        params: list[GenerationParams],
+        context: RequestContext,
+        request_id: str | None = None,
+    ) -> list[PublishedImage]:
+        """Generates every image of one request on `model`, in order; all or nothing.
+
+        Everything that can reject the request runs before the debit (of all images at once);
+        once debited, any failure (model, storage, database, a client that hung up) is refunded
+        exactly once. The images are requested concurrently so the model's deployment batches them.
+        `request_id` defaults to the context's; batch items pass their own.
+        """
+        request_id = request_id or context.request_id
         admission = await self._accounting.admit(
             user=user,
             request_id=request_id,
             model=model.slug,
-            images=request.count,
-            cost=request.count * model.credit_cost(width=params.width, height=params.height),
+            images=len(params),
+            cost=sum(model.credit_cost(width=p.width, height=p.height) for p in params),
         )
         context.rate_limit = admission.rate_limit
-        storage = storage_info(self._config, user=user, plan=self._accounting.plan_of(user))
+        enabled = storage_info(self._config, user=user, plan=self._accounting.plan_of(user)).enabled
         stored_keys: list[str] = []
         try:
-            results = await asyncio.gather(
-                *(self._models.generate(model.slug, replace(params, seed=(seed + i) % (MAX_SEED + 1)))
-                  for i in range(request.count))
-            )
-            images = []
-            rows = []
-            for result in results:
-                url, key = await publish_image(result, store=self._store, enabled=storage.enabled)
+            results = await asyncio.gather(*(self._models.generate(model.slug, p) for p in params))
+            published, rows = [], []
+            for p, result in zip(params, results):
+                url, key = await publish_image(result, store=self._store, enabled=enabled)
                 if key is not None:
                     stored_keys.append(key)
-                row = _image_row(result, params=params, model=model, user=user, request_id=request_id, key=key)
-                images.append(GeneratedImage(id=row.id, image=url, seed=result.seed))
+                row = _image_row(result, params=p, model=model, user=user, request_id=request_id, key=key)
+                published.append(PublishedImage(id=row.id, result=result, url=url))
                 rows.append(row)
             async with self._db.write() as session:
                 session.add_all(rows)
@@ -182,17 +224,7 @@ class GenerationService:
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))
             await asyncio.shield(discard_images(self._store, stored_keys))
             raise
-        first = results[0]
-        return GenerateData(
-            image=images[0].image,
-            images=images,
-            seed=first.seed,
-            model=model.slug,
-            width=first.width,
-            height=first.height,
-            mode=params.mode,
-            storage=storage,
-        )
+        return published
 
 
 def _image_row(

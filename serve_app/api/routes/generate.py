@@ -51,7 +51,7 @@ async def generate(
     if isinstance(body, HeroRequest):
         accepted = await hero.submit(user=user, request=body, context=context)
         return JSONResponse(status_code=202, content=accepted.model_dump(mode="json"))
-    data = await generation.run(user=user, body=body, context=context)
+    data = await generation.handle(user=user, body=body, context=context)
     return Envelope(data=data, request_id=context.request_id)
 
 
@@ -60,7 +60,7 @@ async def generate_product(
     body: PromptBody, user: CurrentUser, generation: GenerationDep, context: ContextDep
 ) -> GenerateResponse:
     """Generate a studio product photo of the prompt's subject (single or batch form)."""
-    data = await generation.run(user=user, body=body, context=context, variant=PRODUCT)
+    data = await generation.handle(user=user, body=body, context=context, variant=PRODUCT)
     return Envelope(data=data, request_id=context.request_id)
 
 
@@ -69,5 +69,5 @@ async def generate_logo(
     body: PromptBody, user: CurrentUser, generation: GenerationDep, context: ContextDep
 ) -> GenerateResponse:
     """Generate a flat vector logo mark on a plain background (single or batch form)."""
-    data = await generation.run(user=user, body=body, context=context, variant=LOGO)
+    data = await generation.handle(user=user, body=body, context=context, variant=LOGO)
     return Envelope(data=data, request_id=context.request_id)

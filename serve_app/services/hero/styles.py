@@ -71,8 +71,21 @@ def pick_style(page: PageInfo) -> str:
     return best if scores[best] else "illustration"
 
 
-def build_hero_prompt(page: PageInfo, style: str) -> HeroPrompt:
-    """The prompt for `page` in `style` (`auto` resolved from the page's content)."""
+_TONES = {
+    "photo": "photographic", "cinematic": "cinematic", "retro": "vintage", "minimal": "minimalist",
+    "line_art": "minimalist", "cartoon": "whimsical", "anime": "whimsical", "neon_geo": "vibrant",
+    "pop_art": "vibrant", "bold": "vibrant", "dark_glass": "dark",
+}
+
+
+def tone_for(style: str) -> str:
+    """The prompt enhancer's tone closest to a resolved style."""
+    return _TONES.get(style, "artistic")
+
+
+def build_hero_prompt(page: PageInfo, style: str, *, subject: str | None = None) -> HeroPrompt:
+    """The prompt for `page` in `style` (`auto` resolved from the page's content). `subject`,
+    when given (an LLM's description of the page), replaces the one drawn from the page's tags."""
     resolved = pick_style(page) if style == "auto" else style
-    prompt = _TEMPLATES[resolved].format(subject=page_subject(page))
+    prompt = _TEMPLATES[resolved].format(subject=subject or page_subject(page))
     return HeroPrompt(prompt=prompt[:MAX_PROMPT_CHARS], negative_prompt=_NEGATIVE, style=resolved)

@@ -19,6 +19,7 @@ from serve_app.services.clock import SystemClock
 from serve_app.services.context import RequestContext
 from serve_app.services.generation import GenerationService
 from serve_app.services.models import ModelClient
+from serve_app.services.prompts import PromptService
 from serve_app.services.users import find_user, set_storage_enabled
 from serve_app.services.variants import PRODUCT
 from serve_app.storage.local import LocalObjectStore
@@ -65,6 +66,7 @@ def service(db, backend, store) -> GenerationService:
         store=store,
         models=ModelClient({"tiny-sd": InProcessHandle(backend)}, timeout_s=60),
         accounting=Accounting(db=db, config=config, clock=SystemClock()),
+        prompts=PromptService(None, timeout_s=5),
         fetch_image=no_fetch,
     )
 
