@@ -4,6 +4,9 @@ charging, refunds, counts, batches, variants, storage on and off, img2img."""
 import asyncio
 import base64
 import io
+import secrets
+
+import httpx
 
 import pytest
 from PIL import Image
@@ -13,7 +16,7 @@ from serve_app.db.models import Image as ImageRow
 from serve_app.db.models import UsageRecord
 from serve_app.errors import ServiceUnavailable
 from serve_app.schemas.generate import BatchRequest, GenerateRequest
-from serve_app.services import credits
+from serve_app.services import credits, images
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import SystemClock
 from serve_app.services.context import RequestContext
@@ -23,6 +26,7 @@ from serve_app.services.prompts import PromptService
 from serve_app.services.users import find_user, set_storage_enabled
 from serve_app.services.variants import PRODUCT
 from serve_app.storage.local import LocalObjectStore
+from serve_app.storage.s3 import S3ObjectStore
 from tests.factories import make_config, user_with_key
 
 
@@ -169,3 +173,23 @@ async def test_img2img_from_a_data_url_follows_the_input(db, backend, store):
         assert data.mode == "img2img" and (data.width, data.height) == (64, 64)
         images[colour] = (await store.get(data.image.removeprefix("https://img.example.com/files/"))).data
     assert images["red"] != images["blue"]
+
+
+async def test_with_the_s3_store_urls_are_presigned_and_the_gallery_deletes_the_object(db, backend, s3_server):
+    store = S3ObjectStore(s3_server.model_copy(update={"bucket": f"gen-{secrets.token_hex(4)}"}))
+    await store.prepare()
+    user = await user_of(db)
+    data = await service(db, backend, store).generate(
+        user=user, request=GenerateRequest(prompt="a fox", count=2), context=RequestContext("req_s7")
+    )
+
+    [first_key, second_key] = sorted(await store.list_keys())
+    async with httpx.AsyncClient() as client:
+        downloads = {(await client.get(image.image)).content for image in data.images}
+    assert downloads == {(await store.get(first_key)).data, (await store.get(second_key)).data}
+
+    gallery = await images.list_images(db=db, store=store, user=user, limit=10, offset=0)
+    assert gallery.total == 2
+    await images.delete_image(db=db, store=store, user=user, image_id=data.images[0].id)
+    assert len(await store.list_keys()) == 1
+    assert (await images.list_images(db=db, store=store, user=user, limit=10, offset=0)).total == 1
