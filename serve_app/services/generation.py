@@ -1,30 +1,25 @@
 """Prompt -> image: validate against the model, admit and charge, run it, store it, record it."""
 
 import asyncio
-import logging
 import secrets
 from dataclasses import dataclass, replace
 
-from pydantic import ValidationError
-
 from deployments.prompt_enhancer.rules import DEFAULT_TONE
 from deployments.protocol import GenerationParams, GenerationResult
-from serve_app.config import AppConfig, ModelConfig
+from serve_app.config import AppConfig, ModelConfig, PlanConfig
 from serve_app.db.models import Image, User
 from serve_app.db.session import Database
-from serve_app.errors import ApiError, InvalidRequest, UnknownModel
-from serve_app.schemas.common import ErrorBody
+from serve_app.errors import UnknownModel
 from serve_app.schemas.generate import (
     MAX_SEED,
     BatchData,
-    BatchItemResult,
     BatchRequest,
     GenerateData,
     GeneratedImage,
     GenerateRequest,
 )
-from serve_app.schemas.validation import invalid_request
 from serve_app.services.accounting import Accounting
+from serve_app.services.batch import generate_batch
 from serve_app.services.context import RequestContext
 from serve_app.services.init_images import ImageFetcher, load_init_image
 from serve_app.services.models import ModelClient
@@ -33,8 +28,6 @@ from serve_app.services.publish import discard_images, publish_image
 from serve_app.services.settings import storage_info
 from serve_app.services.variants import PromptVariant
 from serve_app.storage.base import ObjectStore
-
-logger = logging.getLogger("ray.serve")
 
 
 @dataclass(frozen=True)
@@ -70,6 +63,9 @@ class GenerationService:
             raise UnknownModel(slug=slug, known=[m.slug for m in self._config.models])
         return model
 
+    def plan_of(self, user: User) -> PlanConfig:
+        return self._accounting.plan_of(user)
+
     async def handle(
         self,
         *,
@@ -80,7 +76,7 @@ class GenerationService:
     ) -> GenerateData | BatchData:
         """One request or a batch of them, by the body's form."""
         if isinstance(body, BatchRequest):
-            return await self.generate_batch(user=user, request=body, context=context, variant=variant)
+            return await generate_batch(self, user=user, request=body, context=context, variant=variant)
         return await self.generate(user=user, request=body, context=context, variant=variant)
 
     async def generate(
@@ -90,66 +86,11 @@ class GenerationService:
         request: GenerateRequest,
         context: RequestContext,
         variant: PromptVariant | None = None,
+        request_id: str | None = None,
     ) -> GenerateData:
         """Runs one request (`count` images, its prompt enhanced first when asked) on its model
-        and returns where the images are."""
-        return await self._generate(
-            user=user, request=request, context=context, request_id=context.request_id, variant=variant
-        )
-
-    async def generate_batch(
-        self,
-        *,
-        user: User,
-        request: BatchRequest,
-        context: RequestContext,
-        variant: PromptVariant | None = None,
-    ) -> BatchData:
-        """Runs every item concurrently, so the model deployments batch them. Each item is
-        validated, charged and refunded on its own; one item's failure is only its own."""
-        plan = self._accounting.plan_of(user)
-        if len(request.items) > plan.max_batch_items:
-            raise InvalidRequest(
-                field="items",
-                message=f"{len(request.items)} items; the {plan.name} plan allows 1–{plan.max_batch_items}",
-            )
-        results = await asyncio.gather(
-            *(self._batch_item(user=user, item=item, index=i, context=context, variant=variant)
-              for i, item in enumerate(request.items))
-        )
-        return BatchData(results=list(results))
-
-    async def _batch_item(
-        self, *, user: User, item: dict, index: int, context: RequestContext, variant: PromptVariant | None
-    ) -> BatchItemResult:
-        try:
-            try:
-                request = GenerateRequest.model_validate(item)
-            except ValidationError as exc:
-                raise invalid_request(exc, GenerateRequest, prefix=f"items.{index}") from None
-            # Each item is its own billable request; the suffix keeps ids unique in the ledger.
-            request_id = f"{context.request_id[:58]}.{index}"
-            data = await self._generate(
-                user=user, request=request, context=context, request_id=request_id, variant=variant
-            )
-        except ApiError as exc:
-            return BatchItemResult(success=False, error=ErrorBody(**exc.body()))
-        except Exception:
-            # Already refunded by `_generate`; the other items' results must still reach the client.
-            logger.exception("batch item %d of %s failed", index, context.request_id)
-            error = ErrorBody(code="internal_error", message="internal error; quote the request_id")
-            return BatchItemResult(success=False, error=error)
-        return BatchItemResult(success=True, **data.model_dump(exclude={"mode"}))
-
-    async def _generate(
-        self,
-        *,
-        user: User,
-        request: GenerateRequest,
-        context: RequestContext,
-        request_id: str,
-        variant: PromptVariant | None,
-    ) -> GenerateData:
+        and returns where the images are. `request_id` defaults to the context's; batch items
+        pass their own."""
         model = self.resolve_model(request.model)
         if variant is not None:
             request = variant.apply(request, model)
@@ -175,7 +116,7 @@ class GenerationService:
             width=first.width,
             height=first.height,
             mode=params.mode,
-            storage=storage_info(self._config, user=user, plan=self._accounting.plan_of(user)),
+            storage=storage_info(self._config, user=user, plan=self.plan_of(user)),
             revised_prompt=revised_prompt,
         )
 

@@ -134,7 +134,7 @@ async def test_storage_off_for_the_user_returns_data_urls_and_stores_nothing(db,
 async def test_a_batch_with_one_invalid_item_charges_only_the_others(db, backend, store):
     user = await user_of(db)
     batch = BatchRequest(items=[{"prompt": "a fox"}, {"prompt": "a fox", "width": 12}, {"prompt": "an owl", "seed": 3}])
-    data = await service(db, backend, store).generate_batch(user=user, request=batch, context=RequestContext("req_s4"))
+    data = await service(db, backend, store).handle(user=user, body=batch, context=RequestContext("req_s4"))
 
     assert [result.success for result in data.results] == [True, False, True]
     assert data.results[1].error.field == "items.1.width"
