@@ -24,6 +24,7 @@ run: models
 	$(BIN)/serve run configs/local.yaml
 
 test: models
+	sh scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:

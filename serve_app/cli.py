@@ -12,6 +12,7 @@ from serve_app.config import AppConfig, ConfigError, load_app_config
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
 from serve_app.errors import ApiError
+from serve_app.project_cli import add_project_commands
 from serve_app.services import credits, users
 from serve_app.settings import apply_environment
 
@@ -144,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     model_cmds = groups.add_parser("models", help="manage model files").add_subparsers(dest="command", required=True)
     command(model_cmds, "build", models_build, "build the catalog's built-in models (no download)")
+
+    add_project_commands(groups, command)
     return parser
 
 

@@ -15,6 +15,8 @@ from deployments.sources import BUILTIN_LMS, check_source
 
 APP_IMPORT_PATH = "serve_app.app:build_app"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}/[a-z0-9][a-z0-9-]{0,30}$")
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 
 class StrictModel(BaseModel):
@@ -445,9 +447,38 @@ class AppConfig(StrictModel):
         description="Named fallback chains of catalog slugs, e.g. `quality/fast: [sd-turbo, tiny-sd]`; "
         "a request naming a route tries each model in order.",
     )
+    base_domain: str | None = Field(
+        default=None,
+        description="Domain under which `{project}.DOMAIN/image` serves a project's image URLs, "
+        "e.g. `img.example.com`; unset disables host-based projects.",
+    )
     enhancer: EnhancerConfig = Field(
         default_factory=EnhancerConfig, description="The prompt enhancer (rules or an LLM)."
     )
+
+    @field_validator("routes")
+    @classmethod
+    def _route_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, slugs in value.items():
+            if not _ROUTE_NAME.match(name):
+                raise ValueError(
+                    f"route name {name!r}: use `family/tier` in lowercase letters, digits and '-', e.g. quality/fast"
+                )
+            if not slugs:
+                raise ValueError(f"route {name!r} lists no models; give at least one catalog slug")
+            if len(set(slugs)) != len(slugs):
+                raise ValueError(f"route {name!r} lists a model twice; list each slug once")
+        return value
+
+    @field_validator("base_domain")
+    @classmethod
+    def _base_domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower().rstrip(".")
+        if not _DOMAIN.match(value):
+            raise ValueError("use a bare host name such as img.example.com (no scheme, port or path)")
+        return value
 
     @field_validator("public_base_url")
     @classmethod
@@ -483,6 +514,12 @@ class AppConfig(StrictModel):
             raise ValueError(
                 f"default_model {self.default_model!r} is not in the catalog; known: {', '.join(slugs)}"
             )
+        for name, chain in self.routes.items():
+            unknown = [slug for slug in chain if slug not in slugs]
+            if unknown:
+                raise ValueError(
+                    f"route {name!r} names {', '.join(unknown)}, not in the catalog; known: {', '.join(slugs)}"
+                )
         return self
 
     @model_validator(mode="after")

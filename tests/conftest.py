@@ -21,7 +21,7 @@ from sqlalchemy import text
 from serve_app.db.models import SQLModel
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
-from tests.factories import app_args, tiny_lm_enhancer, tiny_model_entry
+from tests.factories import TEST_ROUTES, app_args, tiny_lm_enhancer, tiny_model_entry
 from tests.support.pages import PageServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -168,6 +168,8 @@ async def serve_app(
         model_cache_dir=str(model_cache_dir),
         public_base_url=base_url,
         models=[tiny_model_entry(), tiny_model_entry("broken-sd", source=str(broken_model_dir))],
+        routes=TEST_ROUTES,
+        base_domain="img.test",
         # Two ingress replicas: limits must hold on shared state, not per process.
         ingress={"num_replicas": 2, "max_ongoing_requests": 256, "ray_actor_options": {"num_cpus": 0}},
         # The test pages live on loopback, which only the allow-list opens.
@@ -176,7 +178,6 @@ async def serve_app(
         hero={"lease_s": 5, "poll_interval_s": 0.2, "worker": {
             "num_replicas": 1, "health_check_period_s": 1, "ray_actor_options": {"num_cpus": 0}}},
         enhancer=tiny_lm_enhancer(),
-        routes={"quality/high": ["broken-sd"]},
     )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(args), name="pixelray", route_prefix="/", blocking=False)

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from serve_app.config import AppConfig, parse_app_config
+from serve_app.db.models import Project
 from serve_app.db.session import Database
 from serve_app.services.users import create_user
 
@@ -20,6 +21,15 @@ PLANS = [
      "initial_credits": 0},
     {"slug": "no-api", "name": "No API", "api_access": False},
 ]
+
+# `broken-sd` loads but fails every generation: a chain that starts with it must fall back.
+# `quality/high` is what the OpenAI endpoint picks for quality="hd": its failure test needs it broken.
+TEST_ROUTES = {
+    "quality/fast": ["tiny-sd"],
+    "quality/high": ["broken-sd"],
+    "test/fallback": ["broken-sd", "tiny-sd"],
+    "test/all-broken": ["broken-sd"],
+}
 
 
 def tiny_model_entry(slug: str = "tiny-sd", **overrides: Any) -> dict[str, Any]:
@@ -91,6 +101,20 @@ async def user_with_key(
         db=db, config=config or make_config(), name=name or f"user-{secrets.token_hex(4)}", plan=plan
     )
     return created.user.id, created.key
+
+
+async def project_with_owner(
+    db: Database, *, plan: str = "test", origins: tuple[str, ...] = (), require_signature: bool = False
+) -> Project:
+    """A project owned by a new user on `plan`; returns the Project row."""
+    from serve_app.services.projects import create_project
+    from serve_app.services.users import find_user
+
+    user_id, _ = await user_with_key(db, plan=plan)
+    owner = await find_user(db=db, name_or_id=str(user_id))
+    return await create_project(
+        db=db, slug=f"p-{secrets.token_hex(5)}", user=owner, origins=origins, require_signature=require_signature
+    )
 
 
 class ManualClock:

@@ -1,18 +1,21 @@
 """The one place errors become HTTP responses: `{"success": false, "error": {...}, "request_id"}`,
-or OpenAI's `{"error": {"message", "type", "param", "code"}}` on the OpenAI-compatible `/v1/` paths."""
+or OpenAI's `{"error": {"message", "type", "param", "code"}}` on the OpenAI-compatible `/v1/` paths,
+or, on routes of class `ImageRoute` (the GET-image endpoints), a placeholder image."""
 
 import logging
 from typing import Any, get_args
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve_app.api.middleware import new_request_id
 from serve_app.errors import ApiError
 from serve_app.schemas.validation import describe_errors
+from serve_app.services.placeholder import render_placeholder
 
 logger = logging.getLogger("ray.serve")
 
@@ -29,6 +32,32 @@ _OPENAI_CODES = {
 def _request_id(request: Request) -> str:
     context = getattr(request.state, "context", None)
     return context.request_id if context else new_request_id()
+
+
+class ImageRoute(APIRoute):
+    """A route that answers only images, errors included, so that an `<img>` always shows
+    something: a placeholder stating the error, with `X-Error-Code` and `X-Error-Message`."""
+
+
+def _header_safe(text: str) -> str:
+    printable = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return printable[:300]
+
+
+def placeholder_response(
+    *, status_code: int, image_code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        content=render_placeholder(image_code, message),
+        status_code=status_code,
+        media_type="image/png",
+        headers={
+            **(headers or {}),
+            "X-Error-Code": image_code,
+            "X-Error-Message": _header_safe(message),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def openai_error(status_code: int, error: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -57,8 +86,17 @@ def openai_error(status_code: int, error: dict[str, Any]) -> tuple[int, dict[str
 
 
 def error_response(
-    request: Request, *, status_code: int, error: dict[str, Any], headers: dict[str, str] | None = None
-) -> JSONResponse:
+    request: Request,
+    *,
+    status_code: int,
+    error: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    image_code: str = "GENERATION_FAILED",
+) -> Response:
+    if isinstance(request.scope.get("route"), ImageRoute):
+        return placeholder_response(
+            status_code=status_code, image_code=image_code, message=error["message"], headers=headers
+        )
     if request.url.path.startswith(OPENAI_PREFIX):
         status_code, content, extra = openai_error(status_code, error)
         return JSONResponse(status_code=status_code, content=content, headers={**(headers or {}), **extra})
@@ -97,20 +135,23 @@ def describe_validation_error(request: Request, exc: RequestValidationError) -> 
 
 def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(request, status_code=exc.status_code, error=exc.body(), headers=exc.headers)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(
+            request, status_code=exc.status_code, error=exc.body(), headers=exc.headers, image_code=exc.image_code
+        )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         field, message = describe_validation_error(request, exc)
         return error_response(
             request,
             status_code=400,
             error={"code": "invalid_request", "message": message, "field": field},
+            image_code="VALIDATION_ERROR",
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(
             request,
@@ -120,7 +161,7 @@ def register_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(
             request,

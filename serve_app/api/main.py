@@ -8,7 +8,9 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from serve_app.api.errors import register_error_handlers
 from serve_app.api.middleware import RequestContextMiddleware
-from serve_app.api.routes import account, files, generate, health, images, models, openai, prompts, urls
+from serve_app.api.routes import (
+    account, files, generate, health, image, images, model_routes, models, openai, prompts, urls,
+)
 from serve_app.api.state import AppState
 from serve_app.schemas.common import ErrorEnvelope
 
@@ -46,6 +48,6 @@ def create_app(state: AppState) -> FastAPI:
         max_age=600,
     )
     register_error_handlers(app)
-    for module in (generate, urls, account, images, models, health, files, prompts, openai):
+    for module in (generate, urls, account, images, models, health, files, prompts, openai, model_routes, image):
         app.include_router(module.router)
     return app

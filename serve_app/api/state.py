@@ -11,10 +11,13 @@ from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
 from serve_app.services.hero.service import HeroService
+from serve_app.services.image_cache import ImageCache
+from serve_app.services.image_url import ImageUrlService
 from serve_app.services.init_images import scraper_image_fetcher
 from serve_app.services.models import ModelClient
 from serve_app.services.openai_images import OpenAIImagesService
 from serve_app.services.prompts import PromptService
+from serve_app.services.routing import ModelRouter
 from serve_app.storage.base import ObjectStore, StorageUnavailable
 from serve_app.storage.factory import build_object_store
 
@@ -33,6 +36,8 @@ class AppState:
     hero: HeroService
     prompts: PromptService
     openai_images: OpenAIImagesService
+    router: ModelRouter
+    images: ImageUrlService
 
     @classmethod
     def build(
@@ -59,7 +64,13 @@ class AppState:
             config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker
         )
         openai_images = OpenAIImagesService(config=config, generation=generation, accounting=accounting)
-        return cls(config, db, store, models, clock, accounting, generation, hero, prompts, openai_images)
+        router = ModelRouter(config=config, models=models)
+        images = ImageUrlService(
+            db=db, store=store, clock=clock, accounting=accounting, router=router, cache=image_cache(config, db, clock)
+        )
+        return cls(
+            config, db, store, models, clock, accounting, generation, hero, prompts, openai_images, router, images
+        )
 
     async def startup(self) -> None:
         if self.config.migrate_on_start:
@@ -72,3 +83,11 @@ class AppState:
 
     async def shutdown(self) -> None:
         await self.db.dispose()
+
+
+def image_cache(config: AppConfig, db: Database, clock: Clock) -> ImageCache:
+    # The lease outlives the longest chain of timeouts, so a live generation is never taken over;
+    # waiters give up a little after that.
+    longest_chain = max((len(chain) for chain in config.routes.values()), default=1)
+    lease_s = config.generation_timeout_s * longest_chain + 30
+    return ImageCache(db=db, clock=clock, lease_s=lease_s, wait_s=lease_s + 5)

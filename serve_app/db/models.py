@@ -109,6 +109,45 @@ class Image(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class Project(SQLModel, table=True):
+    """A GET-image URL namespace (`/p/{slug}/image`), billed to its owner.
+
+    `secret` is kept in clear: verifying an HMAC needs the key itself, unlike an API key.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(index=True, unique=True, max_length=63)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    allowed_origins: str = Field(
+        default="", max_length=2000, description="Space-separated origins; empty allows any."
+    )
+    require_signature: bool = False
+    secret: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def origins(self) -> list[str]:
+        return self.allowed_origins.split()
+
+
+class CachedImage(SQLModel, table=True):
+    """One GET-image cache entry, and the lock that lets one request generate it while identical
+    ones wait: `pending` with a lease, then `ready` (or `failed`, which the next request retries)."""
+
+    key: str = Field(primary_key=True, max_length=64, description="SHA-256 of project + canonical params.")
+    project_id: int = Field(foreign_key="project.id", index=True)
+    status: str = Field(max_length=16, description="pending, ready or failed.")
+    lease_expires_at: datetime
+    storage_key: str | None = Field(default=None, max_length=200)
+    content_type: str | None = Field(default=None, max_length=32)
+    etag: str | None = Field(default=None, max_length=80)
+    model: str | None = Field(default=None, max_length=64)
+    seed: int | None = Field(default=None, sa_type=BigInteger)
+    generation_ms: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class PageUrl(SQLModel, table=True):
     """A page URL a user asked a hero image for; one row per user and URL, reused on resubmission."""
 
