@@ -15,10 +15,17 @@ class GenerationParams:
     seed: int
     negative_prompt: str | None = None
     output_format: str = "png"
+    # "text2img" | "img2img".
+    mode: str = "text2img"
+    # The already validated input image (PNG/JPEG/WebP bytes, decoded by the replica).
+    init_image: bytes | None = None
+    # img2img only: how far the init image is noised (0 keeps it, 1 ignores it).
+    strength: float = 0.8
 
     @property
     def batch_key(self) -> tuple:
-        return (self.width, self.height, self.num_inference_steps, self.guidance_scale)
+        strength = self.strength if self.mode == "img2img" else None
+        return (self.mode, self.width, self.height, self.num_inference_steps, self.guidance_scale, strength)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,8 @@ class GenerationResult:
     height: int
     seed: int
     inference_seconds: float
+    # How many images shared the pipeline call that drew this one.
+    batch_size: int = 1
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ def build_app(args: dict[str, Any]) -> Application:
         model.slug: build_diffusion_deployment(
             model.to_diffusion_config(cache_dir=config.model_cache_dir),
             name=model.slug,
-            deployment_options=model.deployment.to_serve_options(),
+            deployment_options=model.serve_options(),
         )
         for model in config.models
     }

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from deployments.diffusion.config import BatchingConfig, DiffusionConfig
+from deployments.diffusion.config import BatchingConfig, DiffusionConfig, with_batching_defaults
 from deployments.prompt_enhancer.config import PromptEnhancerConfig
 from deployments.sources import BUILTIN_LMS, check_source
 
@@ -66,11 +66,19 @@ class DeploymentOptions(StrictModel):
     autoscaling_config: AutoscalingOptions | None = Field(
         default=None, description="Autoscaling bounds; exclusive with num_replicas."
     )
-    max_ongoing_requests: int = Field(
-        default=16, ge=1, description="Requests a replica accepts at once (queued beyond)."
+    max_ongoing_requests: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests a replica accepts at once (queued beyond). Unset: twice the model's "
+        "max_batch_size (one batch runs while the next fills); for the ingress, enough for "
+        "every model's replicas and queues.",
     )
-    max_queued_requests: int = Field(
-        default=-1, ge=-1, description="Requests waiting for a replica before 503; -1 is unbounded."
+    max_queued_requests: int | None = Field(
+        default=None,
+        ge=-1,
+        description="Requests each caller queues for the deployment before answering 503 with "
+        "Retry-After; -1 is unbounded. Unset: 4 × max_ongoing_requests for a model, unbounded "
+        "for the ingress.",
     )
     ray_actor_options: ActorOptions = Field(default_factory=ActorOptions)
     health_check_period_s: float = Field(default=10.0, gt=0, description="Health check period.")
@@ -81,6 +89,18 @@ class DeploymentOptions(StrictModel):
         if self.num_replicas is not None and self.autoscaling_config is not None:
             raise ValueError("set either num_replicas or autoscaling_config, not both")
         return self
+
+    @property
+    def max_replicas(self) -> int:
+        if self.autoscaling_config is not None:
+            return self.autoscaling_config.max_replicas
+        return self.num_replicas or 1
+
+    @property
+    def min_replicas(self) -> int:
+        if self.autoscaling_config is not None:
+            return max(1, self.autoscaling_config.min_replicas)
+        return self.num_replicas or 1
 
     def to_serve_options(self) -> dict[str, Any]:
         options = self.model_dump(exclude_none=True)
@@ -150,6 +170,21 @@ class ModelConfig(StrictModel):
                 raise ValueError(f"{name} must lie between min_size and max_size")
         return self
 
+    @model_validator(mode="after")
+    def _batch_fits(self) -> "ModelConfig":
+        ongoing = self.deployment.max_ongoing_requests
+        if ongoing is not None and ongoing < self.batching.max_batch_size:
+            raise ValueError(
+                f"deployment.max_ongoing_requests ({ongoing}) is below batching.max_batch_size "
+                f"({self.batching.max_batch_size}), so a batch could never fill; set it to at least "
+                f"{2 * self.batching.max_batch_size} (one batch running, one filling) or leave it unset"
+            )
+        return self
+
+    def serve_options(self) -> dict[str, Any]:
+        """Serve options of this model's deployment, with the batching-aware defaults filled in."""
+        return with_batching_defaults(self.deployment.to_serve_options(), self.batching)
+
     def credit_cost(self, *, width: int, height: int) -> int:
         """Credits for one image: the larger of the per-image and per-megapixel costs, rounded up, at least 1."""
         cost = float(self.credits_per_image)
@@ -185,6 +220,9 @@ class PlanConfig(StrictModel):
         default=4, ge=1, description="Generations of one user running at once."
     )
     max_images_per_request: int = Field(default=4, ge=1, description="Largest count per request.")
+    max_batch_items: int = Field(
+        default=10, ge=1, description="Most `items` one batch request may carry."
+    )
     storage: bool = Field(default=True, description="Images are stored and served by URL.")
     initial_credits: int = Field(default=0, ge=0, description="Credits granted to a new user.")
 
@@ -198,6 +236,46 @@ class PlanConfig(StrictModel):
 
 def _default_plans() -> list[PlanConfig]:
     return [PlanConfig(slug="default", name="Default", initial_credits=100)]
+
+
+class S3Config(StrictModel):
+    """An S3 bucket (MinIO in production) reached through the `minio` SDK."""
+
+    endpoint: str = Field(description="`host:port` of the S3 API, e.g. `minio.pixelray.svc:9000`.")
+    bucket: str = Field(min_length=3, max_length=63, description="Bucket holding the images.")
+    region: str = Field(
+        default="us-east-1", description="Bucket region; also spares a location lookup when presigning."
+    )
+    secure: bool = Field(default=True, description="HTTPS to the endpoint.")
+    access_key: str | None = Field(
+        default=None, description="Access key; prefer the PIXELRAY_S3_ACCESS_KEY environment variable."
+    )
+    secret_key: str | None = Field(
+        default=None, description="Secret key; prefer the PIXELRAY_S3_SECRET_KEY environment variable."
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="Public origin (and path) the bucket is readable at; image URLs are "
+        "`{public_base_url}/{key}`. Unset: presigned URLs.",
+    )
+    presign_expiry_s: int = Field(
+        default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600, description="Lifetime of presigned URLs (at most 7 days)."
+    )
+    create_bucket: bool = Field(default=True, description="Create the bucket at start when it is missing.")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if "://" in value or "/" in value:
+            raise ValueError("give host:port only, e.g. minio:9000; use `secure` for https")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", value):
+            raise ValueError("use an absolute http(s) URL such as https://cdn.example.com/pixelray")
+        return value.rstrip("/") if value else value
 
 
 class HeroConfig(StrictModel):
@@ -247,10 +325,38 @@ class StorageConfig(StrictModel):
     """Where generated images go. With `enabled: false` images come back as data URLs."""
 
     enabled: bool = Field(default=True, description="Store images and return hosted URLs.")
-    backend: Literal["local"] = Field(default="local", description="Object store kind.")
+    backend: Literal["local", "s3"] = Field(
+        default="local", description="`local` (a directory served by the app) or `s3` (MinIO or any S3)."
+    )
     local_dir: str = Field(
         default=".pixelray/files", description="Directory of the local store, served at /files/."
     )
+    s3: S3Config | None = Field(default=None, description="The bucket, when `backend: s3`.")
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> "StorageConfig":
+        if self.backend == "s3" and self.s3 is None:
+            raise ValueError("backend s3 needs an `s3:` section with at least endpoint and bucket")
+        return self
+
+
+class CorsConfig(StrictModel):
+    """Browser access to the API from other origins."""
+
+    strict_origins: bool = Field(
+        default=False, description="Only `allowed_origins` may call the API from a browser; otherwise any origin may."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Origins such as `https://app.example.com`, used when strict."
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"{origin!r} is not an origin; use scheme://host[:port] with no path")
+        return value
 
 
 class EnhancerConfig(StrictModel):
@@ -320,6 +426,7 @@ class AppConfig(StrictModel):
         default=None, description="Where built-in models are built; the user cache dir if unset."
     )
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    cors: CorsConfig = Field(default_factory=CorsConfig)
     hero: HeroConfig = Field(default_factory=HeroConfig)
     scraper: ScraperOptions = Field(default_factory=ScraperOptions)
     generation_timeout_s: float = Field(
@@ -331,8 +438,9 @@ class AppConfig(StrictModel):
         "`pixelray db upgrade` once instead and sets this to false.",
     )
     ingress: DeploymentOptions = Field(
-        default_factory=lambda: DeploymentOptions(max_ongoing_requests=256),
-        description="Deployment options of the HTTP ingress.",
+        default_factory=DeploymentOptions,
+        description="Deployment options of the HTTP ingress; its max_ongoing_requests must "
+        "cover what the models can hold, so the ingress is never their bottleneck.",
     )
     routes: dict[str, list[str]] = Field(
         default_factory=dict,
@@ -413,6 +521,35 @@ class AppConfig(StrictModel):
                     f"route {name!r} names {', '.join(unknown)}, not in the catalog; known: {', '.join(slugs)}"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _ingress_fits_models(self) -> "AppConfig":
+        ongoing = self.ingress.max_ongoing_requests
+        needed = math.ceil(self.model_capacity() / self.ingress.min_replicas)
+        if ongoing is not None and ongoing < needed:
+            raise ValueError(
+                f"ingress.max_ongoing_requests ({ongoing}) would make the ingress the bottleneck: "
+                f"the models hold up to {self.model_capacity()} requests (running and queued, at "
+                f"max replicas); set it to at least {needed} per ingress replica, or leave it unset"
+            )
+        return self
+
+    def model_capacity(self) -> int:
+        """Requests all models together can hold (running and queued) at their max replicas."""
+        total = 0
+        for model in self.models:
+            options = model.serve_options()
+            queued = max(options["max_queued_requests"], 0)
+            total += model.deployment.max_replicas * options["max_ongoing_requests"] + queued
+        return total
+
+    def ingress_serve_options(self) -> dict[str, Any]:
+        """The ingress's Serve options; unset max_ongoing_requests covers every model's capacity."""
+        options = self.ingress.to_serve_options()
+        options.setdefault(
+            "max_ongoing_requests", max(256, math.ceil(self.model_capacity() / self.ingress.min_replicas))
+        )
+        return options
 
     @property
     def default_model_slug(self) -> str:

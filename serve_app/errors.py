@@ -148,3 +148,10 @@ class ServiceUnavailable(ApiError):
 
     def body(self) -> dict:
         return {**super().body(), "retry_after": self.retry_after}
+
+
+class Overloaded(ServiceUnavailable):
+    """A model's queue is full or it has no healthy replica: a fast 503 with Retry-After,
+    raised before any charge is kept."""
+
+    code = "overloaded"

@@ -37,6 +37,6 @@ def build_ingress(
 ) -> Application:
     """The ingress bound to the other deployments; Serve turns the bound apps into handles."""
     deployment = serve.deployment(IngressServer).options(
-        name="ingress", **config.ingress.to_serve_options()
+        name="ingress", **config.ingress_serve_options()
     )
     return deployment.bind(config, model_apps, scraper, worker, enhancer_app)

@@ -37,6 +37,7 @@ def tiny_model_entry(slug: str = "tiny-sd", **overrides: Any) -> dict[str, Any]:
         "slug": slug,
         "name": "Tiny SD",
         "source": "builtin:tiny-sd",
+        "modes": ["text2img", "img2img"],
         "default_steps": 2,
         "default_guidance_scale": 5.0,
         "min_size": 64,

@@ -5,20 +5,16 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
-from deployments.diffusion.config import DiffusionConfig
+from deployments.diffusion.config import DiffusionConfig, with_batching_defaults
 from deployments.diffusion.server import DiffusionServer
 
 
 def build_diffusion_deployment(
     config: DiffusionConfig, *, name: str, deployment_options: dict[str, Any]
 ) -> Application:
-    """A bound `DiffusionServer` named `name`; batching knobs travel as its `user_config`."""
-    options = dict(deployment_options)
-    options.setdefault(
-        "max_ongoing_requests",
-        # At least two batches' worth, so one batch fills while the previous one computes.
-        2 * config.batching.max_batch_size,
-    )
+    """A bound `DiffusionServer` named `name`; batching knobs travel as its `user_config`, and
+    unset replica limits follow from them (`with_batching_defaults`)."""
+    options = with_batching_defaults(deployment_options, config.batching)
     deployment = serve.deployment(DiffusionServer).options(
         name=name,
         user_config=config.batching.model_dump(),

@@ -1,6 +1,8 @@
 """What a diffusion replica needs to load and run one model. Importable without torch."""
 
-from typing import Literal
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +21,32 @@ class BatchingConfig(BaseModel):
         le=10.0,
         description="How long a partial batch waits for more requests before it runs.",
     )
+    max_batch_pixels: int = Field(
+        default=8 * 512 * 512,
+        ge=64 * 64,
+        description="Most pixels (width × height summed over its images) one batch may hold, so a "
+        "batch of 1024² images is smaller than one of 256²; a larger single image runs alone.",
+    )
+
+    def batch_size(self, sizes: Sequence[tuple[int, int]]) -> int:
+        """The size `@serve.batch` compares with `max_batch_size`: the image count, or the pixel
+        total scaled so that `max_batch_pixels` maps to `max_batch_size`, whichever is larger.
+
+        One image never counts for more than a full batch, so an oversized request runs alone
+        instead of being refused by the batch queue.
+        """
+        pixels = sum(min(width * height, self.max_batch_pixels) for width, height in sizes)
+        return max(len(sizes), math.ceil(pixels * self.max_batch_size / self.max_batch_pixels))
+
+
+def with_batching_defaults(options: dict[str, Any], batching: BatchingConfig) -> dict[str, Any]:
+    """Serve options with the limits left unset derived from batching: two batches' worth of
+    ongoing requests (one runs while the next fills) and a bounded queue of four times that,
+    so overload becomes a fast 503 rather than a hang."""
+    options = dict(options)
+    options.setdefault("max_ongoing_requests", 2 * batching.max_batch_size)
+    options.setdefault("max_queued_requests", 4 * options["max_ongoing_requests"])
+    return options
 
 
 class DiffusionConfig(BaseModel):

@@ -14,7 +14,8 @@ logger = logging.getLogger("ray.serve")
 
 
 class DiffusionServer:
-    """Runs one diffusers pipeline; concurrent requests are batched by `@serve.batch`."""
+    """Runs one diffusers pipeline; concurrent requests are batched by `@serve.batch`, bounded
+    by image count and by pixels."""
 
     def __init__(self, config: DiffusionConfig):
         # Imported here so that importing this module (e.g. to build the app) never loads torch.
@@ -23,15 +24,23 @@ class DiffusionServer:
         self._config = config
         self._metrics = DiffusionMetrics(model=serve.get_replica_context().deployment)
         self._backend = DiffusionBackend(config)
-        self._apply_batching(config.batching)
+        self._batching = config.batching
+        # Built per replica rather than as a class decorator: the pixel bound reads this
+        # replica's live batching config, which `reconfigure` replaces.
+        self._generate_batch = serve.batch(
+            max_batch_size=self._batching.max_batch_size,
+            batch_wait_timeout_s=self._batching.batch_wait_timeout_s,
+            batch_size_fn=self._batch_size,
+        )(self._run_batch)
 
     def reconfigure(self, user_config: dict) -> None:
-        """Applies `user_config` ({max_batch_size, batch_wait_timeout_s}) without a restart."""
-        self._apply_batching(BatchingConfig.model_validate(user_config or {}))
+        """Applies `user_config` (a BatchingConfig) without a restart."""
+        self._batching = BatchingConfig.model_validate(user_config or {})
+        self._generate_batch.set_max_batch_size(self._batching.max_batch_size)
+        self._generate_batch.set_batch_wait_timeout_s(self._batching.batch_wait_timeout_s)
 
-    def _apply_batching(self, batching: BatchingConfig) -> None:
-        self._generate_batch.set_max_batch_size(batching.max_batch_size)
-        self._generate_batch.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)
+    def _batch_size(self, batch: list[GenerationParams]) -> int:
+        return self._batching.batch_size([(p.width, p.height) for p in batch])
 
     async def generate(self, params: GenerationParams) -> GenerationResult:
         """Returns the image for `params`; raises when this request alone fails."""
@@ -46,10 +55,7 @@ class DiffusionServer:
             raise GenerationError(f"{type(result).__name__}: {result}")
         return result
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
-    async def _generate_batch(
-        self, batch: list[GenerationParams]
-    ) -> list[GenerationResult | Exception]:
+    async def _run_batch(self, batch: list[GenerationParams]) -> list[GenerationResult | Exception]:
         # The pipeline runs in a worker thread so the replica keeps accepting requests and
         # the next batch fills while this one computes.
         started = time.perf_counter()

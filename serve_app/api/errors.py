@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve_app.api.middleware import new_request_id
 from serve_app.errors import ApiError
+from serve_app.schemas.validation import describe_errors
 from serve_app.services.placeholder import render_placeholder
 
 logger = logging.getLogger("ray.serve")
@@ -121,44 +122,15 @@ def _body_models(request: Request) -> dict[str, type[BaseModel]]:
     return models
 
 
-def _bounds(model: type[BaseModel] | None, name: str) -> str:
-    """`allowed: 1–50` from a field's declared constraints, when it has any."""
-    field = model.model_fields.get(name) if model else None
-    if field is None:
-        return ""
-    limits: dict[str, Any] = {}
-    for item in field.metadata:
-        for attr in ("ge", "gt", "le", "lt", "min_length", "max_length", "multiple_of"):
-            if getattr(item, attr, None) is not None:
-                limits[attr] = getattr(item, attr)
-    parts = []
-    if "ge" in limits or "le" in limits:
-        parts.append(f"{limits.get('ge', '')}–{limits.get('le', '')}")
-    if "min_length" in limits or "max_length" in limits:
-        parts.append(f"{limits.get('min_length', 0)}–{limits.get('max_length', '')} characters")
-    if "multiple_of" in limits:
-        parts.append(f"a multiple of {limits['multiple_of']}")
-    return f" (allowed: {', '.join(parts)})" if parts else ""
-
-
 def describe_validation_error(request: Request, exc: RequestValidationError) -> tuple[str, str]:
     """(field, message) for the first problem, phrased so the client knows what to send."""
     error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"] if part not in ("body", "query", "path", "header")]
+    loc = [part for part in error["loc"] if part not in ("body", "query", "path", "header")]
     models = _body_models(request)
     # A tagged-union body puts the member's tag (its class name) first in the error location.
-    model = models.pop(loc.pop(0)) if loc and loc[0] in models and len(models) > 1 else None
+    model = models.get(loc.pop(0)) if loc and loc[0] in models and len(models) > 1 else None
     model = model or (next(iter(models.values())) if len(models) == 1 else None)
-    field = ".".join(loc) or "body"
-    if error["type"] == "extra_forbidden":
-        allowed = f"; allowed fields: {', '.join(model.model_fields)}" if model else ""
-        return field, f"{field}: unknown field{allowed}"
-    if error["type"] == "json_invalid":
-        return "body", "body: not valid JSON"
-    if error["type"] == "missing" and field == "body":
-        return "body", "body: a JSON object is required"
-    message = error["msg"].removeprefix("Value error, ")
-    return field, f"{field}: {message}{_bounds(model, loc[0]) if len(loc) == 1 else ''}"
+    return describe_errors([{**error, "loc": loc}], model)
 
 
 def register_error_handlers(app: FastAPI) -> None:

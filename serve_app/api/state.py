@@ -1,5 +1,6 @@
 """Everything a request may need, built once per ingress replica."""
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,12 +13,15 @@ from serve_app.services.generation import GenerationService
 from serve_app.services.hero.service import HeroService
 from serve_app.services.image_cache import ImageCache
 from serve_app.services.image_url import ImageUrlService
+from serve_app.services.init_images import scraper_image_fetcher
 from serve_app.services.models import ModelClient
 from serve_app.services.openai_images import OpenAIImagesService
 from serve_app.services.prompts import PromptService
 from serve_app.services.routing import ModelRouter
-from serve_app.storage.base import ObjectStore
+from serve_app.storage.base import ObjectStore, StorageUnavailable
 from serve_app.storage.factory import build_object_store
+
+logger = logging.getLogger("ray.serve")
 
 
 @dataclass
@@ -53,7 +57,8 @@ class AppState:
         accounting = Accounting(db=db, config=config, clock=clock)
         prompts = PromptService(enhancer_handle, timeout_s=config.enhancer.timeout_s)
         generation = GenerationService(
-            config=config, db=db, store=store, models=models, accounting=accounting, prompts=prompts
+            config=config, db=db, store=store, models=models, accounting=accounting, prompts=prompts,
+            fetch_image=scraper_image_fetcher(scraper),
         )
         hero = HeroService(
             config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker
@@ -70,6 +75,11 @@ class AppState:
     async def startup(self) -> None:
         if self.config.migrate_on_start:
             await upgrade_database(self.db)
+        try:
+            await self.store.prepare()
+        except StorageUnavailable as exc:
+            # Not fatal: generations answer 503 and /health reports the store until it is back.
+            logger.warning("object store not ready at start: %s", exc)
 
     async def shutdown(self) -> None:
         await self.db.dispose()

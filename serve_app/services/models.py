@@ -2,12 +2,13 @@
 
 import asyncio
 import logging
+import math
 from typing import Any
 
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
 from deployments.protocol import GenerationError, GenerationParams, GenerationResult
-from serve_app.errors import GenerationFailed, ServiceUnavailable
+from serve_app.errors import GenerationFailed, Overloaded
 
 logger = logging.getLogger("ray.serve")
 
@@ -23,10 +24,13 @@ class ModelClient:
         response = self._handles[slug].generate.remote(params)
         try:
             return await asyncio.wait_for(_awaited(response), timeout=self._timeout_s)
-        except BackPressureError:
-            raise ServiceUnavailable(f"model {slug!r} is at capacity; retry shortly") from None
+        except BackPressureError as exc:
+            raise Overloaded(
+                f"model {slug!r} is at capacity (its queue is full); retry shortly",
+                retry_after=math.ceil(exc.retry_after_s or 1),
+            ) from None
         except DeploymentUnavailableError:
-            raise ServiceUnavailable(f"model {slug!r} has no healthy replica", retry_after=5) from None
+            raise Overloaded(f"model {slug!r} has no healthy replica; retry shortly", retry_after=5) from None
         except TimeoutError:
             response.cancel()
             raise GenerationFailed(f"model {slug!r} did not answer within {self._timeout_s:g} s") from None

@@ -117,6 +117,38 @@ def test_deployment_options_become_serve_options():
     assert "num_replicas" not in options
 
 
+def test_unset_model_limits_follow_the_batch_size():
+    entry = tiny_model_entry(batching={"max_batch_size": 6}, deployment={"num_replicas": 1})
+    options = parse_app_config({"models": [entry]}).models[0].serve_options()
+    assert (options["max_ongoing_requests"], options["max_queued_requests"]) == (12, 48)
+
+
+def test_a_model_that_could_never_fill_a_batch_is_refused():
+    entry = tiny_model_entry(batching={"max_batch_size": 16}, deployment={"max_ongoing_requests": 8})
+    with pytest.raises(ConfigError, match=r"max_ongoing_requests \(8\) is below batching.max_batch_size \(16\)"):
+        parse_app_config({"models": [entry]})
+
+
+def test_an_ingress_smaller_than_the_models_behind_it_is_refused():
+    entry = tiny_model_entry(
+        deployment={"autoscaling_config": {"max_replicas": 4}, "max_ongoing_requests": 32, "max_queued_requests": 64}
+    )
+    with pytest.raises(ConfigError, match=r"at least 192 per ingress replica"):
+        parse_app_config({"models": [entry], "ingress": {"max_ongoing_requests": 100}})
+
+
+def test_an_unset_ingress_limit_covers_every_model():
+    models = [
+        tiny_model_entry(deployment={"autoscaling_config": {"max_replicas": 8}, "max_ongoing_requests": 32}),
+        tiny_model_entry("other", deployment={"num_replicas": 1}),
+    ]
+    config = parse_app_config({"models": models, "ingress": {"num_replicas": 2}})
+    # 8 × 32 + 128 queued for the first model, 16 + 64 for the second, split over 2 ingress replicas.
+    assert config.ingress_serve_options()["max_ongoing_requests"] == 256
+    config = parse_app_config({"models": models[:1], "ingress": {"num_replicas": 1}})
+    assert config.ingress_serve_options()["max_ongoing_requests"] == 8 * 32 + 128
+
+
 def test_the_enhancer_defaults_to_rules_and_local_yaml_keeps_it():
     assert parse_app_config(args()).enhancer.backend == "rules"
     assert load_app_config(ROOT / "configs/local.yaml").enhancer.backend == "rules"
