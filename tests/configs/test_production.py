@@ -120,14 +120,17 @@ def test_production_routes_name_only_catalog_models(app_args):
         assert chain and set(chain) <= slugs, route
 
 
-def test_production_database_and_base_url_come_from_the_environment(app_args):
+def test_production_database_base_url_and_minio_keys_come_from_the_environment(app_args):
     from serve_app.settings import Settings, apply_environment
 
     url = "postgresql://pixelray:s3cret@db.internal:5432/pixelray"
-    settings = Settings(database_url=url, public_base_url="https://img.example.org")
+    settings = Settings(
+        database_url=url, public_base_url="https://img.example.org", s3_access_key="ak", s3_secret_key="sk"
+    )
     config = apply_environment(parse_app_config(app_args), settings)
     assert config.database_url == url
     assert config.public_base_url == "https://img.example.org"
+    assert config.storage.backend == "s3" and (config.storage.s3.access_key, config.storage.s3.secret_key) == ("ak", "sk")
     assert config.migrate_on_start is False
 
 
