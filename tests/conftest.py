@@ -133,11 +133,13 @@ def write_serve_config(path: Path, args: dict) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    """One Ray cluster for the whole run; every Serve test shares it."""
+def ray_cluster() -> Iterator[int]:
+    """One Ray cluster for the whole run; every Serve test shares it. Yields the port of its
+    Prometheus metrics endpoint."""
     import ray
     from ray import serve
 
+    metrics_port = free_port()
     ray.init(
         # "local" always starts a new cluster: a bare init would join any cluster already
         # running on the machine (a `serve run`, another test run) and then refuse num_cpus.
@@ -145,15 +147,16 @@ def ray_cluster() -> Iterator[None]:
         num_cpus=2,
         include_dashboard=False,
         runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},
+        _metrics_export_port=metrics_port,
     )
-    yield
+    yield metrics_port
     serve.shutdown()
     ray.shutdown()
 
 
 @pytest.fixture(scope="session")
 async def serve_app(
-    ray_cluster: None, tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path, broken_model_dir: Path
+    ray_cluster: int, tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path, broken_model_dir: Path
 ) -> AsyncIterator[ServeApp]:
     """The real pixelray application, started once with the tiny model, reached over HTTP."""
     from ray import serve

@@ -2,10 +2,12 @@
 
 import asyncio
 import logging
+import time
 
 from ray import serve
 
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig
+from deployments.diffusion.metrics import DiffusionMetrics
 from deployments.protocol import GenerationError, GenerationParams, GenerationResult
 
 logger = logging.getLogger("ray.serve")
@@ -20,6 +22,7 @@ class DiffusionServer:
         from deployments.diffusion.backend import DiffusionBackend
 
         self._config = config
+        self._metrics = DiffusionMetrics(model=serve.get_replica_context().deployment)
         self._backend = DiffusionBackend(config)
         self._batching = config.batching
         # Built per replica rather than as a class decorator: the pixel bound reads this
@@ -41,7 +44,9 @@ class DiffusionServer:
 
     async def generate(self, params: GenerationParams) -> GenerationResult:
         """Returns the image for `params`; raises when this request alone fails."""
+        started = time.perf_counter()
         result = await self._generate_batch(params)
+        self._metrics.record_result(result, elapsed_s=time.perf_counter() - started)
         if isinstance(result, GenerationError):
             raise result
         if isinstance(result, Exception):
@@ -53,7 +58,10 @@ class DiffusionServer:
     async def _run_batch(self, batch: list[GenerationParams]) -> list[GenerationResult | Exception]:
         # The pipeline runs in a worker thread so the replica keeps accepting requests and
         # the next batch fills while this one computes.
-        return await asyncio.to_thread(self._backend.generate, batch)
+        started = time.perf_counter()
+        results = await asyncio.to_thread(self._backend.generate, batch)
+        self._metrics.record_batch(size=len(batch), seconds=time.perf_counter() - started)
+        return results
 
     async def check_health(self) -> None:
         """Serve's health probe: the pipeline is loaded or the constructor would have failed."""

@@ -10,6 +10,7 @@ from sqlalchemy import delete, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from serve_app import metrics
 from serve_app.config import AppConfig, PlanConfig
 from serve_app.db.models import InflightGeneration, UsageCounter, UsageRecord, User
 from serve_app.db.session import Database
@@ -28,6 +29,7 @@ class Admission:
     images: int
     periods: tuple[str, str]
     rate_limit: RateLimitStatus | None = None
+    model: str = ""
 
 
 class Accounting:
@@ -69,6 +71,7 @@ class Accounting:
             if await credits.try_debit(session, user_id=user.id, cost=cost, request_id=request_id) is None:
                 raise InsufficientCredits(balance=locked.balance, cost=cost)
             session.add(UsageRecord(request_id=request_id, user_id=user.id, model=model, images=images, credits=cost))
+        metrics.record_debit(model=model, credits=cost)
         return Admission(
             request_id=request_id,
             user_id=user.id,
@@ -76,6 +79,7 @@ class Accounting:
             images=images,
             periods=(day_key(now), month_key(now)),
             rate_limit=status,
+            model=model,
         )
 
     async def succeed(self, admission: Admission, *, session: AsyncSession | None = None) -> None:
@@ -89,13 +93,15 @@ class Accounting:
         async with self._session(session) as active:
             if not await self._settle(active, admission, status="failed", error=error[:500]):
                 return
-            if await credits.refund(active, request_id=admission.request_id):
+            refunded = await credits.refund(active, request_id=admission.request_id)
+            if refunded:
                 for period in admission.periods:
                     await active.execute(
                         update(UsageCounter)
                         .where(UsageCounter.user_id == admission.user_id, UsageCounter.period == period)
                         .values(images=UsageCounter.images - admission.images)
                     )
+        metrics.record_refund(model=admission.model, credits=refunded)
 
     @asynccontextmanager
     async def _session(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
@@ -117,6 +123,7 @@ class Accounting:
             cost=record.credits,
             images=record.images,
             periods=(day_key(started), month_key(started)),
+            model=record.model,
         )
 
     async def _settle(self, session: AsyncSession, admission: Admission, *, status: str, error: str | None) -> bool:

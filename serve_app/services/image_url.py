@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
+from serve_app import metrics
 from serve_app.config import ModelConfig
 from serve_app.db.models import Image, Project, User
 from serve_app.db.session import Database
@@ -105,6 +106,7 @@ class ImageUrlService:
         while True:
             found = await self._cache.lookup_or_claim(key=key, project_id=project.id)
             if isinstance(found, Claim):
+                metrics.record_cache_lookup(hit=False)
                 made = await self._detached(self._fill(found, generate()))
                 return self._answer(made, hit=False, fixed=True, started=started)
             try:
@@ -112,6 +114,7 @@ class ImageUrlService:
             except ObjectNotFound:
                 await self._cache.forget(key)
                 continue
+            metrics.record_cache_lookup(hit=True)
             return ImageAnswer(
                 data=stored.data, content_type=found.content_type, etag=found.etag, model=found.model,
                 cache_hit=True, credits=0, elapsed_ms=_ms_since(started), fixed=True,
