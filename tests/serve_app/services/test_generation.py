@@ -5,6 +5,7 @@ import asyncio
 import base64
 import io
 import secrets
+import threading
 
 import httpx
 
@@ -32,15 +33,21 @@ from tests.factories import make_config, user_with_key
 
 class InProcessHandle:
     """The calling convention of a diffusion deployment handle (`generate.remote(params)`),
-    served by the real tiny-model backend in this process."""
+    served by the real tiny-model backend in this process. Like a replica, it runs one pipeline
+    call at a time: a diffusers scheduler keeps per-call state and breaks under concurrent calls."""
 
     def __init__(self, backend):
         self.generate = self
         self._backend = backend
+        self._lock = threading.Lock()
+
+    def _generate_one(self, params):
+        with self._lock:
+            return self._backend.generate([params])[0]
 
     def remote(self, params):
         async def run():
-            result = (await asyncio.to_thread(self._backend.generate, [params]))[0]
+            result = await asyncio.to_thread(self._generate_one, params)
             if isinstance(result, Exception):
                 raise result
             return result
