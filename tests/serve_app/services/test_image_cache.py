@@ -53,13 +53,29 @@ async def test_of_many_replicas_asking_at_once_exactly_one_claims_and_the_rest_g
     assert len(waited) == 9 and all(row.status == "ready" and row.storage_key == "images/x.webp" for row in waited)
 
 
+class ObservedImageCache(ImageCache):
+    """The real cache, telling the test when a request found the key held and began to wait."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.someone_waits = asyncio.Event()
+
+    async def _try_claim(self, **kwargs) -> Claim | None:
+        claim = await super()._try_claim(**kwargs)
+        if claim is None:
+            self.someone_waits.set()
+        return claim
+
+
 async def test_waiters_see_the_failure_and_the_next_request_claims_again(db):
     project = await project_with_owner(db)
-    image_cache = cache(db)
+    image_cache = ObservedImageCache(db=db, clock=SystemClock(), lease_s=60, wait_s=10, poll_s=0.02)
     key = key_for(project.id)
     claim = await image_cache.lookup_or_claim(key=key, project_id=project.id)
     waiter = asyncio.ensure_future(image_cache.lookup_or_claim(key=key, project_id=project.id))
-    await asyncio.sleep(0.1)
+    # A fixed sleep here failed on a loaded machine: the waiter had not looked yet, so it
+    # claimed the failed key itself instead of seeing the failure.
+    await asyncio.wait_for(image_cache.someone_waits.wait(), timeout=10)
     await image_cache.abandon(claim, error="model exploded")
     with pytest.raises(GenerationFailed, match="model exploded"):
         await waiter
