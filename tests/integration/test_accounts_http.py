@@ -1,10 +1,8 @@
 """Credits, limits and usage through the running application (2 ingress replicas, shared DB)."""
 
 import asyncio
-import shutil
 from pathlib import Path
 
-import httpx
 import pytest
 
 from serve_app.services import credits

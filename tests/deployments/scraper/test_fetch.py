@@ -2,7 +2,6 @@
 refuses without opening a connection. 127.0.0.1 is not public, so successful fetches go through the
 allow-list, which is what it exists for."""
 
-import asyncio
 import dataclasses
 import datetime
 import functools

@@ -6,19 +6,8 @@ import httpx
 import pytest
 
 from serve_app.api.main import create_app
-from serve_app.api.state import AppState
-from serve_app.config import parse_app_config
 from serve_app.errors import GenerationFailed, ServiceUnavailable
-from tests.factories import app_args, user_with_key
-
-
-@pytest.fixture
-async def state(tmp_path) -> AsyncIterator[AppState]:
-    config = parse_app_config(app_args(tmp_dir=str(tmp_path), model_cache_dir=str(tmp_path)))
-    app_state = AppState.build(config, model_handles={})
-    await app_state.startup()
-    yield app_state
-    await app_state.shutdown()
+from tests.factories import user_with_key
 
 
 @pytest.fixture

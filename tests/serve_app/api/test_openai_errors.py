@@ -6,10 +6,8 @@ import httpx
 import pytest
 
 from serve_app.api.main import create_app
-from serve_app.api.state import AppState
-from serve_app.config import parse_app_config
 from serve_app.errors import GenerationFailed, InsufficientCredits, RateLimited, ServiceUnavailable
-from tests.factories import app_args, user_with_key
+from tests.factories import user_with_key
 
 RAISED = {
     "402": InsufficientCredits(balance=0, cost=2),
@@ -17,15 +15,6 @@ RAISED = {
     "502": GenerationFailed("model x failed"),
     "503": ServiceUnavailable("busy", retry_after=7),
 }
-
-
-@pytest.fixture
-async def state(tmp_path) -> AsyncIterator[AppState]:
-    config = parse_app_config(app_args(tmp_dir=str(tmp_path), model_cache_dir=str(tmp_path)))
-    app_state = AppState.build(config, model_handles={})
-    await app_state.startup()
-    yield app_state
-    await app_state.shutdown()
 
 
 @pytest.fixture
