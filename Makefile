@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first: the pinned CPU build, so nothing below resolves a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 setup: $(STAMP)
@@ -25,6 +25,10 @@ run: models
 
 test: models
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# Not part of CI: loads the machine for several minutes (benchmarks/README.md has the figures).
+bench: models
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pixelray
