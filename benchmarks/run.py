@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--max-batch-size", type=int, default=16)
-    parser.add_argument("--batch-wait-timeout-s", type=float, default=0.02)
+    parser.add_argument("--batch-wait-timeout-s", type=float, default=0.005)
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before measuring")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured per load run")
     parser.add_argument("--raw-seconds", type=float, default=4.0, help="least seconds per raw figure")

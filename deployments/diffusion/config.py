@@ -16,10 +16,11 @@ class BatchingConfig(BaseModel):
         default=8, ge=1, le=256, description="Most requests one pipeline call may hold."
     )
     batch_wait_timeout_s: float = Field(
-        default=0.02,
+        default=0.005,
         ge=0.0,
         le=10.0,
-        description="How long a partial batch waits for more requests before it runs.",
+        description="How long a partial batch waits for more requests when the pipeline is idle; "
+        "while a batch runs, the next one keeps filling until the running one should end.",
     )
     max_batch_pixels: int = Field(
         default=8 * 512 * 512,

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 
 from ray import serve
 
@@ -9,6 +10,8 @@ from deployments.diffusion.config import BatchingConfig, DiffusionConfig
 from deployments.protocol import GenerationError, GenerationParams, GenerationResult
 
 logger = logging.getLogger("ray.serve")
+# Longest a filling batch waits on a running one: bounds the idle time a bad estimate can cost.
+_MAX_FILL_S = 5.0
 
 
 class DiffusionServer:
@@ -22,6 +25,10 @@ class DiffusionServer:
         self._config = config
         self._backend = DiffusionBackend(config)
         self._batching = config.batching
+        # Seconds per pixel-step, learnt from finished batches, and when the running batch
+        # should end: together they say how long the next batch may keep filling for free.
+        self._seconds_per_pixel_step: float | None = None
+        self._busy_until = 0.0
         # Built per replica rather than as a class decorator: the pixel bound reads this
         # replica's live batching config, which `reconfigure` replaces.
         self._generate_batch = serve.batch(
@@ -39,8 +46,21 @@ class DiffusionServer:
     def _batch_size(self, batch: list[GenerationParams]) -> int:
         return self._batching.batch_size([(p.width, p.height) for p in batch])
 
+    def _fill_time(self) -> float:
+        """How long a batch starting to fill now may wait for more requests.
+
+        Serve cuts the next batch while the current one still runs, then parks it until the
+        pipeline is free; a fixed short wait would cut it small. While the pipeline is busy the
+        next batch therefore keeps filling until the running batch should end, and when the
+        pipeline is idle a lone request waits only `batch_wait_timeout_s`.
+        """
+        remaining = min(self._busy_until - time.monotonic(), _MAX_FILL_S)
+        return max(self._batching.batch_wait_timeout_s, remaining)
+
     async def generate(self, params: GenerationParams) -> GenerationResult:
         """Returns the image for `params`; raises when this request alone fails."""
+        # Read by the batch queue when this request is the first of a new batch.
+        self._generate_batch.set_batch_wait_timeout_s(self._fill_time())
         result = await self._generate_batch(params)
         if isinstance(result, GenerationError):
             raise result
@@ -53,7 +73,17 @@ class DiffusionServer:
     async def _run_batch(self, batch: list[GenerationParams]) -> list[GenerationResult | Exception]:
         # The pipeline runs in a worker thread so the replica keeps accepting requests and
         # the next batch fills while this one computes.
-        return await asyncio.to_thread(self._backend.generate, batch)
+        work = sum(p.width * p.height * p.num_inference_steps for p in batch)
+        started = time.monotonic()
+        if self._seconds_per_pixel_step is not None:
+            self._busy_until = started + work * self._seconds_per_pixel_step
+        try:
+            return await asyncio.to_thread(self._backend.generate, batch)
+        finally:
+            self._busy_until = 0.0
+            rate = (time.monotonic() - started) / work
+            previous = self._seconds_per_pixel_step
+            self._seconds_per_pixel_step = rate if previous is None else 0.5 * previous + 0.5 * rate
 
     async def check_health(self) -> None:
         """Serve's health probe: the pipeline is loaded or the constructor would have failed."""
