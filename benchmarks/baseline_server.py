@@ -16,7 +16,10 @@ from pydantic import BaseModel
 
 diffusers_logging.disable_progress_bar()
 torch.set_num_threads(int(os.environ.get("PIXELRAY_BENCH_THREADS", os.cpu_count() or 1)))
-pipeline = AutoPipelineForText2Image.from_pretrained(os.environ["PIXELRAY_BASELINE_MODEL"])
+device = os.environ.get("PIXELRAY_BENCH_DEVICE", "auto")
+device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+dtype = getattr(torch, os.environ.get("PIXELRAY_BENCH_DTYPE", "float32"))
+pipeline = AutoPipelineForText2Image.from_pretrained(os.environ["PIXELRAY_BASELINE_MODEL"], dtype=dtype).to(device)
 pipeline.set_progress_bar_config(disable=True)
 lock = threading.Lock()
 app = FastAPI()

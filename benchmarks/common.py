@@ -15,6 +15,9 @@ import httpx
 
 STEPS = 4
 TORCH_THREADS = int(os.environ.get("PIXELRAY_BENCH_THREADS", os.cpu_count() or 1))
+# The same benchmarks on a GPU: PIXELRAY_BENCH_DEVICE=cuda PIXELRAY_BENCH_DTYPE=float16.
+DEVICE = os.environ.get("PIXELRAY_BENCH_DEVICE", "auto")
+DTYPE = os.environ.get("PIXELRAY_BENCH_DTYPE", "float32")
 
 
 def free_port() -> int:
@@ -31,7 +34,13 @@ def tiny_model_dir(cache_dir: Path) -> Path:
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}"
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, {gpu}, torch {torch.__version__}, "
+        f"device {DEVICE}, dtype {DTYPE}, {platform.python_implementation()} {platform.python_version()}"
+    )
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import STEPS, TORCH_THREADS, machine, percentile, tiny_model_dir
+from benchmarks.common import DEVICE, DTYPE, STEPS, TORCH_THREADS, machine, percentile, tiny_model_dir
 
 
 def load_backend(cache_dir: Path):
@@ -18,7 +18,7 @@ def load_backend(cache_dir: Path):
 
     tiny_model_dir(cache_dir)
     config = DiffusionConfig(
-        source="builtin:tiny-sd", cache_dir=str(cache_dir), device="auto", num_threads=TORCH_THREADS
+        source="builtin:tiny-sd", cache_dir=str(cache_dir), device=DEVICE, dtype=DTYPE, num_threads=TORCH_THREADS
     )
     return DiffusionBackend(config)
 
@@ -36,8 +36,7 @@ def batch_of(size: int, count: int, first_seed: int = 0) -> list:
 
 
 def throughput(backend, *, size: int, batch: int, min_seconds: float) -> float:
-    """Images per second of back-to-back pipeline calls of `batch` images (one warm-up call)."""
-    backend.generate(batch_of(size, batch))
+    """Images per second of back-to-back pipeline calls of `batch` images (at least one)."""
     images, started = 0, time.perf_counter()
     while True:
         backend.generate(batch_of(size, batch, images))
@@ -61,6 +60,7 @@ def latencies(backend, *, size: int, requests: int) -> list[float]:
 def measure(backend, *, sizes: list[int], batches: list[int], min_seconds: float) -> dict[int, dict[int, float]]:
     figures: dict[int, dict[int, float]] = {}
     for size in sizes:
+        backend.generate(batch_of(size, 1))
         for batch in batches:
             figures.setdefault(size, {})[batch] = throughput(backend, size=size, batch=batch, min_seconds=min_seconds)
             print(f"raw  {size}x{size} batch {batch:2d}: {figures[size][batch]:6.2f} img/s", flush=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import STEPS, TORCH_THREADS, free_port
+from benchmarks.common import DEVICE, DTYPE, STEPS, TORCH_THREADS, free_port
 
 
 def app_args(work_dir: Path, *, base_url: str, max_batch_size: int, batch_wait_timeout_s: float) -> dict:
@@ -25,10 +25,10 @@ def app_args(work_dir: Path, *, base_url: str, max_batch_size: int, batch_wait_t
             "slug": "tiny-sd", "name": "Tiny SD", "source": "builtin:tiny-sd",
             "default_steps": STEPS, "default_guidance_scale": 5.0,
             "min_size": 64, "max_size": 256, "default_width": 64, "default_height": 64,
-            "device": "auto", "num_threads": TORCH_THREADS,
+            "device": DEVICE, "dtype": DTYPE, "num_threads": TORCH_THREADS,
             "batching": {"max_batch_size": max_batch_size, "batch_wait_timeout_s": batch_wait_timeout_s},
             "deployment": {"num_replicas": 1, "max_ongoing_requests": max(32, 2 * max_batch_size),
-                           "ray_actor_options": {"num_cpus": 0}},
+                           "ray_actor_options": {"num_cpus": 0, "num_gpus": 1 if DEVICE == "cuda" else 0}},
         }],
         "ingress": {"num_replicas": 1, "ray_actor_options": {"num_cpus": 0}},
     }
