@@ -25,8 +25,12 @@ class AutoscalingOptions(StrictModel):
     min_replicas: int = Field(default=1, ge=0, description="Fewest replicas kept running.")
     max_replicas: int = Field(default=1, ge=1, description="Most replicas Serve may start.")
     initial_replicas: int | None = Field(default=None, ge=0, description="Replicas at start.")
-    target_ongoing_requests: float = Field(
-        default=2.0, gt=0, description="Ongoing requests per replica Serve scales towards."
+    target_ongoing_requests: float | None = Field(
+        default=None,
+        gt=0,
+        description="Ongoing requests per replica Serve scales towards. Unset: a model's "
+        "max_batch_size (a replica scales out once more than one batch waits), Serve's default "
+        "for the ingress.",
     )
     upscale_delay_s: float = Field(default=30.0, ge=0, description="Wait before adding replicas.")
     downscale_delay_s: float = Field(

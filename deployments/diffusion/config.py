@@ -42,9 +42,14 @@ class BatchingConfig(BaseModel):
 
 def with_batching_defaults(options: dict[str, Any], batching: BatchingConfig) -> dict[str, Any]:
     """Serve options with the limits left unset derived from batching: two batches' worth of
-    ongoing requests (one runs while the next fills) and a bounded queue of four times that,
-    so overload becomes a fast 503 rather than a hang."""
+    ongoing requests (one runs while the next fills), a bounded queue of four times that, so
+    overload becomes a fast 503 rather than a hang, and autoscaling towards one full batch per
+    replica."""
     options = dict(options)
+    if "autoscaling_config" in options:
+        options["autoscaling_config"] = {
+            "target_ongoing_requests": batching.max_batch_size, **options["autoscaling_config"]
+        }
     options.setdefault("max_ongoing_requests", 2 * batching.max_batch_size)
     options.setdefault("max_queued_requests", 4 * options["max_ongoing_requests"])
     return options
