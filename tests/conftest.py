@@ -124,6 +124,8 @@ def ray_cluster() -> Iterator[None]:
     from ray import serve
 
     ray.init(
+        # A cluster of this run's own, even when another process on the machine started one.
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},

@@ -9,11 +9,15 @@ import pytest
 from deployments.diffusion.builder import build_diffusion_deployment
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig
 from deployments.protocol import GenerationError, GenerationParams
+from serve_app.errors import Overloaded
+from serve_app.services.models import ModelClient
 
 pytestmark = pytest.mark.serve
 
 # Four 64×64 images or one 128×128 image fill a batch.
 BATCHING = BatchingConfig(max_batch_size=4, batch_wait_timeout_s=0.5, max_batch_pixels=4 * 64 * 64)
+# Above the largest burst the other tests send: the handle counts a request as queued until it is routed.
+QUEUE = 8
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +28,13 @@ def handle(serve_app, model_cache_dir) -> Iterator:
         source="builtin:tiny-sd", cache_dir=str(model_cache_dir), device="cpu", num_threads=1, batching=BATCHING
     )
     app = build_diffusion_deployment(
-        config, name="batching-probe", deployment_options={"ray_actor_options": {"num_cpus": 0}}
+        config,
+        name="batching-probe",
+        deployment_options={
+            "max_ongoing_requests": 2 * BATCHING.max_batch_size,
+            "max_queued_requests": QUEUE,
+            "ray_actor_options": {"num_cpus": 0},
+        },
     )
     yield serve.run(app, name="batching-probe", route_prefix=None)
     serve.delete("batching-probe")
@@ -57,3 +67,14 @@ async def test_a_batch_of_mixed_shapes_runs_each_group_and_a_bad_request_fails_a
     results = await generate_all(handle, batch)
     assert isinstance(results[1], GenerationError) and "init_image" in str(results[1])
     assert [(r.width, r.seed) for r in (results[0], results[2], results[3])] == [(64, 1), (96, 3), (64, 4)]
+
+
+async def test_requests_beyond_the_queue_are_refused_at_once_as_overloaded(handle):
+    client = ModelClient({"probe": handle}, timeout_s=300)
+    capacity = 2 * BATCHING.max_batch_size + QUEUE
+    results = await asyncio.gather(
+        *(client.generate("probe", params(seed)) for seed in range(capacity + 6)), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, Overloaded)]
+    assert len(refused) >= 6 and all(r.status_code == 503 and r.retry_after >= 1 for r in refused)
+    assert all(not isinstance(r, Exception) for r in results if not isinstance(r, Overloaded))
