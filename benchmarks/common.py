@@ -13,6 +13,9 @@ from pathlib import Path
 
 import httpx
 
+# As the diffusion replica does (deployments/diffusion/server.py), for the raw pipeline and the
+# baseline too, so that every stage runs torch the same way. Set before anything loads torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 STEPS = 4
 TORCH_THREADS = int(os.environ.get("PIXELRAY_BENCH_THREADS", os.cpu_count() or 1))
 # The same benchmarks on a GPU: PIXELRAY_BENCH_DEVICE=cuda PIXELRAY_BENCH_DTYPE=float16.
@@ -39,7 +42,8 @@ def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (
         f"{platform.machine()}, {os.cpu_count()} CPUs, {gpu}, torch {torch.__version__}, "
-        f"device {DEVICE}, dtype {DTYPE}, {platform.python_implementation()} {platform.python_version()}"
+        f"device {DEVICE}, dtype {DTYPE}, OMP_WAIT_POLICY {os.environ['OMP_WAIT_POLICY']}, "
+        f"{platform.python_implementation()} {platform.python_version()}"
     )
 
 

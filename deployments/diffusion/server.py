@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 import time
 
 from ray import serve
@@ -19,6 +20,10 @@ class DiffusionServer:
     by image count and by pixels."""
 
     def __init__(self, config: DiffusionConfig):
+        # OpenMP reads this when torch loads: passive workers give their core back instead of
+        # spinning for one the proxy or the ingress holds (5.9x faster images on a loaded
+        # 2-core machine; benchmarks/README.md). An operator's own setting wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         # Imported here so that importing this module (e.g. to build the app) never loads torch.
         from deployments.diffusion.backend import DiffusionBackend
 
