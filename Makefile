@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup models run test bench clean
+.PHONY: setup models run test test-cluster load bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,20 @@ run: models
 	$(BIN)/serve run configs/local.yaml
 
 test: models
+	sh scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # Not part of CI: loads the machine for several minutes (benchmarks/README.md has the figures).
 bench: models
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# Several Ray nodes on this machine; one dies under traffic (not part of `make test`: ~2 min).
+test-cluster: models
+	$(BIN)/python -m pytest -p no:cacheprovider -m cluster -s tests/cluster $(PYTEST_ARGS)
+
+# Locust, headless, against `serve run configs/local.yaml`; fails on errors or slow reads.
+load: models
+	BIN=$(BIN) benchmarks/load.sh
 
 clean:
 	rm -rf $(VENV) .pixelray

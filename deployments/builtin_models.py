@@ -1,6 +1,6 @@
 """Builds the built-in tiny models from fixed seeds and saves them like any Hugging Face model.
 
-The weights are random, so the images are noise: these models exist so that the whole system,
+The weights are random, so the images are noise and the text gibberish: these models exist so that the whole system,
 loader included, runs and is tested offline on a CPU.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from deployments.sources import BUILTIN_PREFIX, default_cache_dir
 
 TINY_SD_SEED = 0
+TINY_LM_SEED = 0
 # Latent channels of 4 with a 2-level VAE: images must be multiples of 4 pixels; the API asks for 8.
 _CLIP_MAX_LENGTH = 77
 
@@ -128,7 +129,57 @@ def _build_tiny_sd(target: Path) -> None:
     shutil.rmtree(target / "_tokenizer")
 
 
-_BUILDERS = {"tiny-sd": _build_tiny_sd}
+# A chat template in the common system/user/assistant shape, so the enhancer takes the same
+# chat path with the tiny model as with a real instruction-tuned one.
+_TINY_LM_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "<|{{ message['role'] }}|>\n{{ message['content'] }}{{ eos_token }}\n"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def _build_tiny_lm(target: Path) -> None:
+    """A 2-layer Llama with a byte-level BPE tokenizer (one token per byte, no merges)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+    specials = ["<s>", "</s>", "<pad>"]
+    vocab = {token: i for i, token in enumerate(specials)}
+    for char in _bytes_to_unicode().values():
+        vocab[char] = len(vocab)
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    backend.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>", model_max_length=4096
+    )
+    tokenizer.chat_template = _TINY_LM_CHAT_TEMPLATE
+    torch.manual_seed(TINY_LM_SEED)
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=4096,
+            bos_token_id=vocab["<s>"],
+            eos_token_id=vocab["</s>"],
+            pad_token_id=vocab["<pad>"],
+        )
+    )
+    model.generation_config.pad_token_id = vocab["<pad>"]
+    tokenizer.save_pretrained(target)
+    model.save_pretrained(target, safe_serialization=True)
+
+
+# builder, and the file whose presence marks a finished build.
+_BUILDERS = {"tiny-sd": (_build_tiny_sd, "model_index.json"), "tiny-lm": (_build_tiny_lm, "config.json")}
 
 
 def builtin_model_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -137,18 +188,19 @@ def builtin_model_path(name: str, cache_dir: str | os.PathLike | None = None) ->
     The build goes to a temporary directory that is renamed into place, so replicas starting
     together never load a half-written model.
     """
+    build, marker = _BUILDERS[name]
     root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     target = root / name
-    if (target / "model_index.json").exists():
+    if (target / marker).exists():
         return target
     root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        _BUILDERS[name](scratch)
+        build(scratch)
         try:
             scratch.rename(target)
         except OSError:
-            if not (target / "model_index.json").exists():
+            if not (target / marker).exists():
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

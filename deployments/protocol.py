@@ -42,6 +42,23 @@ class GenerationResult:
     batch_size: int = 1
 
 
+@dataclass(frozen=True)
+class EnhanceParams:
+    """One idea to turn into a richer image prompt. `seed` set: the same inputs give the same text."""
+
+    prompt: str
+    tone: str
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class EnhanceResult:
+    """The prompt, and which enhancer wrote it: `llm`, or `rules` when the model's text was unusable."""
+
+    prompt: str
+    enhancer: str
+
+
 class GenerationError(RuntimeError):
     """The model could not produce this request's image; other requests are unaffected."""
 

@@ -8,6 +8,7 @@ import platformdirs
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_MODELS = ("tiny-sd",)
+BUILTIN_LMS = ("tiny-lm",)
 _HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -17,18 +18,16 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir("pixelray")) / "models"
 
 
-def check_source(source: str) -> str:
-    """Returns `source` when it names a built-in model, a local directory or a Hugging Face repo id."""
+def check_source(source: str, builtins: tuple[str, ...] = BUILTIN_MODELS) -> str:
+    """Returns `source` when it names one of `builtins`, a local directory or a Hugging Face repo id."""
+    allowed = ", ".join(BUILTIN_PREFIX + n for n in builtins)
     if source.startswith(BUILTIN_PREFIX):
-        name = source.removeprefix(BUILTIN_PREFIX)
-        if name not in BUILTIN_MODELS:
-            allowed = ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_MODELS)
-            raise ValueError(f"unknown built-in model {source!r}; built-in models are: {allowed}")
+        if source.removeprefix(BUILTIN_PREFIX) not in builtins:
+            raise ValueError(f"unknown built-in model {source!r}; built-in models here are: {allowed}")
         return source
     if Path(source).expanduser().is_dir() or _HF_REPO_ID.match(source):
         return source
     raise ValueError(
-        f"model source {source!r} is neither a built-in model "
-        f"({', '.join(BUILTIN_PREFIX + n for n in BUILTIN_MODELS)}), an existing local directory, "
-        "nor a Hugging Face repo id like 'stabilityai/sd-turbo'"
+        f"model source {source!r} is neither a built-in model ({allowed}), an existing local "
+        "directory, nor a Hugging Face repo id like 'stabilityai/sd-turbo'"
     )

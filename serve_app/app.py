@@ -5,14 +5,19 @@ from typing import Any
 from ray.serve import Application
 
 from deployments.diffusion.builder import build_diffusion_deployment
+from deployments.prompt_enhancer.builder import build_prompt_enhancer_deployment
+from deployments.scraper.builder import build_scraper_deployment
+from deployments.scraper.config import ScraperConfig
 from serve_app.config import AppConfig, parse_app_config
 from serve_app.ingress import build_ingress
+from serve_app.jobs.worker import build_job_worker
 from serve_app.settings import apply_environment
 
 
 def build_app(args: dict[str, Any]) -> Application:
     """Validates `args` (raising a ConfigError that names each bad key), then binds one
-    diffusion deployment per catalog model behind the ingress."""
+    diffusion deployment per catalog model, the scraper, the job worker and the prompt enhancer
+    (when it runs an LLM) behind the ingress."""
     config: AppConfig = apply_environment(parse_app_config(args))
     model_apps = {
         model.slug: build_diffusion_deployment(
@@ -22,4 +27,17 @@ def build_app(args: dict[str, Any]) -> Application:
         )
         for model in config.models
     }
-    return build_ingress(config, model_apps=model_apps)
+    enhancer_app = None
+    if config.enhancer.backend == "llm":
+        enhancer_app = build_prompt_enhancer_deployment(
+            config.enhancer.to_enhancer_config(cache_dir=config.model_cache_dir),
+            deployment_options=config.enhancer.deployment.to_serve_options(),
+        )
+    scraper = build_scraper_deployment(
+        ScraperConfig(allow_list=tuple(config.scraper.allow_list)),
+        deployment_options=config.scraper.deployment.to_serve_options(),
+    )
+    worker = build_job_worker(config, model_apps=model_apps, scraper=scraper, enhancer_app=enhancer_app)
+    return build_ingress(
+        config, model_apps=model_apps, scraper=scraper, worker=worker, enhancer_app=enhancer_app
+    )

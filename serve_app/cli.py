@@ -12,6 +12,7 @@ from serve_app.config import AppConfig, ConfigError, load_app_config
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
 from serve_app.errors import ApiError
+from serve_app.project_cli import add_project_commands
 from serve_app.services import credits, users
 from serve_app.settings import apply_environment
 
@@ -31,16 +32,23 @@ async def users_create(args, config, db) -> None:
 
 
 async def users_list(args, config, db) -> None:
-    print(f"{'id':>5}  {'name':<24} {'plan':<12} {'balance':>10}  status")
+    print(f"{'id':>5}  {'name':<24} {'plan':<12} {'balance':>10}  {'storage':<8} status")
     for user in await users.list_users(db=db):
         status = "suspended" if user.suspended else "active"
-        print(f"{user.id:>5}  {user.name:<24} {user.plan:<12} {user.balance:>10}  {status}")
+        storage = "on" if user.storage_enabled else "off"
+        print(f"{user.id:>5}  {user.name:<24} {user.plan:<12} {user.balance:>10}  {storage:<8} {status}")
 
 
 async def users_suspend(args, config, db) -> None:
     user = await users.find_user(db=db, name_or_id=args.user)
     await users.set_suspended(db=db, user_id=user.id, suspended=not args.undo)
     print(f"user {user.name!r} is now {'active' if args.undo else 'suspended'}")
+
+
+async def users_storage(args, config, db) -> None:
+    user = await users.find_user(db=db, name_or_id=args.user)
+    await users.set_storage_enabled(db=db, user_id=user.id, enabled=args.state == "on")
+    print(f"storage for {user.name!r} is now {args.state}")
 
 
 async def keys_create(args, config, db) -> None:
@@ -86,6 +94,9 @@ async def models_build(args, config, db) -> None:
 
     for model in config.models:
         print(f"{model.slug}: {await asyncio.to_thread(resolve_source, model.source, config.model_cache_dir)}")
+    # Built whatever the backend, so switching the enhancer to `llm` needs no extra step.
+    enhancer = await asyncio.to_thread(resolve_source, config.enhancer.source, config.model_cache_dir)
+    print(f"prompt enhancer: {enhancer}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     suspend = command(user_cmds, "suspend", users_suspend, "suspend a user (403 on every request)")
     suspend.add_argument("user", help="user name or id")
     suspend.add_argument("--undo", action="store_true", help="lift the suspension")
+    storage = command(user_cmds, "storage", users_storage, "store a user's images (on) or return data URLs (off)")
+    storage.add_argument("user", help="user name or id")
+    storage.add_argument("state", choices=["on", "off"])
 
     key_cmds = groups.add_parser("keys", help="manage API keys").add_subparsers(dest="command", required=True)
     command(key_cmds, "create", keys_create, "create a key and print it once").add_argument("user")
@@ -131,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     model_cmds = groups.add_parser("models", help="manage model files").add_subparsers(dest="command", required=True)
     command(model_cmds, "build", models_build, "build the catalog's built-in models (no download)")
+
+    add_project_commands(groups, command)
     return parser
 
 

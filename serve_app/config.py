@@ -1,5 +1,6 @@
 """The application's configuration: the `args` of the serve config, validated before anything starts."""
 
+import ipaddress
 import math
 import re
 from pathlib import Path
@@ -9,10 +10,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig, with_batching_defaults
-from deployments.sources import check_source
+from deployments.prompt_enhancer.config import PromptEnhancerConfig
+from deployments.sources import BUILTIN_LMS, check_source
 
 APP_IMPORT_PATH = "serve_app.app:build_app"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}/[a-z0-9][a-z0-9-]{0,30}$")
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 
 class StrictModel(BaseModel):
@@ -102,8 +106,12 @@ class DeploymentOptions(StrictModel):
             return max(1, self.autoscaling_config.min_replicas)
         return self.num_replicas or 1
 
-    def to_serve_options(self) -> dict[str, Any]:
+    def to_serve_options(self, *, default_max_ongoing_requests: int | None = 16) -> dict[str, Any]:
+        """Serve's options; an unset max_ongoing_requests becomes `default_max_ongoing_requests`
+        (None leaves it to the caller, as models and the ingress derive theirs)."""
         options = self.model_dump(exclude_none=True)
+        if "max_ongoing_requests" not in options and default_max_ongoing_requests is not None:
+            options["max_ongoing_requests"] = default_max_ongoing_requests
         options["ray_actor_options"] = self.ray_actor_options.model_dump(exclude_none=True)
         if not options["ray_actor_options"]["resources"]:
             del options["ray_actor_options"]["resources"]
@@ -183,7 +191,9 @@ class ModelConfig(StrictModel):
 
     def serve_options(self) -> dict[str, Any]:
         """Serve options of this model's deployment, with the batching-aware defaults filled in."""
-        return with_batching_defaults(self.deployment.to_serve_options(), self.batching)
+        return with_batching_defaults(
+            self.deployment.to_serve_options(default_max_ongoing_requests=None), self.batching
+        )
 
     def credit_cost(self, *, width: int, height: int) -> int:
         """Credits for one image: the larger of the per-image and per-megapixel costs, rounded up, at least 1."""
@@ -220,6 +230,9 @@ class PlanConfig(StrictModel):
         default=4, ge=1, description="Generations of one user running at once."
     )
     max_images_per_request: int = Field(default=4, ge=1, description="Largest count per request.")
+    max_batch_items: int = Field(
+        default=10, ge=1, description="Most `items` one batch request may carry."
+    )
     storage: bool = Field(default=True, description="Images are stored and served by URL.")
     initial_credits: int = Field(default=0, ge=0, description="Credits granted to a new user.")
 
@@ -235,14 +248,168 @@ def _default_plans() -> list[PlanConfig]:
     return [PlanConfig(slug="default", name="Default", initial_credits=100)]
 
 
+class S3Config(StrictModel):
+    """An S3 bucket (MinIO in production) reached through the `minio` SDK."""
+
+    endpoint: str = Field(description="`host:port` of the S3 API, e.g. `minio.pixelray.svc:9000`.")
+    bucket: str = Field(min_length=3, max_length=63, description="Bucket holding the images.")
+    region: str = Field(
+        default="us-east-1", description="Bucket region; also spares a location lookup when presigning."
+    )
+    secure: bool = Field(default=True, description="HTTPS to the endpoint.")
+    access_key: str | None = Field(
+        default=None, description="Access key; prefer the PIXELRAY_S3_ACCESS_KEY environment variable."
+    )
+    secret_key: str | None = Field(
+        default=None, description="Secret key; prefer the PIXELRAY_S3_SECRET_KEY environment variable."
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="Public origin (and path) the bucket is readable at; image URLs are "
+        "`{public_base_url}/{key}`. Unset: presigned URLs.",
+    )
+    presign_expiry_s: int = Field(
+        default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600, description="Lifetime of presigned URLs (at most 7 days)."
+    )
+    create_bucket: bool = Field(default=True, description="Create the bucket at start when it is missing.")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if "://" in value or "/" in value:
+            raise ValueError("give host:port only, e.g. minio:9000; use `secure` for https")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", value):
+            raise ValueError("use an absolute http(s) URL such as https://cdn.example.com/pixelray")
+        return value.rstrip("/") if value else value
+
+
+class HeroConfig(StrictModel):
+    """Page URL -> hero image jobs."""
+
+    model: str | None = Field(default=None, description="Catalog slug; the default model if unset.")
+    width: int | None = Field(default=None, ge=8, description="Image width; ~1.9:1 landscape from the model's sizes if unset.")
+    height: int | None = Field(default=None, ge=8, description="Image height; see width.")
+    max_attempts: int = Field(default=3, ge=1, le=10, description="Tries before a job fails and is refunded.")
+    lease_s: float = Field(default=120.0, ge=5, description="How long a worker owns a job without renewing it.")
+    poll_interval_s: float = Field(default=1.0, gt=0, description="How often an idle worker looks for jobs.")
+    concurrency: int = Field(default=4, ge=1, description="Jobs one worker replica runs at once.")
+    worker: DeploymentOptions = Field(
+        default_factory=lambda: DeploymentOptions(num_replicas=1, ray_actor_options=ActorOptions(num_cpus=0)),
+        description="Deployment options of the job worker.",
+    )
+
+
+class ScraperOptions(StrictModel):
+    """The scraper deployment: every server-side fetch of a user-supplied URL goes through it."""
+
+    allow_list: list[str] = Field(
+        default_factory=list,
+        description="Host names or CIDR networks that may be fetched although not public (tests, "
+        "private deployments). Empty by default: only public addresses are fetched.",
+    )
+    deployment: DeploymentOptions = Field(
+        default_factory=lambda: DeploymentOptions(num_replicas=1, ray_actor_options=ActorOptions(num_cpus=0)),
+        description="Deployment options of the scraper.",
+    )
+
+    @field_validator("allow_list")
+    @classmethod
+    def _entries(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if "/" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not a CIDR network like 10.0.0.0/8") from None
+            elif not re.match(r"^[A-Za-z0-9.-]+$", entry):
+                raise ValueError(f"{entry!r} is not a host name; use e.g. intranet.example.com or 10.0.0.0/8")
+        return entries
+
+
 class StorageConfig(StrictModel):
     """Where generated images go. With `enabled: false` images come back as data URLs."""
 
     enabled: bool = Field(default=True, description="Store images and return hosted URLs.")
-    backend: Literal["local"] = Field(default="local", description="Object store kind.")
+    backend: Literal["local", "s3"] = Field(
+        default="local", description="`local` (a directory served by the app) or `s3` (MinIO or any S3)."
+    )
     local_dir: str = Field(
         default=".pixelray/files", description="Directory of the local store, served at /files/."
     )
+    s3: S3Config | None = Field(default=None, description="The bucket, when `backend: s3`.")
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> "StorageConfig":
+        if self.backend == "s3" and self.s3 is None:
+            raise ValueError("backend s3 needs an `s3:` section with at least endpoint and bucket")
+        return self
+
+
+class CorsConfig(StrictModel):
+    """Browser access to the API from other origins."""
+
+    strict_origins: bool = Field(
+        default=False, description="Only `allowed_origins` may call the API from a browser; otherwise any origin may."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Origins such as `https://app.example.com`, used when strict."
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(f"{origin!r} is not an origin; use scheme://host[:port] with no path")
+        return value
+
+
+class EnhancerConfig(StrictModel):
+    """The prompt enhancer: rules in the ingress (no model), or a causal LM on its own deployment."""
+
+    backend: Literal["rules", "llm"] = Field(
+        default="rules", description="`rules` needs no model; `llm` runs `source` on a deployment."
+    )
+    source: str = Field(
+        default="builtin:tiny-lm",
+        description="`builtin:tiny-lm`, a Hugging Face causal LM repo id or a local directory (llm only).",
+    )
+    max_new_tokens: int = Field(
+        default=128, ge=1, le=1024, description="Most tokens the model may write per prompt."
+    )
+    temperature: float = Field(default=0.7, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
+    device: Literal["cpu", "cuda", "auto"] = Field(default="auto", description="Where to run.")
+    dtype: Literal["float32", "float16", "bfloat16"] = Field(
+        default="float32", description="Weights dtype; float16 for GPUs."
+    )
+    num_threads: int | None = Field(default=None, ge=1, description="torch threads on CPU.")
+    timeout_s: float = Field(
+        default=30.0, gt=0, description="Longest a request waits on the model before the rules answer."
+    )
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    deployment: DeploymentOptions = Field(default_factory=DeploymentOptions)
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return check_source(value, BUILTIN_LMS)
+
+    def to_enhancer_config(self, *, cache_dir: str | None) -> PromptEnhancerConfig:
+        return PromptEnhancerConfig(
+            source=self.source,
+            cache_dir=cache_dir,
+            device=self.device,
+            dtype=self.dtype,
+            num_threads=self.num_threads,
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            batching=self.batching,
+        )
 
 
 class AppConfig(StrictModel):
@@ -269,6 +436,9 @@ class AppConfig(StrictModel):
         default=None, description="Where built-in models are built; the user cache dir if unset."
     )
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    cors: CorsConfig = Field(default_factory=CorsConfig)
+    hero: HeroConfig = Field(default_factory=HeroConfig)
+    scraper: ScraperOptions = Field(default_factory=ScraperOptions)
     generation_timeout_s: float = Field(
         default=300.0, gt=0, description="Longest a request waits on a model."
     )
@@ -282,6 +452,43 @@ class AppConfig(StrictModel):
         description="Deployment options of the HTTP ingress; its max_ongoing_requests must "
         "cover what the models can hold, so the ingress is never their bottleneck.",
     )
+    routes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Named fallback chains of catalog slugs, e.g. `quality/fast: [sd-turbo, tiny-sd]`; "
+        "a request naming a route tries each model in order.",
+    )
+    base_domain: str | None = Field(
+        default=None,
+        description="Domain under which `{project}.DOMAIN/image` serves a project's image URLs, "
+        "e.g. `img.example.com`; unset disables host-based projects.",
+    )
+    enhancer: EnhancerConfig = Field(
+        default_factory=EnhancerConfig, description="The prompt enhancer (rules or an LLM)."
+    )
+
+    @field_validator("routes")
+    @classmethod
+    def _route_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, slugs in value.items():
+            if not _ROUTE_NAME.match(name):
+                raise ValueError(
+                    f"route name {name!r}: use `family/tier` in lowercase letters, digits and '-', e.g. quality/fast"
+                )
+            if not slugs:
+                raise ValueError(f"route {name!r} lists no models; give at least one catalog slug")
+            if len(set(slugs)) != len(slugs):
+                raise ValueError(f"route {name!r} lists a model twice; list each slug once")
+        return value
+
+    @field_validator("base_domain")
+    @classmethod
+    def _base_domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower().rstrip(".")
+        if not _DOMAIN.match(value):
+            raise ValueError("use a bare host name such as img.example.com (no scheme, port or path)")
+        return value
 
     @field_validator("public_base_url")
     @classmethod
@@ -311,10 +518,18 @@ class AppConfig(StrictModel):
             raise ValueError(
                 f"default_plan {self.default_plan!r} is not among the plans; known: {', '.join(plans)}"
             )
+        if self.hero.model is not None and self.hero.model not in slugs:
+            raise ValueError(f"hero.model {self.hero.model!r} is not in the catalog; known: {', '.join(slugs)}")
         if self.default_model is not None and self.default_model not in slugs:
             raise ValueError(
                 f"default_model {self.default_model!r} is not in the catalog; known: {', '.join(slugs)}"
             )
+        for name, chain in self.routes.items():
+            unknown = [slug for slug in chain if slug not in slugs]
+            if unknown:
+                raise ValueError(
+                    f"route {name!r} names {', '.join(unknown)}, not in the catalog; known: {', '.join(slugs)}"
+                )
         return self
 
     @model_validator(mode="after")
@@ -340,7 +555,7 @@ class AppConfig(StrictModel):
 
     def ingress_serve_options(self) -> dict[str, Any]:
         """The ingress's Serve options; unset max_ongoing_requests covers every model's capacity."""
-        options = self.ingress.to_serve_options()
+        options = self.ingress.to_serve_options(default_max_ongoing_requests=None)
         options.setdefault(
             "max_ongoing_requests", max(256, math.ceil(self.model_capacity() / self.ingress.min_replicas))
         )

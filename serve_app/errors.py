@@ -6,6 +6,8 @@ class ApiError(Exception):
 
     status_code = 500
     code = "internal_error"
+    # What the GET-image endpoints put in `X-Error-Code` (and on the placeholder image).
+    image_code = "GENERATION_FAILED"
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None):
         super().__init__(message)
@@ -21,6 +23,7 @@ class InvalidRequest(ApiError):
 
     status_code = 400
     code = "invalid_request"
+    image_code = "VALIDATION_ERROR"
 
     def __init__(self, *, field: str, message: str):
         super().__init__(f"{field}: {message}")
@@ -32,6 +35,7 @@ class InvalidRequest(ApiError):
 
 class UnknownModel(InvalidRequest):
     code = "unknown_model"
+    image_code = "UNKNOWN_MODEL"
 
     def __init__(self, *, slug: str, known: list[str]):
         super().__init__(field="model", message=f"unknown model {slug!r}; known models: {', '.join(known)}")
@@ -50,11 +54,13 @@ class Forbidden(ApiError):
 
     status_code = 403
     code = "forbidden"
+    image_code = "LIMIT"
 
 
 class InsufficientCredits(ApiError):
     status_code = 402
     code = "insufficient_credits"
+    image_code = "CREDITS_EXHAUSTED"
 
     def __init__(self, *, balance: int, cost: int):
         super().__init__(
@@ -72,6 +78,7 @@ class RateLimited(ApiError):
 
     status_code = 429
     code = "rate_limited"
+    image_code = "LIMIT"
 
     def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited", headers: dict | None = None):
         retry_after = max(1, retry_after)
@@ -86,6 +93,40 @@ class RateLimited(ApiError):
 class NotFound(ApiError):
     status_code = 404
     code = "not_found"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message, headers=headers)
+
+
+class UnknownRoute(InvalidRequest):
+    code = "unknown_route"
+    image_code = "UNKNOWN_ROUTE"
+
+    def __init__(self, *, name: str, known: list[str]):
+        super().__init__(field="route", message=f"unknown route {name!r}; known routes: {', '.join(known) or 'none'}")
+
+
+class ProjectNotFound(NotFound):
+    image_code = "PROJECT_NOT_FOUND"
+
+    def __init__(self, slug: str, *, message: str | None = None):
+        super().__init__(message or f"no project {slug!r}; create it with `pixelray projects create`")
+
+
+class SignatureInvalid(ApiError):
+    """A signed project's URL lacks `sig`, carries a wrong one, or has expired."""
+
+    status_code = 403
+    code = "signature_invalid"
+    image_code = "SIGNATURE_INVALID"
+
+
+class ReferrerNotAllowed(ApiError):
+    """The project only serves pages on its allowed origins."""
+
+    status_code = 403
+    code = "referrer_not_allowed"
+    image_code = "REFERRER_NOT_ALLOWED"
 
 
 class GenerationFailed(ApiError):

@@ -14,6 +14,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="Overrides `database_url`.")
     public_base_url: str | None = Field(default=None, description="Overrides `public_base_url`.")
     model_cache_dir: str | None = Field(default=None, description="Overrides `model_cache_dir`.")
+    s3_access_key: str | None = Field(default=None, description="Overrides `storage.s3.access_key`.")
+    s3_secret_key: str | None = Field(default=None, description="Overrides `storage.s3.secret_key`.")
 
 
 def _absolute_sqlite_url(url: str) -> str:
@@ -28,7 +30,11 @@ def apply_environment(config: AppConfig, settings: Settings | None = None) -> Ap
     made absolute: replicas and the CLI must agree on one database file and one store directory,
     whatever their working directory."""
     values = config.model_dump()
-    values.update((settings or Settings()).model_dump(exclude_none=True))
+    overrides = (settings or Settings()).model_dump(exclude_none=True)
+    s3_secrets = {name: overrides.pop(f"s3_{name}") for name in ("access_key", "secret_key") if f"s3_{name}" in overrides}
+    if s3_secrets and values["storage"]["s3"] is not None:
+        values["storage"]["s3"].update(s3_secrets)
+    values.update(overrides)
     values["database_url"] = _absolute_sqlite_url(values["database_url"])
     values["storage"]["local_dir"] = str(Path(values["storage"]["local_dir"]).expanduser().absolute())
     if values["model_cache_dir"]:

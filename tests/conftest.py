@@ -15,10 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from sqlalchemy import text
 
+# Imported from the models module so that every table is registered on the metadata.
+from serve_app.db.models import SQLModel
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
-from tests.factories import app_args, tiny_model_entry
+from tests.factories import TEST_ROUTES, app_args, tiny_lm_enhancer, tiny_model_entry
+from tests.support.pages import PageServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 POSTGRES_ADMIN_URL = os.environ.get("PIXELRAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -37,6 +41,7 @@ def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     cache = tmp_path_factory.mktemp("models")
     builtin_model_path("tiny-sd", cache)
+    builtin_model_path("tiny-lm", cache)
     return cache
 
 
@@ -49,6 +54,13 @@ def broken_model_dir(model_cache_dir: Path, tmp_path_factory: pytest.TempPathFac
     scheduler = target / "scheduler" / "scheduler_config.json"
     scheduler.write_text(json.dumps({**json.loads(scheduler.read_text()), "prediction_type": "no-such-type"}))
     return target
+
+
+@pytest.fixture(scope="session")
+def pages() -> Iterator[PageServer]:
+    """Realistic and hostile web pages on a loopback port."""
+    with PageServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +96,10 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
         yield database
     finally:
         if request.param == "postgresql":
-            await upgrade_database(database, "base")
+            # The PostgreSQL database lives for the whole run: empty it so each test starts clean.
+            tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+            async with database.engine.begin() as connection:
+                await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         await database.dispose()
 
 
@@ -118,26 +133,30 @@ def write_serve_config(path: Path, args: dict) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    """One Ray cluster for the whole run; every Serve test shares it."""
+def ray_cluster() -> Iterator[int]:
+    """One Ray cluster for the whole run; every Serve test shares it. Yields the port of its
+    Prometheus metrics endpoint."""
     import ray
     from ray import serve
 
+    metrics_port = free_port()
     ray.init(
-        # A cluster of this run's own, even when another process on the machine started one.
+        # "local" always starts a new cluster: a bare init would join any cluster already
+        # running on the machine (a `serve run`, another test run) and then refuse num_cpus.
         address="local",
         num_cpus=2,
         include_dashboard=False,
         runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}},
+        _metrics_export_port=metrics_port,
     )
-    yield
+    yield metrics_port
     serve.shutdown()
     ray.shutdown()
 
 
 @pytest.fixture(scope="session")
 async def serve_app(
-    ray_cluster: None, tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path, broken_model_dir: Path
+    ray_cluster: int, tmp_path_factory: pytest.TempPathFactory, model_cache_dir: Path, broken_model_dir: Path
 ) -> AsyncIterator[ServeApp]:
     """The real pixelray application, started once with the tiny model, reached over HTTP."""
     from ray import serve
@@ -152,8 +171,16 @@ async def serve_app(
         model_cache_dir=str(model_cache_dir),
         public_base_url=base_url,
         models=[tiny_model_entry(), tiny_model_entry("broken-sd", source=str(broken_model_dir))],
+        routes=TEST_ROUTES,
+        base_domain="img.test",
         # Two ingress replicas: limits must hold on shared state, not per process.
         ingress={"num_replicas": 2, "max_ongoing_requests": 256, "ray_actor_options": {"num_cpus": 0}},
+        # The test pages live on loopback, which only the allow-list opens.
+        scraper={"allow_list": ["127.0.0.1/32"], "deployment": {"ray_actor_options": {"num_cpus": 0}}},
+        # A killed worker is noticed and replaced within seconds, so lease-expiry tests stay short.
+        hero={"lease_s": 5, "poll_interval_s": 0.2, "worker": {
+            "num_replicas": 1, "health_check_period_s": 1, "ray_actor_options": {"num_cpus": 0}}},
+        enhancer=tiny_lm_enhancer(),
     )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(args), name="pixelray", route_prefix="/", blocking=False)

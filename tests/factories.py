@@ -1,9 +1,11 @@
 """Test data builders: catalog entries, app args and users with keys."""
 
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from serve_app.config import AppConfig, parse_app_config
+from serve_app.db.models import Project
 from serve_app.db.session import Database
 from serve_app.services.users import create_user
 
@@ -20,12 +22,22 @@ PLANS = [
     {"slug": "no-api", "name": "No API", "api_access": False},
 ]
 
+# `broken-sd` loads but fails every generation: a chain that starts with it must fall back.
+# `quality/high` is what the OpenAI endpoint picks for quality="hd": its failure test needs it broken.
+TEST_ROUTES = {
+    "quality/fast": ["tiny-sd"],
+    "quality/high": ["broken-sd"],
+    "test/fallback": ["broken-sd", "tiny-sd"],
+    "test/all-broken": ["broken-sd"],
+}
+
 
 def tiny_model_entry(slug: str = "tiny-sd", **overrides: Any) -> dict[str, Any]:
     entry = {
         "slug": slug,
         "name": "Tiny SD",
         "source": "builtin:tiny-sd",
+        "modes": ["text2img", "img2img"],
         "default_steps": 2,
         "default_guidance_scale": 5.0,
         "min_size": 64,
@@ -40,6 +52,21 @@ def tiny_model_entry(slug: str = "tiny-sd", **overrides: Any) -> dict[str, Any]:
             "max_ongoing_requests": 32,
             "ray_actor_options": {"num_cpus": 0},
         },
+    }
+    entry.update(overrides)
+    return entry
+
+
+def tiny_lm_enhancer(**overrides: Any) -> dict[str, Any]:
+    """The LLM enhancer on builtin:tiny-lm, light enough for CI: its gibberish exercises the guard."""
+    entry = {
+        "backend": "llm",
+        "source": "builtin:tiny-lm",
+        "max_new_tokens": 24,
+        "device": "cpu",
+        "num_threads": 1,
+        "batching": {"max_batch_size": 8, "batch_wait_timeout_s": 0.05},
+        "deployment": {"num_replicas": 1, "max_ongoing_requests": 32, "ray_actor_options": {"num_cpus": 0}},
     }
     entry.update(overrides)
     return entry
@@ -74,3 +101,30 @@ async def user_with_key(
         db=db, config=config or make_config(), name=name or f"user-{secrets.token_hex(4)}", plan=plan
     )
     return created.user.id, created.key
+
+
+async def project_with_owner(
+    db: Database, *, plan: str = "test", origins: tuple[str, ...] = (), require_signature: bool = False
+) -> Project:
+    """A project owned by a new user on `plan`; returns the Project row."""
+    from serve_app.services.projects import create_project
+    from serve_app.services.users import find_user
+
+    user_id, _ = await user_with_key(db, plan=plan)
+    owner = await find_user(db=db, name_or_id=str(user_id))
+    return await create_project(
+        db=db, slug=f"p-{secrets.token_hex(5)}", user=owner, origins=origins, require_signature=require_signature
+    )
+
+
+class ManualClock:
+    """A clock the test moves by hand (UTC)."""
+
+    def __init__(self, start: datetime):
+        self.moment = start
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta) -> None:
+        self.moment += timedelta(**delta)

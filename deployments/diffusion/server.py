@@ -8,6 +8,7 @@ import time
 from ray import serve
 
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig
+from deployments.diffusion.metrics import DiffusionMetrics
 from deployments.protocol import GenerationError, GenerationParams, GenerationResult
 
 logger = logging.getLogger("ray.serve")
@@ -28,6 +29,7 @@ class DiffusionServer:
         from deployments.diffusion.backend import DiffusionBackend
 
         self._config = config
+        self._metrics = DiffusionMetrics(model=serve.get_replica_context().deployment)
         self._backend = DiffusionBackend(config)
         self._batching = config.batching
         # Seconds per pixel-step, learnt from finished batches, and when the running batch
@@ -66,7 +68,9 @@ class DiffusionServer:
         """Returns the image for `params`; raises when this request alone fails."""
         # Read by the batch queue when this request is the first of a new batch.
         self._generate_batch.set_batch_wait_timeout_s(self._fill_time())
+        started = time.perf_counter()
         result = await self._generate_batch(params)
+        self._metrics.record_result(result, elapsed_s=time.perf_counter() - started)
         if isinstance(result, GenerationError):
             raise result
         if isinstance(result, Exception):
@@ -86,8 +90,10 @@ class DiffusionServer:
             return await asyncio.to_thread(self._backend.generate, batch)
         finally:
             self._busy_until = 0.0
-            rate = (time.monotonic() - started) / work
+            seconds = time.monotonic() - started
+            self._metrics.record_batch(size=len(batch), seconds=seconds)
             previous = self._seconds_per_pixel_step
+            rate = seconds / work
             self._seconds_per_pixel_step = rate if previous is None else 0.5 * previous + 0.5 * rate
 
     async def check_health(self) -> None:

@@ -7,10 +7,14 @@ from fastapi.security import APIKeyHeader
 
 from serve_app.api.state import AppState
 from serve_app.db.models import User
-from serve_app.errors import Unauthorized
+from serve_app.errors import ProjectNotFound, Unauthorized
 from serve_app.services.context import RequestContext
 from serve_app.services.generation import GenerationService
+from serve_app.services.image_url import ImageUrlService
+from serve_app.services.hero.service import HeroService
 from serve_app.services.keys import parse_authorization
+from serve_app.services.openai_images import OpenAIImagesService
+from serve_app.services.prompts import PromptService
 from serve_app.services.users import authenticate
 
 _authorization = APIKeyHeader(
@@ -48,5 +52,39 @@ def get_generation(state: StateDep) -> GenerationService:
     return state.generation
 
 
+def get_hero(state: StateDep) -> HeroService:
+    return state.hero
+
+
+def get_prompts(state: StateDep) -> PromptService:
+    return state.prompts
+
+
+def get_openai_images(state: StateDep) -> OpenAIImagesService:
+    return state.openai_images
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
 GenerationDep = Annotated[GenerationService, Depends(get_generation)]
+HeroDep = Annotated[HeroService, Depends(get_hero)]
+PromptsDep = Annotated[PromptService, Depends(get_prompts)]
+OpenAIImagesDep = Annotated[OpenAIImagesService, Depends(get_openai_images)]
+
+
+def get_images(state: StateDep) -> ImageUrlService:
+    return state.images
+
+
+def get_host_project(request: Request, state: StateDep) -> str:
+    """The project slug from a `{project}.BASE_DOMAIN` Host header."""
+    host = request.url.hostname or ""
+    domain = state.config.base_domain
+    label = host.removesuffix(f".{domain}") if domain and host.endswith(f".{domain}") else ""
+    if not label or "." in label:
+        expected = f"PROJECT.{domain}" if domain else "/p/PROJECT/image (no base_domain is configured)"
+        raise ProjectNotFound(host, message=f"host {host!r} names no project; use {expected}")
+    return label
+
+
+ImagesDep = Annotated[ImageUrlService, Depends(get_images)]
+HostProject = Annotated[str, Depends(get_host_project)]

@@ -4,10 +4,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from serve_app.api.errors import register_error_handlers
 from serve_app.api.middleware import RequestContextMiddleware
-from serve_app.api.routes import account, files, generate, health, models
+from serve_app.api.routes import (
+    account, files, generate, health, image, images, model_routes, models, openai, prompts, urls,
+)
 from serve_app.api.state import AppState
 from serve_app.schemas.common import ErrorEnvelope
 
@@ -32,7 +35,19 @@ def create_app(state: AppState) -> FastAPI:
     )
     app.state.pixelray = state
     app.add_middleware(RequestContextMiddleware)
+    cors = state.config.cors
+    # Outermost, so preflights are answered before anything else and every response,
+    # errors included, carries the CORS headers. Keys travel in `Authorization`, not cookies,
+    # so any origin may call by default without credentialed CORS.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cors.allowed_origins if cors.strict_origins else ["*"],
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+        expose_headers=["X-Request-Id", "Retry-After", "RateLimit", "RateLimit-Policy"],
+        max_age=600,
+    )
     register_error_handlers(app)
-    for module in (generate, account, models, health, files):
+    for module in (generate, urls, account, images, models, health, files, prompts, openai, model_routes, image):
         app.include_router(module.router)
     return app

@@ -1,6 +1,8 @@
 """Everything a request may need, built once per ingress replica."""
 
+import logging
 from dataclasses import dataclass
+from typing import Any
 
 from serve_app.config import AppConfig
 from serve_app.db.migrations import upgrade_database
@@ -8,9 +10,18 @@ from serve_app.db.session import Database
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
+from serve_app.services.hero.service import HeroService
+from serve_app.services.image_cache import ImageCache
+from serve_app.services.image_url import ImageUrlService
+from serve_app.services.init_images import scraper_image_fetcher
 from serve_app.services.models import ModelClient
-from serve_app.storage.base import ObjectStore
+from serve_app.services.openai_images import OpenAIImagesService
+from serve_app.services.prompts import PromptService
+from serve_app.services.routing import ModelRouter
+from serve_app.storage.base import ObjectStore, StorageUnavailable
 from serve_app.storage.factory import build_object_store
+
+logger = logging.getLogger("ray.serve")
 
 
 @dataclass
@@ -22,20 +33,61 @@ class AppState:
     clock: Clock
     accounting: Accounting
     generation: GenerationService
+    hero: HeroService
+    prompts: PromptService
+    openai_images: OpenAIImagesService
+    router: ModelRouter
+    images: ImageUrlService
 
     @classmethod
-    def build(cls, config: AppConfig, *, model_handles: dict, clock: Clock | None = None) -> "AppState":
+    def build(
+        cls,
+        config: AppConfig,
+        *,
+        model_handles: dict,
+        scraper: Any = None,
+        worker: Any = None,
+        enhancer_handle: Any = None,
+        clock: Clock | None = None,
+    ) -> "AppState":
         clock = clock or SystemClock()
         db = Database(config.database_url)
         store = build_object_store(config)
         models = ModelClient(model_handles, timeout_s=config.generation_timeout_s)
         accounting = Accounting(db=db, config=config, clock=clock)
-        generation = GenerationService(config=config, db=db, store=store, models=models, accounting=accounting)
-        return cls(config, db, store, models, clock, accounting, generation)
+        prompts = PromptService(enhancer_handle, timeout_s=config.enhancer.timeout_s)
+        generation = GenerationService(
+            config=config, db=db, store=store, models=models, accounting=accounting, prompts=prompts,
+            fetch_image=scraper_image_fetcher(scraper),
+        )
+        hero = HeroService(
+            config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker
+        )
+        openai_images = OpenAIImagesService(config=config, generation=generation, accounting=accounting)
+        router = ModelRouter(config=config, models=models)
+        images = ImageUrlService(
+            db=db, store=store, clock=clock, accounting=accounting, router=router, cache=image_cache(config, db, clock)
+        )
+        return cls(
+            config, db, store, models, clock, accounting, generation, hero, prompts, openai_images, router, images
+        )
 
     async def startup(self) -> None:
         if self.config.migrate_on_start:
             await upgrade_database(self.db)
+        try:
+            await self.store.prepare()
+        except StorageUnavailable as exc:
+            # Not fatal: generations answer 503 and /health reports the store until it is back.
+            logger.warning("object store not ready at start: %s", exc)
 
     async def shutdown(self) -> None:
         await self.db.dispose()
+
+
+def image_cache(config: AppConfig, db: Database, clock: Clock) -> ImageCache:
+    # The lease outlives the longest chain of timeouts, so a live generation is never taken over;
+    # waiters give up a little after that.
+    longest_chain = max((len(chain) for chain in config.routes.values()), default=1)
+    lease_s = config.generation_timeout_s * longest_chain + 30
+    return ImageCache(db=db, clock=clock, lease_s=lease_s, wait_s=lease_s + 5)

@@ -107,3 +107,86 @@ class Image(SQLModel, table=True):
     storage_key: str | None = Field(default=None, max_length=200)
     inference_ms: int
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Project(SQLModel, table=True):
+    """A GET-image URL namespace (`/p/{slug}/image`), billed to its owner.
+
+    `secret` is kept in clear: verifying an HMAC needs the key itself, unlike an API key.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(index=True, unique=True, max_length=63)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    allowed_origins: str = Field(
+        default="", max_length=2000, description="Space-separated origins; empty allows any."
+    )
+    require_signature: bool = False
+    secret: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def origins(self) -> list[str]:
+        return self.allowed_origins.split()
+
+
+class CachedImage(SQLModel, table=True):
+    """One GET-image cache entry, and the lock that lets one request generate it while identical
+    ones wait: `pending` with a lease, then `ready` (or `failed`, which the next request retries)."""
+
+    key: str = Field(primary_key=True, max_length=64, description="SHA-256 of project + canonical params.")
+    project_id: int = Field(foreign_key="project.id", index=True)
+    status: str = Field(max_length=16, description="pending, ready or failed.")
+    lease_expires_at: datetime
+    storage_key: str | None = Field(default=None, max_length=200)
+    content_type: str | None = Field(default=None, max_length=32)
+    etag: str | None = Field(default=None, max_length=80)
+    model: str | None = Field(default=None, max_length=64)
+    seed: int | None = Field(default=None, sa_type=BigInteger)
+    generation_ms: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PageUrl(SQLModel, table=True):
+    """A page URL a user asked a hero image for; one row per user and URL, reused on resubmission."""
+
+    __table_args__ = (UniqueConstraint("user_id", "url", name="uq_pageurl_user_url"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    url: str = Field(max_length=2048)
+    title: str = Field(default="", max_length=300)
+    site_name: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Job(SQLModel, table=True):
+    """A durable unit of background work (a hero image). Committed before the client hears 202;
+    a worker leases it, and an expired lease puts it back in the queue."""
+
+    __table_args__ = (Index("ix_job_status_created", "status", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(default="hero", max_length=16)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    request_id: str = Field(max_length=64, description="The admission that paid for it.")
+    url_id: str = Field(foreign_key="pageurl.id", index=True, max_length=40)
+    model: str = Field(max_length=64)
+    style: str = Field(max_length=32)
+    text_treatment: str = Field(max_length=16)
+    status: str = Field(default="queued", max_length=16, description="queued, generating, completed, failed.")
+    attempt: int = 0
+    max_attempts: int = 3
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = None
+    stage: str = Field(default="queued", max_length=32)
+    progress_step: int = 0
+    progress_total: int = 0
+    style_used: str | None = Field(default=None, max_length=32)
+    prompt: str | None = None
+    storage_key: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None

@@ -1,25 +1,54 @@
-"""Wire models of POST /api/v1/generate."""
+"""Wire models of POST /api/v1/generate (and its product/logo variants): one image request,
+a batch of them, and what comes back."""
+
+import math
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
 from deployments.protocol import GenerationParams
 from serve_app.config import ModelConfig
 from serve_app.errors import InvalidRequest
-from serve_app.schemas.common import StrictRequest
+from serve_app.schemas.common import ErrorBody, StrictRequest
 
 MAX_SEED = 2**32 - 1
+# A data: URL of the largest accepted input image (10 MiB), base64-encoded, plus its header.
+MAX_IMAGE_FIELD = 14 * 1024 * 1024 + 100
+
+AspectRatio = Literal["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "9:21", "21:9"]
+ASPECT_RATIOS: tuple[str, ...] = get_args(AspectRatio)
+
+
+def size_for_aspect_ratio(ratio: str, model: ModelConfig) -> tuple[int, int]:
+    """(width, height) in `ratio`, about as many pixels as the model's default size, in
+    multiples of 8 within its limits."""
+    across, down = (int(part) for part in ratio.split(":"))
+    pixels = model.default_width * model.default_height
+    width, height = math.sqrt(pixels * across / down), math.sqrt(pixels * down / across)
+    # Scale the pair as a whole into the limits, so clamping one side keeps the orientation.
+    scale = max(1.0, model.min_size / min(width, height))
+    scale = min(scale, model.max_size / max(width, height))
+
+    def snap(side: float) -> int:
+        return min(model.max_size, max(model.min_size, round(side * scale / 8) * 8))
+
+    return snap(width), snap(height)
 
 
 class GenerateRequest(StrictRequest):
     prompt: str = Field(min_length=1, max_length=2000, description="What to draw.")
     negative_prompt: str | None = Field(
-        default=None, max_length=1000, description="What to keep out of the image."
+        default=None, max_length=1000, description="What to keep out of the image; only for models that take one."
     )
     width: int | None = Field(
         default=None, ge=8, le=4096, multiple_of=8, description="Pixels; the model's default if unset."
     )
     height: int | None = Field(
         default=None, ge=8, le=4096, multiple_of=8, description="Pixels; the model's default if unset."
+    )
+    aspect_ratio: AspectRatio | None = Field(
+        default=None,
+        description="A size in this ratio near the model's default pixel count; not with width/height.",
     )
     num_inference_steps: int | None = Field(
         default=None, ge=1, le=50, description="Denoising steps; the model's default if unset."
@@ -31,40 +60,136 @@ class GenerateRequest(StrictRequest):
         default=None, ge=0, le=MAX_SEED, description="Same seed and inputs, same image; random if unset."
     )
     model: str | None = Field(default=None, description="Catalog slug; the default model if unset.")
+    count: int = Field(
+        default=1, ge=1, le=100, description="Images to draw, up to the model's and the plan's maximum; "
+        "image i uses seed + i.",
+    )
+    mode: Literal["text2img", "img2img"] = Field(
+        default="text2img", description="`img2img` starts from `image`."
+    )
+    image: str | None = Field(
+        default=None,
+        max_length=MAX_IMAGE_FIELD,
+        description="img2img input: an http(s) URL or a data: URL of a PNG, JPEG or WebP (≤ 10 MiB).",
+    )
+    strength: float | None = Field(
+        default=None, gt=0, le=1, description="img2img: how far to move from the input (0–1, default 0.8)."
+    )
+    output_format: Literal["png", "jpeg", "webp"] = Field(default="png", description="Encoding of the result.")
+    enhance: bool = Field(
+        default=False, description="Expand the prompt with the prompt enhancer first; see `revised_prompt`."
+    )
 
     def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:
-        """Applies the model's defaults and limits; raises InvalidRequest naming the field."""
-        sizes = {
-            "width": self.width or model.default_width,
-            "height": self.height or model.default_height,
-        }
-        for field, value in sizes.items():
+        """Applies the model's defaults and limits; raises InvalidRequest naming the field.
+        An img2img input is fetched and checked afterwards, only once everything else passed."""
+        self._check_against(model)
+        if self.aspect_ratio is not None:
+            width, height = size_for_aspect_ratio(self.aspect_ratio, model)
+        else:
+            width, height = self.width or model.default_width, self.height or model.default_height
+        for field, value in (("width", width), ("height", height)):
             if not model.min_size <= value <= model.max_size:
                 raise InvalidRequest(
                     field=field,
                     message=f"{value} is outside {model.min_size}–{model.max_size} "
                     f"(multiples of 8) for model {model.slug!r}",
                 )
-        if self.negative_prompt and not model.supports_negative_prompt:
+        steps = self.num_inference_steps or model.default_steps
+        strength = 0.8 if self.strength is None else self.strength
+        # img2img runs only the last `steps × strength` steps (rounded down): none is no image.
+        if self.mode == "img2img" and int(steps * strength) < 1:
             raise InvalidRequest(
-                field="negative_prompt", message=f"model {model.slug!r} does not take a negative prompt"
+                field="strength",
+                message=f"{strength} × {steps} steps leaves no denoising step; use strength ≥ {1 / steps:.3g} "
+                "or more num_inference_steps",
             )
         return GenerationParams(
             prompt=self.prompt,
             negative_prompt=self.negative_prompt,
-            width=sizes["width"],
-            height=sizes["height"],
-            num_inference_steps=self.num_inference_steps or model.default_steps,
+            width=width,
+            height=height,
+            num_inference_steps=steps,
             guidance_scale=(
                 model.default_guidance_scale if self.guidance_scale is None else self.guidance_scale
             ),
             seed=seed,
+            output_format=self.output_format,
+            mode=self.mode,
+            strength=strength,
         )
+
+    def _check_against(self, model: ModelConfig) -> None:
+        """The rules that join fields, or a field and the model."""
+        if self.aspect_ratio is not None and (self.width or self.height):
+            raise InvalidRequest(
+                field="aspect_ratio", message="give either aspect_ratio or width/height, not both"
+            )
+        if self.negative_prompt and not model.supports_negative_prompt:
+            raise InvalidRequest(
+                field="negative_prompt", message=f"model {model.slug!r} does not take a negative prompt"
+            )
+        if self.count > model.max_count:
+            raise InvalidRequest(
+                field="count", message=f"{self.count} is more than model {model.slug!r} allows (1–{model.max_count})"
+            )
+        if self.mode not in model.modes:
+            raise InvalidRequest(
+                field="mode", message=f"model {model.slug!r} supports {', '.join(model.modes)}, not {self.mode}"
+            )
+        if self.mode == "img2img" and not self.image:
+            raise InvalidRequest(field="image", message="img2img needs an input image: an http(s) or data: URL")
+        if self.mode == "text2img" and (self.image or self.strength is not None):
+            field = "image" if self.image else "strength"
+            raise InvalidRequest(field=field, message=f"{field} is only used with \"mode\": \"img2img\"")
+
+
+class BatchRequest(StrictRequest):
+    items: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=100,
+        description="Requests of the single form, run concurrently; at most the plan's max_batch_items.",
+    )
+
+
+class StorageInfo(BaseModel):
+    enabled: bool = Field(description="Storage is on for this user, plan and server.")
+    stored: bool = Field(description="The images were stored and `image` is a hosted URL.")
+    plan: str = Field(description="Slug of the user's plan.")
+
+
+class GeneratedImage(BaseModel):
+    id: str = Field(description="Image id, for GET/DELETE /api/v1/images/{id} when stored.")
+    image: str = Field(description="Hosted URL, or a data: URL when storage is off.")
+    seed: int
 
 
 class GenerateData(BaseModel):
-    image: str = Field(description="Hosted URL of the image, or a data: URL when storage is off.")
-    seed: int = Field(description="The seed used; send it again to reproduce the image.")
+    image: str = Field(description="The first image: hosted URL, or a data: URL when storage is off.")
+    images: list[GeneratedImage] = Field(description="Every image, `count` of them.")
+    seed: int = Field(description="The seed of the first image; send it again to reproduce the image.")
     model: str = Field(description="Slug of the model that drew the image.")
     width: int
     height: int
+    mode: str
+    storage: StorageInfo
+    revised_prompt: str | None = Field(
+        default=None, description="The enhanced prompt the image was drawn from, when `enhance` was set."
+    )
+
+
+class BatchItemResult(BaseModel):
+    success: bool
+    image: str | None = None
+    images: list[GeneratedImage] | None = None
+    seed: int | None = None
+    model: str | None = None
+    width: int | None = None
+    height: int | None = None
+    storage: StorageInfo | None = None
+    revised_prompt: str | None = None
+    error: ErrorBody | None = None
+
+
+class BatchData(BaseModel):
+    results: list[BatchItemResult] = Field(description="One per item, in item order.")

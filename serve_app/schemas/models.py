@@ -3,6 +3,7 @@
 from pydantic import BaseModel, Field
 
 from serve_app.config import ModelConfig
+from serve_app.schemas.generate import ASPECT_RATIOS, size_for_aspect_ratio
 
 
 class ModelCredits(BaseModel):
@@ -26,6 +27,9 @@ class ModelPublic(BaseModel):
     modes: list[str]
     supports_negative_prompt: bool
     sizes: ModelSizes
+    aspect_ratios: dict[str, list[int]] = Field(
+        description="Each accepted `aspect_ratio` and the [width, height] it draws at."
+    )
     default_steps: int
     max_count: int
     default: bool = Field(description="Used when a request names no model.")
@@ -47,6 +51,7 @@ class ModelPublic(BaseModel):
                 default_width=model.default_width,
                 default_height=model.default_height,
             ),
+            aspect_ratios={ratio: list(size_for_aspect_ratio(ratio, model)) for ratio in ASPECT_RATIOS},
             default_steps=model.default_steps,
             max_count=model.max_count,
             default=default,

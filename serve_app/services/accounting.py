@@ -1,12 +1,16 @@
 """Admission and settlement of billable requests: plan checks, limits and credits in one
 transaction before any work, then success or an exactly-once refund after it."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, update
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from serve_app import metrics
 from serve_app.config import AppConfig, PlanConfig
 from serve_app.db.models import InflightGeneration, UsageCounter, UsageRecord, User
 from serve_app.db.session import Database
@@ -24,7 +28,8 @@ class Admission:
     cost: int
     images: int
     periods: tuple[str, str]
-    rate_limit: RateLimitStatus
+    rate_limit: RateLimitStatus | None = None
+    model: str = ""
 
 
 class Accounting:
@@ -66,6 +71,7 @@ class Accounting:
             if await credits.try_debit(session, user_id=user.id, cost=cost, request_id=request_id) is None:
                 raise InsufficientCredits(balance=locked.balance, cost=cost)
             session.add(UsageRecord(request_id=request_id, user_id=user.id, model=model, images=images, credits=cost))
+        metrics.record_debit(model=model, credits=cost)
         return Admission(
             request_id=request_id,
             user_id=user.id,
@@ -73,31 +79,54 @@ class Accounting:
             images=images,
             periods=(day_key(now), month_key(now)),
             rate_limit=status,
+            model=model,
         )
 
-    async def succeed(self, admission: Admission, *, session=None) -> None:
+    async def succeed(self, admission: Admission, *, session: AsyncSession | None = None) -> None:
         """Marks the request done and frees its slot; pass `session` to join the caller's transaction."""
-        if session is not None:
-            await self._settle(session, admission, status="succeeded", error=None)
-            return
-        async with self._db.write() as own:
-            await self._settle(own, admission, status="succeeded", error=None)
+        async with self._session(session) as active:
+            await self._settle(active, admission, status="succeeded", error=None)
 
-    async def fail(self, admission: Admission, *, error: str) -> None:
+    async def fail(self, admission: Admission, *, error: str, session: AsyncSession | None = None) -> None:
         """Refunds a still-pending request exactly once, uncounts its images and frees its slot.
         A request already settled (succeeded, or failed before) is left alone."""
-        async with self._db.write() as session:
-            if not await self._settle(session, admission, status="failed", error=error[:500]):
+        async with self._session(session) as active:
+            if not await self._settle(active, admission, status="failed", error=error[:500]):
                 return
-            if await credits.refund(session, request_id=admission.request_id):
+            refunded = await credits.refund(active, request_id=admission.request_id)
+            if refunded:
                 for period in admission.periods:
-                    await session.execute(
+                    await active.execute(
                         update(UsageCounter)
                         .where(UsageCounter.user_id == admission.user_id, UsageCounter.period == period)
                         .values(images=UsageCounter.images - admission.images)
                     )
+        metrics.record_refund(model=admission.model, credits=refunded)
 
-    async def _settle(self, session, admission: Admission, *, status: str, error: str | None) -> bool:
+    @asynccontextmanager
+    async def _session(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        if session is not None:
+            yield session
+            return
+        async with self._db.write() as own:
+            yield own
+
+    async def admission_of(self, request_id: str, *, session: AsyncSession) -> Admission | None:
+        """The admission behind a request, rebuilt from its usage record (for background jobs)."""
+        record = await session.get(UsageRecord, request_id)
+        if record is None:
+            return None
+        started = record.created_at
+        return Admission(
+            request_id=request_id,
+            user_id=record.user_id,
+            cost=record.credits,
+            images=record.images,
+            periods=(day_key(started), month_key(started)),
+            model=record.model,
+        )
+
+    async def _settle(self, session: AsyncSession, admission: Admission, *, status: str, error: str | None) -> bool:
         """Moves the usage record out of `pending`; False when another settlement got there first."""
         moved = await session.execute(
             update(UsageRecord)

@@ -1,30 +1,61 @@
 """Prompt -> image: validate against the model, admit and charge, run it, store it, record it."""
 
 import asyncio
-import base64
 import secrets
+from dataclasses import dataclass, replace
 
-from deployments.protocol import GenerationResult
+from deployments.prompt_enhancer.rules import DEFAULT_TONE
+from deployments.protocol import GenerationParams, GenerationResult
 from serve_app.config import AppConfig, ModelConfig, PlanConfig
 from serve_app.db.models import Image, User
 from serve_app.db.session import Database
-from serve_app.errors import ServiceUnavailable, UnknownModel
-from serve_app.schemas.generate import MAX_SEED, GenerateData, GenerateRequest
+from serve_app.errors import UnknownModel
+from serve_app.schemas.generate import (
+    MAX_SEED,
+    BatchData,
+    BatchRequest,
+    GenerateData,
+    GeneratedImage,
+    GenerateRequest,
+)
 from serve_app.services.accounting import Accounting
+from serve_app.services.batch import generate_batch
 from serve_app.services.context import RequestContext
+from serve_app.services.init_images import ImageFetcher, load_init_image
 from serve_app.services.models import ModelClient
-from serve_app.storage.base import ObjectStore, StorageUnavailable, new_image_key
+from serve_app.services.prompts import PromptService
+from serve_app.services.publish import discard_images, publish_image
+from serve_app.services.settings import storage_info
+from serve_app.services.variants import PromptVariant
+from serve_app.storage.base import ObjectStore
+
+
+@dataclass(frozen=True)
+class PublishedImage:
+    id: str
+    result: GenerationResult
+    url: str
 
 
 class GenerationService:
     def __init__(
-        self, *, config: AppConfig, db: Database, store: ObjectStore, models: ModelClient, accounting: Accounting
+        self,
+        *,
+        config: AppConfig,
+        db: Database,
+        store: ObjectStore,
+        models: ModelClient,
+        accounting: Accounting,
+        prompts: PromptService,
+        fetch_image: ImageFetcher,
     ):
         self._config = config
+        self._prompts = prompts
         self._db = db
         self._store = store
         self._models = models
         self._accounting = accounting
+        self._fetch_image = fetch_image
 
     def resolve_model(self, slug: str | None) -> ModelConfig:
         model = self._config.model(slug or self._config.default_model_slug)
@@ -32,71 +63,128 @@ class GenerationService:
             raise UnknownModel(slug=slug, known=[m.slug for m in self._config.models])
         return model
 
-    def stores_images(self, user: User, plan: PlanConfig) -> bool:
-        return self._config.storage.enabled and plan.storage and user.storage_enabled
+    def plan_of(self, user: User) -> PlanConfig:
+        return self._accounting.plan_of(user)
 
-    async def generate(self, *, user: User, request: GenerateRequest, context: RequestContext) -> GenerateData:
-        """Runs one prompt on its model and returns where the image can be fetched.
+    async def handle(
+        self,
+        *,
+        user: User,
+        body: GenerateRequest | BatchRequest,
+        context: RequestContext,
+        variant: PromptVariant | None = None,
+    ) -> GenerateData | BatchData:
+        """One request or a batch of them, by the body's form."""
+        if isinstance(body, BatchRequest):
+            return await generate_batch(self, user=user, request=body, context=context, variant=variant)
+        return await self.generate(user=user, request=body, context=context, variant=variant)
 
-        Everything that can reject the request runs before the debit; once debited, any
-        failure (model, storage, database, a client that hung up) is refunded exactly once.
-        """
+    async def generate(
+        self,
+        *,
+        user: User,
+        request: GenerateRequest,
+        context: RequestContext,
+        variant: PromptVariant | None = None,
+        request_id: str | None = None,
+    ) -> GenerateData:
+        """Runs one request (`count` images, its prompt enhanced first when asked) on its model
+        and returns where the images are. `request_id` defaults to the context's; batch items
+        pass their own."""
         model = self.resolve_model(request.model)
+        if variant is not None:
+            request = variant.apply(request, model)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         params = request.to_params(model, seed=seed)
+        revised_prompt = None
+        # Before admission: enhancing is free and never fails (the rules answer when the model
+        # cannot), and fetching the img2img input may reject the request; no charge waits on either.
+        if request.enhance:
+            enhanced = await self._prompts.enhance(prompt=params.prompt, tone=DEFAULT_TONE, seed=seed)
+            revised_prompt = enhanced.prompt
+            params = replace(params, prompt=revised_prompt)
+        if request.mode == "img2img":
+            params = replace(params, init_image=await load_init_image(request.image, fetch=self._fetch_image))
+        batch = [replace(params, seed=(seed + i) % (MAX_SEED + 1)) for i in range(request.count)]
+        images = await self.run(user=user, model=model, params=batch, context=context, request_id=request_id)
+        first = images[0].result
+        return GenerateData(
+            image=images[0].url,
+            images=[GeneratedImage(id=image.id, image=image.url, seed=image.result.seed) for image in images],
+            seed=first.seed,
+            model=model.slug,
+            width=first.width,
+            height=first.height,
+            mode=params.mode,
+            storage=storage_info(self._config, user=user, plan=self.plan_of(user)),
+            revised_prompt=revised_prompt,
+        )
+
+    async def run(
+        self,
+        *,
+        user: User,
+        model: ModelConfig,
+        params: list[GenerationParams],
+        context: RequestContext,
+        request_id: str | None = None,
+    ) -> list[PublishedImage]:
+        """Generates every image of one request on `model`, in order; all or nothing.
+
+        Everything that can reject the request runs before the debit (of all images at once);
+        once debited, any failure (model, storage, database, a client that hung up) is refunded
+        exactly once. The images are requested concurrently so the model's deployment batches them.
+        `request_id` defaults to the context's; batch items pass their own.
+        """
+        request_id = request_id or context.request_id
         admission = await self._accounting.admit(
             user=user,
-            request_id=context.request_id,
+            request_id=request_id,
             model=model.slug,
-            images=1,
-            cost=model.credit_cost(width=params.width, height=params.height),
+            images=len(params),
+            cost=sum(model.credit_cost(width=p.width, height=p.height) for p in params),
         )
         context.rate_limit = admission.rate_limit
+        enabled = storage_info(self._config, user=user, plan=self._accounting.plan_of(user)).enabled
+        stored_keys: list[str] = []
         try:
-            result = await self._models.generate(model.slug, params)
-            image_url, storage_key = await publish_image(
-                result, store=self._store, enabled=self.stores_images(user, self._accounting.plan_of(user))
-            )
+            results = await asyncio.gather(*(self._models.generate(model.slug, p) for p in params))
+            published, rows = [], []
+            for p, result in zip(params, results):
+                url, key = await publish_image(result, store=self._store, enabled=enabled)
+                if key is not None:
+                    stored_keys.append(key)
+                row = _image_row(result, params=p, model=model, user=user, request_id=request_id, key=key)
+                published.append(PublishedImage(id=row.id, result=result, url=url))
+                rows.append(row)
             async with self._db.write() as session:
-                session.add(
-                    Image(
-                        id=f"img_{secrets.token_hex(12)}",
-                        request_id=context.request_id,
-                        user_id=user.id,
-                        model=model.slug,
-                        prompt=params.prompt,
-                        negative_prompt=params.negative_prompt,
-                        width=params.width,
-                        height=params.height,
-                        num_inference_steps=params.num_inference_steps,
-                        guidance_scale=params.guidance_scale,
-                        seed=params.seed,
-                        content_type=result.content_type,
-                        size_bytes=len(result.image),
-                        storage_key=storage_key,
-                        inference_ms=round(result.inference_seconds * 1000),
-                    )
-                )
+                session.add_all(rows)
                 await self._accounting.succeed(admission, session=session)
         except BaseException as exc:
             # Shielded: a client disconnect cancels this task, and the refund must still land.
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))
+            await asyncio.shield(discard_images(self._store, stored_keys))
             raise
-        return GenerateData(
-            image=image_url, seed=seed, model=model.slug, width=result.width, height=result.height
-        )
+        return published
 
 
-async def publish_image(
-    result: GenerationResult, *, store: ObjectStore, enabled: bool
-) -> tuple[str, str | None]:
-    """Stores the image and returns (url, key), or a data URL and no key when storage is off."""
-    if not enabled:
-        encoded = base64.b64encode(result.image).decode()
-        return f"data:{result.content_type};base64,{encoded}", None
-    key = new_image_key(result.content_type)
-    try:
-        await store.put(key, result.image, content_type=result.content_type)
-    except StorageUnavailable as exc:
-        raise ServiceUnavailable(f"image storage is unavailable: {exc}", retry_after=5) from None
-    return store.url(key), key
+def _image_row(
+    result: GenerationResult, *, params: GenerationParams, model: ModelConfig, user: User, request_id: str, key: str | None
+) -> Image:
+    return Image(
+        id=f"img_{secrets.token_hex(12)}",
+        request_id=request_id,
+        user_id=user.id,
+        model=model.slug,
+        prompt=params.prompt,
+        negative_prompt=params.negative_prompt,
+        width=result.width,
+        height=result.height,
+        num_inference_steps=params.num_inference_steps,
+        guidance_scale=params.guidance_scale,
+        seed=result.seed,
+        content_type=result.content_type,
+        size_bytes=len(result.image),
+        storage_key=key,
+        inference_ms=round(result.inference_seconds * 1000),
+    )

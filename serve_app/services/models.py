@@ -35,7 +35,7 @@ class ModelClient:
             response.cancel()
             raise GenerationFailed(f"model {slug!r} did not answer within {self._timeout_s:g} s") from None
         except GenerationError as exc:
-            raise GenerationFailed(f"model {slug!r} failed: {exc.args[0] if exc.args else exc}") from None
+            raise GenerationFailed(f"model {slug!r} failed: {unwrap(exc)}") from None
         except Exception as exc:
             logger.exception("model %s failed", slug)
             raise GenerationFailed(f"model {slug!r} failed ({type(exc).__name__})") from None
@@ -47,3 +47,8 @@ class ModelClient:
 
 async def _awaited(response: Any) -> Any:
     return await response
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The exception a replica raised; Ray wraps it in a RayTaskError that keeps it as `cause`."""
+    return getattr(exc, "cause", None) or exc

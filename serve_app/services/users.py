@@ -66,6 +66,11 @@ async def set_suspended(*, db: Database, user_id: int, suspended: bool) -> None:
         await session.execute(update(User).where(User.id == user_id).values(suspended=suspended))
 
 
+async def set_storage_enabled(*, db: Database, user_id: int, enabled: bool) -> None:
+    async with db.write() as session:
+        await session.execute(update(User).where(User.id == user_id).values(storage_enabled=enabled))
+
+
 async def create_key(*, db: Database, user_id: int) -> str:
     """A new key for the user; returns its only plaintext copy."""
     key = generate_key()

@@ -40,10 +40,20 @@ class ObjectStore(Protocol):
 
     async def get(self, key: str) -> StoredObject: ...
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str) -> None:
+        """Removes the object; a missing object is not an error."""
+        ...
+
+    async def list_keys(self, prefix: str = "") -> list[str]:
+        """Every key starting with `prefix`, sorted."""
+        ...
 
     def url(self, key: str) -> str:
         """The absolute URL a client downloads the object from."""
+        ...
+
+    async def prepare(self) -> None:
+        """Prepares the store at start (creates the bucket or directory when allowed)."""
         ...
 
     async def check(self) -> None:

@@ -6,4 +6,9 @@ from serve_app.storage.local import LocalObjectStore
 
 
 def build_object_store(config: AppConfig) -> ObjectStore:
+    if config.storage.backend == "s3":
+        # Imported here: the local default never needs the S3 SDK loaded.
+        from serve_app.storage.s3 import S3ObjectStore
+
+        return S3ObjectStore(config.storage.s3)
     return LocalObjectStore(config.storage.local_dir, public_base_url=config.public_base_url)

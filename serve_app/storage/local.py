@@ -49,8 +49,23 @@ class LocalObjectStore:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
 
+    async def list_keys(self, prefix: str = "") -> list[str]:
+        def names() -> list[str]:
+            if not self.root.is_dir():
+                return []
+            found = (path.relative_to(self.root).as_posix() for path in self.root.rglob("*") if path.is_file())
+            return sorted(key for key in found if is_valid_key(key) and key.startswith(prefix))
+
+        return await asyncio.to_thread(names)
+
     def url(self, key: str) -> str:
         return f"{self.public_base_url}/files/{key}"
+
+    async def prepare(self) -> None:
+        try:
+            await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(f"local store {self.root} cannot be created: {exc.strerror}") from exc
 
     async def check(self) -> None:
         def probe() -> None:

@@ -43,3 +43,15 @@ def test_it_loads_through_from_pretrained_with_every_component(model_cache_dir):
 @pytest.mark.parametrize("source", ["stabilityai/sd-turbo", "org/model"])
 def test_repo_ids_pass_through_unchanged(source):
     assert resolve_source(source) == source
+
+
+def test_tiny_lm_builds_identically_twice_and_loads_with_a_chat_template(tmp_path, model_cache_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert digests(builtin_model_path("tiny-lm", tmp_path)) == digests(model_cache_dir / "tiny-lm")
+    path = resolve_source("builtin:tiny-lm", model_cache_dir)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert tokenizer.chat_template and type(model).__name__ == "LlamaForCausalLM"
+    ids = tokenizer("héllo", add_special_tokens=False).input_ids
+    assert tokenizer.decode(ids) == "héllo", "byte-level tokens round-trip any UTF-8 text"

@@ -14,7 +14,7 @@ async def test_models_lists_the_catalog_without_a_key(api):
     tiny = models[0]
     assert tiny["credits"] == {"per_image": 1, "per_megapixel": None}
     assert tiny["sizes"]["min"] == 64 and tiny["sizes"]["max"] == 256
-    assert tiny["modes"] == ["text2img"] and tiny["default"] is True
+    assert tiny["modes"] == ["text2img", "img2img"] and tiny["default"] is True
 
 
 async def test_health_reports_every_component(api):

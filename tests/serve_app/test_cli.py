@@ -42,3 +42,13 @@ def test_errors_are_one_line_on_stderr_with_exit_code_2(config_path):
         text=True,
     )
     assert result.returncode == 2 and result.stderr.strip() == "pixelray: no user named 'nobody'"
+
+
+def test_users_storage_turns_a_users_storage_off_and_on(config_path):
+    cli(config_path, "users", "create", "--name", "carol")
+    assert cli(config_path, "users", "storage", "carol", "off") == ["storage for 'carol' is now off"]
+    row = next(line for line in cli(config_path, "users", "list") if "carol" in line)
+    assert row.split()[-2:] == ["off", "active"]
+    cli(config_path, "users", "storage", "carol", "on")
+    row = next(line for line in cli(config_path, "users", "list") if "carol" in line)
+    assert row.split()[-2:] == ["on", "active"]

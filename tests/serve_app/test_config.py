@@ -148,3 +148,22 @@ def test_an_unset_ingress_limit_covers_every_model():
     assert config.ingress_serve_options()["max_ongoing_requests"] == 256
     config = parse_app_config({"models": models[:1], "ingress": {"num_replicas": 1}})
     assert config.ingress_serve_options()["max_ongoing_requests"] == 8 * 32 + 128
+
+
+def test_the_enhancer_defaults_to_rules_and_local_yaml_keeps_it():
+    assert parse_app_config(args()).enhancer.backend == "rules"
+    assert load_app_config(ROOT / "configs/local.yaml").enhancer.backend == "rules"
+
+
+def test_a_diffusion_model_cannot_be_the_enhancer_and_a_language_model_cannot_draw():
+    enhancer_error = error_of(args(enhancer={"backend": "llm", "source": "builtin:tiny-sd"}))
+    model_error = error_of(args(models=[tiny_model_entry(source="builtin:tiny-lm")]))
+
+    assert "enhancer.source: unknown built-in model 'builtin:tiny-sd'" in enhancer_error
+    assert "builtin:tiny-lm" in enhancer_error.split("built-in models here are:")[1]
+    assert "models.0.source: unknown built-in model 'builtin:tiny-lm'" in model_error
+
+
+def test_enhancer_limits_name_the_key():
+    assert "enhancer.max_new_tokens" in error_of(args(enhancer={"max_new_tokens": 0}))
+    assert "enhancer.backend" in error_of(args(enhancer={"backend": "gpt"}))

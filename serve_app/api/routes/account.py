@@ -3,7 +3,8 @@ from fastapi import APIRouter
 from serve_app.api.deps import ContextDep, CurrentUser, StateDep
 from serve_app.schemas.account import BalanceData, UsageData
 from serve_app.schemas.common import Envelope
-from serve_app.services import credits
+from serve_app.schemas.images import SettingsData, SettingsUpdate
+from serve_app.services import credits, settings
 from serve_app.services.usage import usage_of
 
 router = APIRouter(prefix="/api/v1", tags=["account"])
@@ -20,4 +21,22 @@ async def usage(user: CurrentUser, state: StateDep, context: ContextDep) -> Enve
 async def balance(user: CurrentUser, state: StateDep, context: ContextDep) -> Envelope[BalanceData]:
     """The credit balance."""
     data = BalanceData(balance=await credits.balance(db=state.db, user_id=user.id))
+    return Envelope(data=data, request_id=context.request_id)
+
+
+@router.get("/settings", response_model=Envelope[SettingsData])
+async def get_settings(user: CurrentUser, state: StateDep, context: ContextDep) -> Envelope[SettingsData]:
+    """Your settings: whether your images are stored and served by URL."""
+    data = settings.settings_of(state.config, user=user, plan=state.accounting.plan_of(user))
+    return Envelope(data=data, request_id=context.request_id)
+
+
+@router.patch("/settings", response_model=Envelope[SettingsData])
+async def update_settings(
+    body: SettingsUpdate, user: CurrentUser, state: StateDep, context: ContextDep
+) -> Envelope[SettingsData]:
+    """Turn storage of your images on or off."""
+    data = await settings.update_settings(
+        db=state.db, config=state.config, user=user, plan=state.accounting.plan_of(user), update=body
+    )
     return Envelope(data=data, request_id=context.request_id)

@@ -3,7 +3,7 @@ shared state, UTC days with a controlled clock."""
 
 import asyncio
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from sqlmodel import select
@@ -14,20 +14,7 @@ from serve_app.errors import Forbidden, InsufficientCredits, InvalidRequest, Rat
 from serve_app.services import credits
 from serve_app.services.accounting import Accounting
 from serve_app.services.users import find_user, set_suspended
-from tests.factories import make_config, user_with_key
-
-
-class ManualClock:
-    """A clock the test moves by hand (UTC)."""
-
-    def __init__(self, start: datetime):
-        self.moment = start
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def advance(self, **delta) -> None:
-        self.moment += timedelta(**delta)
+from tests.factories import ManualClock, make_config, user_with_key
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from deployments.protocol import GenerationResult
 from serve_app.errors import ServiceUnavailable
-from serve_app.services.generation import publish_image
+from serve_app.services.publish import publish_image
 from serve_app.storage.local import LocalObjectStore
 
 RESULT = GenerationResult(

@@ -1,0 +1,57 @@
+"""Prometheus metrics of one diffusion replica, exported through Ray's metrics agent (names gain
+Ray's `ray_` prefix). Serve adds the deployment, replica and application tags."""
+
+from ray.serve.metrics import Counter, Histogram
+
+from deployments.protocol import GenerationResult
+
+_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128]
+_BATCH_SIZES = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64]
+
+
+class DiffusionMetrics:
+    """Create inside the replica's constructor, where Serve's replica context exists."""
+
+    def __init__(self, *, model: str):
+        self._generated = Counter(
+            "pixelray_images_generated", description="Images generated.", tag_keys=("model",)
+        )
+        self._failed = Counter(
+            "pixelray_images_failed", description="Requests whose image failed.", tag_keys=("model",)
+        )
+        self._batch_size = Histogram(
+            "pixelray_batch_size",
+            description="Requests per batch handed to the pipeline.",
+            boundaries=_BATCH_SIZES,
+            tag_keys=("model",),
+        )
+        self._generation_seconds = Histogram(
+            "pixelray_generation_seconds",
+            description="Wall time of one batch through the pipeline, encoding included.",
+            boundaries=_SECONDS,
+            tag_keys=("model",),
+        )
+        self._queue_wait_seconds = Histogram(
+            "pixelray_queue_wait_seconds",
+            description="Time a request spent on the replica outside its own pipeline call "
+            "(waiting for its batch to fill and for earlier work).",
+            boundaries=_SECONDS,
+            tag_keys=("model",),
+        )
+        for metric in (
+            self._generated, self._failed, self._batch_size, self._generation_seconds, self._queue_wait_seconds
+        ):
+            # A fresh dict each: Serve adds its replica tags to the one it is given.
+            metric.set_default_tags({"model": model})
+
+    def record_batch(self, *, size: int, seconds: float) -> None:
+        self._batch_size.observe(size)
+        self._generation_seconds.observe(seconds)
+
+    def record_result(self, result: GenerationResult | Exception, *, elapsed_s: float) -> None:
+        """One request's outcome; `elapsed_s` is its whole time on the replica."""
+        if isinstance(result, Exception):
+            self._failed.inc()
+            return
+        self._generated.inc()
+        self._queue_wait_seconds.observe(max(0.0, elapsed_s - result.inference_seconds))

@@ -1,0 +1,140 @@
+"""One hero-image job: scrape the page, prompt, generate, set the text, store under the job id."""
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from deployments.protocol import FetchError, GenerationParams, PageInfo
+from serve_app.config import AppConfig, ModelConfig
+from serve_app.db.models import Job, PageUrl
+from serve_app.db.session import Database
+from serve_app.errors import ApiError, GenerationFailed, InvalidRequest
+from serve_app.jobs import queue
+from serve_app.services.accounting import Accounting
+from serve_app.services.clock import Clock
+from serve_app.services.hero.render import apply_text_treatment, render_preset
+from serve_app.services.hero.styles import PRESET_STYLES, build_hero_prompt, pick_style, tone_for
+from serve_app.services.models import ModelClient, unwrap
+from serve_app.services.prompts import PromptService
+from serve_app.storage.base import ObjectStore, StorageUnavailable
+
+logger = logging.getLogger("ray.serve")
+
+
+def hero_size(config: AppConfig, model: ModelConfig) -> tuple[int, int]:
+    """The configured size, else a ~1.9:1 landscape (og:image shape) within the model's limits."""
+    def fit(value: float) -> int:
+        return max(model.min_size, min(model.max_size, int(round(value / 8)) * 8))
+
+    width = config.hero.width or fit(model.default_width * 1.25)
+    height = config.hero.height or fit(width / 1.9)
+    return width, height
+
+
+def job_seed(job_id: str) -> int:
+    """A seed fixed by the job id: a re-run after a lost lease redraws the same image."""
+    return int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big")
+
+
+@dataclass
+class HeroJobRunner:
+    config: AppConfig
+    db: Database
+    store: ObjectStore
+    accounting: Accounting
+    models: ModelClient
+    prompts: PromptService
+    scraper: object
+    clock: Clock
+    owner: str
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.config.hero.lease_s)
+
+    async def run(self, job: Job) -> None:
+        """Runs a claimed job to completion, or back to the queue, or to a refunded failure."""
+        heartbeat = asyncio.create_task(self._heartbeat(job.id))
+        try:
+            await self._produce(job)
+        except BaseException as exc:
+            error, retryable = _classify(exc)
+            status = await asyncio.shield(
+                queue.retry_or_fail(
+                    db=self.db, accounting=self.accounting, job_id=job.id, owner=self.owner,
+                    error=error, retryable=retryable, now=self.clock.now(),
+                )
+            )
+            logger.info("hero job %s attempt %d: %s (%s)", job.id, job.attempt, status, error)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            heartbeat.cancel()
+
+    async def _produce(self, job: Job) -> None:
+        await self._progress(job.id, "scraping")
+        job_url = await self._url_of(job)
+        page: PageInfo = await self.scraper.scrape.remote(job_url)
+        style = pick_style(page) if job.style == "auto" else job.style
+        # With an LLM configured it describes the page; the style's template still frames it.
+        written = None if style in PRESET_STYLES else await self.prompts.page_prompt(page, tone=tone_for(style))
+        hero = build_hero_prompt(page, style, subject=written.prompt if written and written.enhancer == "llm" else None)
+        model = self.config.model(job.model)
+        width, height = hero_size(self.config, model)
+        params = GenerationParams(
+            prompt=hero.prompt, negative_prompt=hero.negative_prompt if model.supports_negative_prompt else None,
+            width=width, height=height, num_inference_steps=model.default_steps,
+            guidance_scale=model.default_guidance_scale, seed=job_seed(job.id),
+        )
+        await self._progress(job.id, "generating", step=0, total=params.num_inference_steps)
+        result = await self.models.generate(model.slug, params)
+        await self._progress(job.id, "rendering", step=params.num_inference_steps, total=params.num_inference_steps)
+        title, site = page.title or page.headline or job_url, page.site_name
+        if hero.style in PRESET_STYLES:
+            image = await asyncio.to_thread(render_preset, result.image, style=hero.style, title=title, site_name=site)
+        else:
+            image = await asyncio.to_thread(
+                apply_text_treatment, result.image, treatment=job.text_treatment, title=title, site_name=site
+            )
+        await self._progress(job.id, "storing")
+        # Keyed by the job id: a re-run overwrites its own output and never adds a second image.
+        key = f"hero/{job.id}.png"
+        await self.store.put(key, image, content_type="image/png")
+        await queue.complete(
+            db=self.db, accounting=self.accounting, job_id=job.id, owner=self.owner, now=self.clock.now(),
+            storage_key=key, style_used=hero.style, prompt=hero.prompt, title=page.title, site_name=page.site_name,
+        )
+
+    async def _url_of(self, job: Job) -> str:
+        async with self.db.read() as session:
+            return (await session.get(PageUrl, job.url_id)).url
+
+    async def _progress(self, job_id: str, stage: str, *, step: int | None = None, total: int | None = None) -> None:
+        await queue.renew(
+            db=self.db, job_id=job_id, owner=self.owner, lease=self.lease, now=self.clock.now(),
+            stage=stage, step=step, total=total,
+        )
+
+    async def _heartbeat(self, job_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.config.hero.lease_s / 3)
+            if not await queue.renew(db=self.db, job_id=job_id, owner=self.owner, lease=self.lease, now=self.clock.now()):
+                return
+
+
+def _classify(exc: BaseException) -> tuple[str, bool]:
+    """(message, retryable): bad pages and bad input fail at once; infrastructure trouble retries."""
+    cause = unwrap(exc)
+    if isinstance(cause, FetchError):
+        return cause.message, False
+    if isinstance(cause, InvalidRequest):
+        return cause.message, False
+    if isinstance(cause, (GenerationFailed, StorageUnavailable)):
+        return str(cause), True
+    if isinstance(cause, ApiError):
+        return cause.message, True
+    if isinstance(cause, asyncio.CancelledError):
+        return "the worker stopped while running this job", True
+    return f"{type(cause).__name__}: {cause}", True

@@ -1,0 +1,120 @@
+"""The durable job queue on the database: claim with a lease, renew it, finish exactly once.
+
+Every state change after the claim is fenced on (job id, lease owner): a worker whose lease ran
+out and was taken over can no longer complete, fail or refund the job.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, and_, update
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from serve_app.db.models import Job, PageUrl
+from serve_app.db.session import Database
+from serve_app.services.accounting import Accounting
+
+
+async def claim_next(*, db: Database, accounting: Accounting, owner: str, lease: timedelta, now: datetime) -> Job | None:
+    """Leases the oldest queued job, or one whose lease expired. A job whose last attempt
+    expired is failed and refunded instead, in the same transaction."""
+    while True:
+        async with db.write() as session:
+            query = (
+                select(Job)
+                .where(or_(Job.status == "queued", and_(Job.status == "generating", Job.lease_expires_at < now)))
+                .order_by(Job.created_at)
+                .limit(1)
+            )
+            if not db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            job = (await session.exec(query)).first()
+            if job is None:
+                return None
+            if job.attempt >= job.max_attempts:
+                await _fail(session, accounting, job, error="the worker running the last attempt was lost", now=now)
+                continue
+            job.status, job.stage = "generating", "starting"
+            job.attempt += 1
+            job.lease_owner, job.lease_expires_at = owner, now + lease
+            job.progress_step = job.progress_total = 0
+            job.updated_at = now
+            session.add(job)
+            return job
+
+
+async def renew(
+    *, db: Database, job_id: str, owner: str, lease: timedelta, now: datetime,
+    stage: str | None = None, step: int | None = None, total: int | None = None,
+) -> bool:
+    """Extends the lease (and records progress); False when this worker no longer owns the job."""
+    values: dict = {"lease_expires_at": now + lease, "updated_at": now}
+    if stage is not None:
+        values["stage"] = stage
+    if step is not None:
+        values["progress_step"] = step
+    if total is not None:
+        values["progress_total"] = total
+    async with db.write() as session:
+        result = await session.execute(
+            update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "generating").values(**values)
+        )
+    return result.rowcount == 1
+
+
+async def complete(
+    *, db: Database, accounting: Accounting, job_id: str, owner: str, now: datetime,
+    storage_key: str, style_used: str, prompt: str, title: str, site_name: str,
+) -> bool:
+    """Marks the job completed and its request succeeded, if this worker still owns it."""
+    async with db.write() as session:
+        result = await session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "generating")
+            .values(
+                status="completed", stage="done", storage_key=storage_key, style_used=style_used,
+                prompt=prompt, completed_at=now, updated_at=now, lease_expires_at=None,
+            )
+        )
+        if result.rowcount != 1:
+            return False
+        job = await session.get(Job, job_id)
+        if title or site_name:
+            await session.execute(
+                update(PageUrl).where(PageUrl.id == job.url_id).values(title=title[:300], site_name=site_name[:200])
+            )
+        admission = await accounting.admission_of(job.request_id, session=session)
+        if admission is not None:
+            await accounting.succeed(admission, session=session)
+    return True
+
+
+async def retry_or_fail(
+    *, db: Database, accounting: Accounting, job_id: str, owner: str, error: str, retryable: bool, now: datetime
+) -> str | None:
+    """Puts the job back in the queue, or fails and refunds it when it cannot or may not be
+    retried. Returns the new status, or None when this worker no longer owns the job."""
+    async with db.write() as session:
+        job = (
+            await session.exec(select(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "generating"))
+        ).first()
+        if job is None:
+            return None
+        if retryable and job.attempt < job.max_attempts:
+            job.status, job.stage, job.error = "queued", "queued", error[:500]
+            job.lease_owner = job.lease_expires_at = None
+            job.updated_at = now
+            session.add(job)
+            return "queued"
+        await _fail(session, accounting, job, error=error, now=now)
+        return "failed"
+
+
+async def _fail(session: AsyncSession, accounting: Accounting, job: Job, *, error: str, now: datetime) -> None:
+    job.status, job.stage, job.error = "failed", "failed", error[:500]
+    job.lease_owner = job.lease_expires_at = None
+    job.updated_at = now
+    session.add(job)
+    admission = await accounting.admission_of(job.request_id, session=session)
+    if admission is not None:
+        await accounting.fail(admission, error=error, session=session)

@@ -1,0 +1,76 @@
+"""Wire models of the GET-image endpoints (`/p/{project}/image`) and of GET /api/v1/routes."""
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from deployments.protocol import GenerationParams
+from serve_app.config import ModelConfig
+from serve_app.schemas.common import StrictRequest
+from serve_app.schemas.generate import MAX_SEED
+
+ASPECT_RATIOS: dict[str, tuple[int, int]] = {
+    "1:1": (1, 1), "16:9": (16, 9), "9:16": (9, 16), "4:3": (4, 3), "3:4": (3, 4), "3:2": (3, 2),
+}
+AspectRatio = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "3:2"]
+ImageFormat = Literal["webp", "png", "jpeg"]
+
+
+def size_for(model: ModelConfig, aspect_ratio: str) -> tuple[int, int]:
+    """(width, height) of `aspect_ratio` with about the pixel count of the model's default size,
+    scaled into its size limits and rounded to multiples of 8: `1:1` on a 1024×1024 model is
+    1024×1024, `16:9` 1368×768 (1024×576 when its max_size is 1024)."""
+    across, down = ASPECT_RATIOS[aspect_ratio]
+    area = model.default_width * model.default_height
+    width = math.sqrt(area * across / down)
+    height = width * down / across
+    scale = max(1.0, model.min_size / min(width, height))
+    scale = min(scale, model.max_size / max(width, height))
+
+    def fit(value: float) -> int:
+        return min(model.max_size, max(model.min_size, round(value * scale / 8) * 8))
+
+    return fit(width), fit(height)
+
+
+class ImageQuery(StrictRequest):
+    """The query of `GET /p/{project}/image`; unknown parameters are a VALIDATION_ERROR."""
+
+    prompt: str = Field(min_length=1, max_length=2000, description="What to draw.")
+    route: str | None = Field(
+        default=None, description="A fallback chain such as `quality/fast` (see GET /api/v1/routes)."
+    )
+    model: str | None = Field(default=None, description="A catalog slug; exclusive with `route`.")
+    aspect_ratio: AspectRatio = Field(default="1:1", description="Scaled to the model's base resolution.")
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Fixes the image; random if unset.")
+    cache: bool = Field(default=True, description="`false` forces a new generation.")
+    format: ImageFormat = Field(default="webp", description="Encoding of the image.")
+    sig: str | None = Field(default=None, description="URL signature, for projects that require one.")
+    exp: int | None = Field(default=None, ge=0, description="Unix time after which a signed URL expires.")
+
+    @property
+    def normalized_prompt(self) -> str:
+        """Whitespace collapsed: the only normalization, so the cache never merges distinct prompts."""
+        return " ".join(self.prompt.split())
+
+    def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:
+        width, height = size_for(model, self.aspect_ratio)
+        return GenerationParams(
+            prompt=self.normalized_prompt,
+            width=width,
+            height=height,
+            num_inference_steps=model.default_steps,
+            guidance_scale=model.default_guidance_scale,
+            seed=seed,
+            output_format=self.format,
+        )
+
+
+class RoutePublic(BaseModel):
+    name: str = Field(description="What to pass as `route`, e.g. quality/fast.")
+    models: list[str] = Field(description="Catalog slugs, tried in this order.")
+
+
+class RouteList(BaseModel):
+    routes: list[RoutePublic]

@@ -1,0 +1,123 @@
+"""Wire models of the OpenAI Images API (`/v1/images/generations`, `/v1/models`), fields in
+OpenAI's order; the extra fields pixelray accepts come last."""
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS
+from deployments.protocol import GenerationParams
+from serve_app.config import ModelConfig
+from serve_app.errors import InvalidRequest
+from serve_app.schemas.common import StrictRequest
+from serve_app.schemas.generate import MAX_SEED
+
+_SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
+# What `style` adds to the prompt; the result comes back as `revised_prompt`.
+STYLE_TERMS = {"vivid": "vivid, hyper-real, dramatic colors", "natural": "natural, realistic colors"}
+
+
+class ImagesGenerationRequest(StrictRequest):
+    prompt: str = Field(min_length=1, max_length=PROMPT_MAX_CHARS, description="What to draw.")
+    model: str | None = Field(
+        default=None,
+        description="A catalog slug; OpenAI names (`dall-e-3`, `gpt-image-1`, ...) pick by `quality`.",
+    )
+    n: int = Field(default=1, ge=1, le=10, description="Images to generate, up to the model's and plan's max.")
+    quality: Literal["auto", "low", "medium", "high", "standard", "hd"] = Field(
+        default="auto", description="Picks the route `quality/fast|balanced|high`; `auto` is balanced."
+    )
+    response_format: Literal["url", "b64_json"] = Field(
+        default="url", description="A hosted URL, or the image itself base64-encoded."
+    )
+    output_format: Literal["png", "jpeg", "webp"] = Field(default="png", description="Encoding of the image.")
+    size: str = Field(default="auto", description="`WxH` within the model's limits, or `auto`.")
+    style: Literal["vivid", "natural"] | None = Field(default=None, description="Adds style terms to the prompt.")
+    user: str | None = Field(default=None, max_length=256, description="Your end user's id; not used.")
+    negative_prompt: str | None = Field(
+        default=None, max_length=1000, description="pixelray extra: what to keep out of the image."
+    )
+    seed: int | None = Field(
+        default=None, ge=0, le=MAX_SEED, description="pixelray extra: image i uses seed + i; random if unset."
+    )
+    steps: int | None = Field(
+        default=None, ge=1, le=50, description="pixelray extra: denoising steps; the model's default if unset."
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if value != "auto" and not _SIZE.match(value):
+            raise ValueError(f"{value!r} is not a size; use WIDTHxHEIGHT such as 512x512, or auto")
+        return value
+
+    @property
+    def revised_prompt(self) -> str:
+        return f"{self.prompt}, {STYLE_TERMS[self.style]}" if self.style else self.prompt
+
+    def to_params(self, model: ModelConfig, *, seed: int) -> list[GenerationParams]:
+        """One params per image; raises InvalidRequest naming the field when the model cannot take it."""
+        width, height = model.default_width, model.default_height
+        if self.size != "auto":
+            width, height = map(int, self.size.split("x"))
+        for value in (width, height):
+            if not model.min_size <= value <= model.max_size or value % 8:
+                raise InvalidRequest(
+                    field="size",
+                    message=f"{self.size} is not available for model {model.slug!r}: width and height "
+                    f"must be multiples of 8 within {model.min_size}–{model.max_size}, or use auto",
+                )
+        if self.n > model.max_count:
+            raise InvalidRequest(field="n", message=f"model {model.slug!r} draws at most {model.max_count} images")
+        if self.negative_prompt and not model.supports_negative_prompt:
+            raise InvalidRequest(
+                field="negative_prompt", message=f"model {model.slug!r} does not take a negative prompt"
+            )
+        return [
+            GenerationParams(
+                prompt=self.revised_prompt,
+                negative_prompt=self.negative_prompt,
+                width=width,
+                height=height,
+                num_inference_steps=self.steps or model.default_steps,
+                guidance_scale=model.default_guidance_scale,
+                seed=(seed + i) % (MAX_SEED + 1),
+                output_format=self.output_format,
+            )
+            for i in range(self.n)
+        ]
+
+
+class ImageObject(BaseModel):
+    url: str | None = Field(default=None, description="Absolute URL of the image (response_format=url).")
+    b64_json: str | None = Field(default=None, description="The image, base64 (response_format=b64_json).")
+    revised_prompt: str = Field(description="The prompt the image was drawn from.")
+
+
+class ImagesResponse(BaseModel):
+    created: int = Field(description="Unix time the images were created.")
+    data: list[ImageObject]
+
+
+class OpenAIModel(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(default=0, description="Unknown for catalog models: always 0.")
+    owned_by: str = "pixelray"
+
+
+class OpenAIModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIModel]
+
+
+class OpenAIErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    error: OpenAIErrorBody

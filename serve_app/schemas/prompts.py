@@ -1,0 +1,45 @@
+"""Wire models of POST /api/v1/prompt/enhance and /api/v1/prompt/build."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from deployments.prompt_enhancer.rules import DEFAULT_TONE, PROMPT_MAX_CHARS, TONES
+from serve_app.schemas.common import StrictRequest
+
+# The order a built prompt reads best in: what, where, how it feels and looks, then anything else.
+BUILD_FIELDS = ("subject", "setting", "mood", "art_style", "lighting", "camera", "extras")
+Tone = Literal[tuple(TONES)]  # type: ignore[valid-type]
+_PART = dict(default=None, max_length=300)
+
+
+class EnhanceRequest(StrictRequest):
+    prompt: str = Field(min_length=1, max_length=PROMPT_MAX_CHARS, description="The idea to expand.")
+    tone: Tone = Field(default=DEFAULT_TONE, description=f"One of: {', '.join(TONES)}.")
+
+
+class EnhanceData(BaseModel):
+    prompt: str = Field(description="The enhanced prompt.")
+    enhancer: Literal["llm", "rules"] = Field(
+        description="`llm` when the language model wrote it, `rules` when the rule-based enhancer did."
+    )
+
+
+class BuildRequest(StrictRequest):
+    subject: str | None = Field(**_PART, description="What the image shows, e.g. `a red fox`.")
+    setting: str | None = Field(**_PART, description="Where, e.g. `in a snowy birch forest`.")
+    mood: str | None = Field(**_PART, description="The feeling, e.g. `serene`.")
+    art_style: str | None = Field(**_PART, description="e.g. `watercolor`, `35mm photo`.")
+    lighting: str | None = Field(**_PART, description="e.g. `golden hour backlight`.")
+    camera: str | None = Field(**_PART, description="Lens, angle or framing, e.g. `85mm close-up`.")
+    extras: str | None = Field(**_PART, description="Anything else to append.")
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> "BuildRequest":
+        if not any((getattr(self, name) or "").strip() for name in BUILD_FIELDS):
+            raise ValueError(f"give at least one of: {', '.join(BUILD_FIELDS)}")
+        return self
+
+
+class BuildData(BaseModel):
+    prompt: str = Field(description="The assembled prompt.")

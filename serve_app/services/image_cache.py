@@ -1,0 +1,115 @@
+"""The GET-image cache on shared state. One row per cache key doubles as the lock that
+coalesces identical requests across every ingress replica: the first request inserts it as
+`pending` with a lease and generates; the others poll the row until it is `ready` (or `failed`).
+A lease that lapses (its replica died) lets the next request take over."""
+
+import asyncio
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, or_, update
+from sqlalchemy.exc import IntegrityError
+
+from serve_app.db.models import CachedImage, utcnow
+from serve_app.db.session import Database
+from serve_app.errors import GenerationFailed
+from serve_app.services.clock import Clock
+
+
+def cache_key(*, project_id: int, target: str, prompt: str, aspect_ratio: str, seed: int | None, fmt: str) -> str:
+    """SHA-256 over the canonical parameters; `target` is `model:SLUG` or `route:NAME`."""
+    canonical = json.dumps(
+        [project_id, target, prompt, aspect_ratio, seed, fmt], separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This request owns the key and must end it with `complete` or `abandon`."""
+
+    key: str
+
+
+class ImageCache:
+    def __init__(self, *, db: Database, clock: Clock, lease_s: float, wait_s: float, poll_s: float = 0.1):
+        self._db = db
+        self._clock = clock
+        self._lease = timedelta(seconds=lease_s)
+        self._wait_s = wait_s
+        self._poll_s = poll_s
+
+    async def lookup_or_claim(self, *, key: str, project_id: int) -> CachedImage | Claim:
+        """The ready entry, or a Claim when this request must generate it. Waits (bounded) while
+        another request holds the key; GenerationFailed when that one fails or never finishes."""
+        deadline = time.monotonic() + self._wait_s
+        waited = False
+        while True:
+            async with self._db.read() as session:
+                row = await session.get(CachedImage, key)
+            if row is not None and row.status == "ready":
+                return row
+            if row is not None and row.status == "failed" and waited:
+                raise GenerationFailed(f"the identical request this one waited for failed: {row.error}")
+            claim = await self._try_claim(key=key, project_id=project_id, exists=row is not None)
+            if claim is not None:
+                return claim
+            if time.monotonic() > deadline:
+                raise GenerationFailed("an identical request is still generating this image; retry shortly")
+            waited = True
+            await asyncio.sleep(self._poll_s)
+
+    async def _try_claim(self, *, key: str, project_id: int, exists: bool) -> Claim | None:
+        now = self._clock.now()
+        lease_until = now + self._lease
+        try:
+            async with self._db.write() as session:
+                if not exists:
+                    session.add(CachedImage(key=key, project_id=project_id, status="pending", lease_expires_at=lease_until))
+                    await session.flush()
+                    return Claim(key)
+                taken = await session.execute(
+                    update(CachedImage)
+                    .where(
+                        CachedImage.key == key,
+                        or_(
+                            CachedImage.status == "failed",
+                            (CachedImage.status == "pending") & (CachedImage.lease_expires_at < now),
+                        ),
+                    )
+                    .values(status="pending", lease_expires_at=lease_until, error=None, updated_at=now)
+                )
+                return Claim(key) if taken.rowcount == 1 else None
+        except IntegrityError:
+            # Another replica inserted the same key first: it generates, we wait.
+            return None
+
+    async def complete(
+        self, claim: Claim, *, storage_key: str, content_type: str, etag: str, model: str, seed: int, generation_ms: int
+    ) -> None:
+        async with self._db.write() as session:
+            await session.execute(
+                update(CachedImage)
+                .where(CachedImage.key == claim.key)
+                .values(
+                    status="ready", storage_key=storage_key, content_type=content_type, etag=etag,
+                    model=model, seed=seed, generation_ms=generation_ms, error=None, updated_at=utcnow(),
+                )
+            )
+
+    async def abandon(self, claim: Claim, *, error: str) -> None:
+        """Waiters see the failure; the next fresh request claims the key again."""
+        async with self._db.write() as session:
+            await session.execute(
+                update(CachedImage)
+                .where(CachedImage.key == claim.key, CachedImage.status == "pending")
+                .values(status="failed", error=error[:500], updated_at=utcnow())
+            )
+
+    async def forget(self, key: str) -> None:
+        """Drops an entry whose stored object is gone, so the next request regenerates it."""
+        async with self._db.write() as session:
+            await session.execute(delete(CachedImage).where(CachedImage.key == key))

@@ -1,0 +1,106 @@
+"""img2img input: fetched or decoded, checked by content, bounded in pixels, re-encoded clean."""
+
+import asyncio
+import base64
+import binascii
+import io
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from PIL import Image, ImageOps
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+
+from deployments.protocol import FetchError
+from serve_app.errors import InvalidRequest, ServiceUnavailable
+
+MAX_INPUT_BYTES = 10 * 1024 * 1024
+# Far below Pillow's decompression-bomb limit (~89 MP): 16 MP decodes to at most 48 MiB of RGB.
+MAX_INPUT_PIXELS = 4096 * 4096
+_DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*);base64,", re.I)
+_ALLOWED = "PNG, JPEG or WebP"
+
+ImageFetcher = Callable[[str], Awaitable[bytes]]
+
+
+def scraper_image_fetcher(scraper: Any | None) -> ImageFetcher:
+    """Image downloads through the Scraper deployment's handle: every fetch of a user URL
+    leaves from there. Without a scraper (an app built without one) URLs are refused."""
+
+    async def fetch(url: str) -> bytes:
+        if scraper is None:
+            raise FetchError("no_fetcher", "this server fetches no image URLs; send the image as a data: URL")
+        try:
+            return await scraper.fetch_image.remote(url)
+        except (BackPressureError, DeploymentUnavailableError):
+            raise ServiceUnavailable("the image fetcher is busy or down; retry shortly", retry_after=5) from None
+
+    return fetch
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The Pillow format name from the file's magic bytes, for the three formats we accept."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def decode_data_url(url: str) -> bytes:
+    match = _DATA_URL.match(url)
+    if match is None:
+        raise InvalidRequest(field="image", message="a data: URL must be base64, e.g. data:image/png;base64,...")
+    payload = url[match.end():]
+    if len(payload) > (MAX_INPUT_BYTES // 3 + 1) * 4:
+        raise InvalidRequest(field="image", message=f"the image is larger than {MAX_INPUT_BYTES // 2**20} MiB")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(field="image", message="the data: URL is not valid base64") from None
+
+
+def clean_image(data: bytes) -> bytes:
+    """The input as a metadata-free RGB PNG. Rejects other formats (by content, whatever the
+    name or declared type), oversized images (from the header, before decoding pixels) and
+    undecodable files, each as a 400 on `image`."""
+    kind = sniff_format(data)
+    if kind is None:
+        raise InvalidRequest(field="image", message=f"not a {_ALLOWED} image (judged by its content)")
+    try:
+        with Image.open(io.BytesIO(data), formats=[kind]) as image:
+            width, height = image.size
+            if width * height > MAX_INPUT_PIXELS:
+                raise InvalidRequest(
+                    field="image",
+                    message=f"{width}x{height} is too many pixels; at most {MAX_INPUT_PIXELS:,} (e.g. 4096x4096)",
+                )
+            # Orientation is the one piece of EXIF worth keeping: apply it to the pixels, drop the rest.
+            pixels = ImageOps.exif_transpose(image).convert("RGB")
+    except Image.DecompressionBombError:
+        raise InvalidRequest(field="image", message=f"too many pixels; at most {MAX_INPUT_PIXELS:,}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidRequest(field="image", message=f"the {kind} image could not be decoded ({exc})") from None
+    buffer = io.BytesIO()
+    # Fast compression: the bytes only travel to the replica, which decodes them at once.
+    pixels.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+async def load_init_image(source: str, *, fetch: ImageFetcher) -> bytes:
+    """The img2img input from an http(s) URL (through `fetch`, the SSRF-safe scraper) or a
+    data: URL, cleaned by `clean_image`. Every problem is an InvalidRequest on `image`."""
+    if source.startswith("data:"):
+        data = decode_data_url(source)
+    elif re.match(r"^https?://", source, re.I):
+        try:
+            data = await fetch(source)
+        except FetchError as exc:
+            raise InvalidRequest(field="image", message=f"could not fetch {source}: {exc.message}") from None
+    else:
+        raise InvalidRequest(field="image", message="give an http(s) URL or a data: URL")
+    if len(data) > MAX_INPUT_BYTES:
+        raise InvalidRequest(field="image", message=f"the image is larger than {MAX_INPUT_BYTES // 2**20} MiB")
+    return await asyncio.to_thread(clean_image, data)

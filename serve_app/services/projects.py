@@ -1,0 +1,87 @@
+"""Projects: the namespaces of GET-image URLs, each owned (and paid for) by one user."""
+
+import re
+import secrets
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from sqlalchemy import update
+from sqlmodel import select
+
+from serve_app.db.models import Project, User
+from serve_app.db.session import Database
+from serve_app.errors import InvalidRequest, NotFound, ProjectNotFound
+
+# A project slug is also a DNS label (`{slug}.BASE_DOMAIN`).
+_PROJECT_SLUG = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def normalize_origin(origin: str) -> str:
+    """`https://Example.com/` -> `https://example.com`; InvalidRequest for anything but an origin."""
+    problem = InvalidRequest(field="origin", message=f"{origin!r} is not an origin; use e.g. https://example.com")
+    try:
+        parts = urlsplit(origin.strip())
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        raise problem from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        raise problem
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+
+
+async def create_project(
+    *, db: Database, slug: str, user: User, origins: Sequence[str] = (), require_signature: bool = False
+) -> Project:
+    if not _PROJECT_SLUG.match(slug):
+        raise InvalidRequest(
+            field="slug", message="use 1–63 lowercase letters, digits and '-', not starting or ending with '-'"
+        )
+    project = Project(
+        slug=slug,
+        user_id=user.id,
+        allowed_origins=" ".join(normalize_origin(origin) for origin in origins),
+        require_signature=require_signature,
+        secret=new_secret(),
+    )
+    async with db.write() as session:
+        if (await session.exec(select(Project.id).where(Project.slug == slug))).first() is not None:
+            raise InvalidRequest(field="slug", message=f"a project named {slug!r} already exists")
+        session.add(project)
+    return project
+
+
+async def find_project(*, db: Database, slug: str) -> Project:
+    """The project; ProjectNotFound otherwise."""
+    async with db.read() as session:
+        project = (await session.exec(select(Project).where(Project.slug == slug))).first()
+    if project is None:
+        raise ProjectNotFound(slug)
+    return project
+
+
+async def project_owner(*, db: Database, project: Project) -> User:
+    async with db.read() as session:
+        user = (await session.exec(select(User).where(User.id == project.user_id))).first()
+    if user is None:
+        raise NotFound(f"the owner of project {project.slug!r} no longer exists")
+    return user
+
+
+async def list_projects(*, db: Database) -> list[tuple[Project, User]]:
+    async with db.read() as session:
+        rows = await session.exec(select(Project, User).join(User, User.id == Project.user_id).order_by(Project.id))
+        return list(rows)
+
+
+async def rotate_secret(*, db: Database, slug: str) -> str:
+    """A new signing secret for the project; URLs signed with the old one stop working at once."""
+    secret = new_secret()
+    async with db.write() as session:
+        moved = await session.execute(update(Project).where(Project.slug == slug).values(secret=secret))
+    if moved.rowcount != 1:
+        raise ProjectNotFound(slug)
+    return secret

@@ -1,0 +1,59 @@
+"""Routes: named, ordered chains of catalog models. A request on a route is served by the first
+model that succeeds; one that raises, times out or has no healthy replica hands over to the next."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from deployments.protocol import GenerationParams, GenerationResult
+from serve_app.config import AppConfig, ModelConfig
+from serve_app.errors import GenerationFailed, InvalidRequest, ServiceUnavailable, UnknownModel, UnknownRoute
+from serve_app.services.models import ModelClient
+
+logger = logging.getLogger("ray.serve")
+
+
+@dataclass(frozen=True)
+class Served:
+    """The model that produced the image, the params it ran with and its result."""
+
+    model: ModelConfig
+    params: GenerationParams
+    result: GenerationResult
+
+
+class ModelRouter:
+    def __init__(self, *, config: AppConfig, models: ModelClient):
+        self._config = config
+        self._models = models
+
+    def chain(self, *, route: str | None = None, model: str | None = None) -> list[ModelConfig]:
+        """The models to try, in order: the route's, the one named, or the default model."""
+        if route is not None and model is not None:
+            raise InvalidRequest(field="route", message="send either `route` or `model`, not both")
+        if route is not None:
+            slugs = self._config.routes.get(route)
+            if slugs is None:
+                raise UnknownRoute(name=route, known=sorted(self._config.routes))
+            return [self._config.model(slug) for slug in slugs]
+        found = self._config.model(model or self._config.default_model_slug)
+        if found is None:
+            raise UnknownModel(slug=model, known=[m.slug for m in self._config.models])
+        return [found]
+
+    async def generate_with_fallback(
+        self, chain: list[ModelConfig], params_for: Callable[[ModelConfig], GenerationParams]
+    ) -> Served:
+        """Runs the first model of `chain` that succeeds; `params_for` adapts the request to each
+        (sizes differ per model). GenerationFailed naming every model's failure if none does."""
+        failures = []
+        for model in chain:
+            params = params_for(model)
+            try:
+                result = await self._models.generate(model.slug, params)
+            except (GenerationFailed, ServiceUnavailable) as exc:
+                logger.warning("route fallback: %s failed: %s", model.slug, exc.message)
+                failures.append(exc.message)
+                continue
+            return Served(model=model, params=params, result=result)
+        raise GenerationFailed("every model failed: " + "; ".join(failures))

@@ -1,0 +1,95 @@
+"""The GET-image cache as a cross-replica lock, on SQLite and PostgreSQL."""
+
+import asyncio
+
+import pytest
+
+from serve_app.db.session import Database
+from serve_app.errors import GenerationFailed
+from serve_app.services.clock import SystemClock
+from serve_app.services.image_cache import Claim, ImageCache, cache_key
+from tests.factories import project_with_owner
+
+
+def key_for(project_id: int, prompt: str = "a fox", seed: int | None = None) -> str:
+    return cache_key(project_id=project_id, target="model:tiny-sd", prompt=prompt, aspect_ratio="1:1", seed=seed, fmt="webp")
+
+
+def cache(db: Database, *, lease_s: float = 60, wait_s: float = 10) -> ImageCache:
+    return ImageCache(db=db, clock=SystemClock(), lease_s=lease_s, wait_s=wait_s, poll_s=0.02)
+
+
+async def ready(image_cache: ImageCache, claim: Claim) -> None:
+    await image_cache.complete(
+        claim, storage_key="images/x.webp", content_type="image/webp", etag='"e"', model="tiny-sd", seed=1, generation_ms=5
+    )
+
+
+def test_the_key_separates_every_canonical_parameter():
+    base = dict(project_id=1, target="model:tiny-sd", prompt="a fox", aspect_ratio="1:1", seed=None, fmt="webp")
+    variants = [{"project_id": 2}, {"target": "route:quality/fast"}, {"prompt": "a cat"}, {"aspect_ratio": "16:9"},
+                {"seed": 0}, {"fmt": "png"}]
+    keys = {cache_key(**{**base, **change}) for change in variants}
+    assert len(keys | {cache_key(**base)}) == len(variants) + 1
+
+
+async def test_of_many_replicas_asking_at_once_exactly_one_claims_and_the_rest_get_its_result(db):
+    project = await project_with_owner(db)
+    replicas = [Database(db.url) for _ in range(4)]
+    caches = [cache(replica) for replica in replicas]
+    key = key_for(project.id)
+    try:
+        outcomes = [asyncio.ensure_future(caches[i % 4].lookup_or_claim(key=key, project_id=project.id)) for i in range(10)]
+        await asyncio.wait(outcomes, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        # Give the others time to get past their own claim attempts: they must all be waiting.
+        await asyncio.sleep(0.5)
+        claims = [task.result() for task in outcomes if task.done()]
+        assert len(claims) == 1 and isinstance(claims[0], Claim)
+        await ready(caches[0], claims[0])
+        rows = await asyncio.gather(*outcomes)
+    finally:
+        await asyncio.gather(*(replica.dispose() for replica in replicas))
+    waited = [row for row in rows if not isinstance(row, Claim)]
+    assert len(waited) == 9 and all(row.status == "ready" and row.storage_key == "images/x.webp" for row in waited)
+
+
+async def test_waiters_see_the_failure_and_the_next_request_claims_again(db):
+    project = await project_with_owner(db)
+    image_cache = cache(db)
+    key = key_for(project.id)
+    claim = await image_cache.lookup_or_claim(key=key, project_id=project.id)
+    waiter = asyncio.ensure_future(image_cache.lookup_or_claim(key=key, project_id=project.id))
+    await asyncio.sleep(0.1)
+    await image_cache.abandon(claim, error="model exploded")
+    with pytest.raises(GenerationFailed, match="model exploded"):
+        await waiter
+    assert isinstance(await image_cache.lookup_or_claim(key=key, project_id=project.id), Claim)
+
+
+async def test_a_lapsed_lease_is_taken_over(db):
+    project = await project_with_owner(db)
+    image_cache = cache(db, lease_s=0.2)
+    key = key_for(project.id)
+    assert isinstance(await image_cache.lookup_or_claim(key=key, project_id=project.id), Claim)
+    # The claimant's replica "died": after the lease, the next request generates instead.
+    taken = await asyncio.wait_for(image_cache.lookup_or_claim(key=key, project_id=project.id), timeout=5)
+    assert isinstance(taken, Claim)
+
+
+async def test_a_waiter_gives_up_after_its_bounded_wait(db):
+    project = await project_with_owner(db)
+    image_cache = cache(db, wait_s=0.2)
+    key = key_for(project.id)
+    await image_cache.lookup_or_claim(key=key, project_id=project.id)
+    with pytest.raises(GenerationFailed, match="still generating"):
+        await image_cache.lookup_or_claim(key=key, project_id=project.id)
+
+
+async def test_a_forgotten_entry_is_generated_again(db):
+    project = await project_with_owner(db)
+    image_cache = cache(db)
+    key = key_for(project.id)
+    await ready(image_cache, await image_cache.lookup_or_claim(key=key, project_id=project.id))
+    assert not isinstance(await image_cache.lookup_or_claim(key=key, project_id=project.id), Claim)
+    await image_cache.forget(key)
+    assert isinstance(await image_cache.lookup_or_claim(key=key, project_id=project.id), Claim)
