@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first: the pinned CPU build, so nothing below resolves a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 setup: $(STAMP)
@@ -26,6 +26,10 @@ run: models
 test: models
 	sh scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# Not part of CI: loads the machine for several minutes (benchmarks/README.md has the figures).
+bench: models
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 # Several Ray nodes on this machine; one dies under traffic (not part of `make test`: ~2 min).
 test-cluster: models

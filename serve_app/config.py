@@ -29,8 +29,12 @@ class AutoscalingOptions(StrictModel):
     min_replicas: int = Field(default=1, ge=0, description="Fewest replicas kept running.")
     max_replicas: int = Field(default=1, ge=1, description="Most replicas Serve may start.")
     initial_replicas: int | None = Field(default=None, ge=0, description="Replicas at start.")
-    target_ongoing_requests: float = Field(
-        default=2.0, gt=0, description="Ongoing requests per replica Serve scales towards."
+    target_ongoing_requests: float | None = Field(
+        default=None,
+        gt=0,
+        description="Ongoing requests per replica Serve scales towards. Unset: a model's "
+        "max_batch_size (a replica scales out once more than one batch waits), Serve's default "
+        "for the ingress.",
     )
     upscale_delay_s: float = Field(default=30.0, ge=0, description="Wait before adding replicas.")
     downscale_delay_s: float = Field(
@@ -102,8 +106,12 @@ class DeploymentOptions(StrictModel):
             return max(1, self.autoscaling_config.min_replicas)
         return self.num_replicas or 1
 
-    def to_serve_options(self) -> dict[str, Any]:
+    def to_serve_options(self, *, default_max_ongoing_requests: int | None = 16) -> dict[str, Any]:
+        """Serve's options; an unset max_ongoing_requests becomes `default_max_ongoing_requests`
+        (None leaves it to the caller, as models and the ingress derive theirs)."""
         options = self.model_dump(exclude_none=True)
+        if "max_ongoing_requests" not in options and default_max_ongoing_requests is not None:
+            options["max_ongoing_requests"] = default_max_ongoing_requests
         options["ray_actor_options"] = self.ray_actor_options.model_dump(exclude_none=True)
         if not options["ray_actor_options"]["resources"]:
             del options["ray_actor_options"]["resources"]
@@ -183,7 +191,9 @@ class ModelConfig(StrictModel):
 
     def serve_options(self) -> dict[str, Any]:
         """Serve options of this model's deployment, with the batching-aware defaults filled in."""
-        return with_batching_defaults(self.deployment.to_serve_options(), self.batching)
+        return with_batching_defaults(
+            self.deployment.to_serve_options(default_max_ongoing_requests=None), self.batching
+        )
 
     def credit_cost(self, *, width: int, height: int) -> int:
         """Credits for one image: the larger of the per-image and per-megapixel costs, rounded up, at least 1."""
@@ -545,7 +555,7 @@ class AppConfig(StrictModel):
 
     def ingress_serve_options(self) -> dict[str, Any]:
         """The ingress's Serve options; unset max_ongoing_requests covers every model's capacity."""
-        options = self.ingress.to_serve_options()
+        options = self.ingress.to_serve_options(default_max_ongoing_requests=None)
         options.setdefault(
             "max_ongoing_requests", max(256, math.ceil(self.model_capacity() / self.ingress.min_replicas))
         )

@@ -16,10 +16,11 @@ class BatchingConfig(BaseModel):
         default=8, ge=1, le=256, description="Most requests one pipeline call may hold."
     )
     batch_wait_timeout_s: float = Field(
-        default=0.02,
+        default=0.005,
         ge=0.0,
         le=10.0,
-        description="How long a partial batch waits for more requests before it runs.",
+        description="How long a partial batch waits for more requests when the pipeline is idle; "
+        "while a batch runs, the next one keeps filling until the running one should end.",
     )
     max_batch_pixels: int = Field(
         default=8 * 512 * 512,
@@ -41,9 +42,14 @@ class BatchingConfig(BaseModel):
 
 def with_batching_defaults(options: dict[str, Any], batching: BatchingConfig) -> dict[str, Any]:
     """Serve options with the limits left unset derived from batching: two batches' worth of
-    ongoing requests (one runs while the next fills) and a bounded queue of four times that,
-    so overload becomes a fast 503 rather than a hang."""
+    ongoing requests (one runs while the next fills), a bounded queue of four times that, so
+    overload becomes a fast 503 rather than a hang, and autoscaling towards one full batch per
+    replica."""
     options = dict(options)
+    if "autoscaling_config" in options:
+        options["autoscaling_config"] = {
+            "target_ongoing_requests": batching.max_batch_size, **options["autoscaling_config"]
+        }
     options.setdefault("max_ongoing_requests", 2 * batching.max_batch_size)
     options.setdefault("max_queued_requests", 4 * options["max_ongoing_requests"])
     return options

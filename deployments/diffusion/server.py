@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 import time
 
 from ray import serve
@@ -11,6 +12,8 @@ from deployments.diffusion.metrics import DiffusionMetrics
 from deployments.protocol import GenerationError, GenerationParams, GenerationResult
 
 logger = logging.getLogger("ray.serve")
+# Longest a filling batch waits on a running one: bounds the idle time a bad estimate can cost.
+_MAX_FILL_S = 5.0
 
 
 class DiffusionServer:
@@ -18,6 +21,10 @@ class DiffusionServer:
     by image count and by pixels."""
 
     def __init__(self, config: DiffusionConfig):
+        # OpenMP reads this when torch loads: passive workers give their core back instead of
+        # spinning for one the proxy or the ingress holds (5.9x faster images on a loaded
+        # 2-core machine; benchmarks/README.md). An operator's own setting wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         # Imported here so that importing this module (e.g. to build the app) never loads torch.
         from deployments.diffusion.backend import DiffusionBackend
 
@@ -25,6 +32,10 @@ class DiffusionServer:
         self._metrics = DiffusionMetrics(model=serve.get_replica_context().deployment)
         self._backend = DiffusionBackend(config)
         self._batching = config.batching
+        # Seconds per pixel-step, learnt from finished batches, and when the running batch
+        # should end: together they say how long the next batch may keep filling for free.
+        self._seconds_per_pixel_step: float | None = None
+        self._busy_until = 0.0
         # Built per replica rather than as a class decorator: the pixel bound reads this
         # replica's live batching config, which `reconfigure` replaces.
         self._generate_batch = serve.batch(
@@ -42,8 +53,21 @@ class DiffusionServer:
     def _batch_size(self, batch: list[GenerationParams]) -> int:
         return self._batching.batch_size([(p.width, p.height) for p in batch])
 
+    def _fill_time(self) -> float:
+        """How long a batch starting to fill now may wait for more requests.
+
+        Serve cuts the next batch while the current one still runs, then parks it until the
+        pipeline is free; a fixed short wait would cut it small. While the pipeline is busy the
+        next batch therefore keeps filling until the running batch should end, and when the
+        pipeline is idle a lone request waits only `batch_wait_timeout_s`.
+        """
+        remaining = min(self._busy_until - time.monotonic(), _MAX_FILL_S)
+        return max(self._batching.batch_wait_timeout_s, remaining)
+
     async def generate(self, params: GenerationParams) -> GenerationResult:
         """Returns the image for `params`; raises when this request alone fails."""
+        # Read by the batch queue when this request is the first of a new batch.
+        self._generate_batch.set_batch_wait_timeout_s(self._fill_time())
         started = time.perf_counter()
         result = await self._generate_batch(params)
         self._metrics.record_result(result, elapsed_s=time.perf_counter() - started)
@@ -58,10 +82,19 @@ class DiffusionServer:
     async def _run_batch(self, batch: list[GenerationParams]) -> list[GenerationResult | Exception]:
         # The pipeline runs in a worker thread so the replica keeps accepting requests and
         # the next batch fills while this one computes.
-        started = time.perf_counter()
-        results = await asyncio.to_thread(self._backend.generate, batch)
-        self._metrics.record_batch(size=len(batch), seconds=time.perf_counter() - started)
-        return results
+        work = sum(p.width * p.height * p.num_inference_steps for p in batch)
+        started = time.monotonic()
+        if self._seconds_per_pixel_step is not None:
+            self._busy_until = started + work * self._seconds_per_pixel_step
+        try:
+            return await asyncio.to_thread(self._backend.generate, batch)
+        finally:
+            self._busy_until = 0.0
+            seconds = time.monotonic() - started
+            self._metrics.record_batch(size=len(batch), seconds=seconds)
+            previous = self._seconds_per_pixel_step
+            rate = seconds / work
+            self._seconds_per_pixel_step = rate if previous is None else 0.5 * previous + 0.5 * rate
 
     async def check_health(self) -> None:
         """Serve's health probe: the pipeline is loaded or the constructor would have failed."""

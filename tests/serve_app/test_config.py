@@ -118,9 +118,10 @@ def test_deployment_options_become_serve_options():
 
 
 def test_unset_model_limits_follow_the_batch_size():
-    entry = tiny_model_entry(batching={"max_batch_size": 6}, deployment={"num_replicas": 1})
+    entry = tiny_model_entry(batching={"max_batch_size": 6}, deployment={"autoscaling_config": {"max_replicas": 3}})
     options = parse_app_config({"models": [entry]}).models[0].serve_options()
     assert (options["max_ongoing_requests"], options["max_queued_requests"]) == (12, 48)
+    assert options["autoscaling_config"]["target_ongoing_requests"] == 6
 
 
 def test_a_model_that_could_never_fill_a_batch_is_refused():

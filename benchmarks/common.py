@@ -1,0 +1,116 @@
+"""Shared pieces of the benchmarks: the tiny model, a closed-loop HTTP load generator, figures."""
+
+import asyncio
+import os
+import platform
+import random
+import socket
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+# As the diffusion replica does (deployments/diffusion/server.py), for the raw pipeline and the
+# baseline too, so that every stage runs torch the same way. Set before anything loads torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+STEPS = 4
+TORCH_THREADS = int(os.environ.get("PIXELRAY_BENCH_THREADS", os.cpu_count() or 1))
+# The same benchmarks on a GPU: PIXELRAY_BENCH_DEVICE=cuda PIXELRAY_BENCH_DTYPE=float16.
+DEVICE = os.environ.get("PIXELRAY_BENCH_DEVICE", "auto")
+DTYPE = os.environ.get("PIXELRAY_BENCH_DTYPE", "float32")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tiny_model_dir(cache_dir: Path) -> Path:
+    """Builds `builtin:tiny-sd` into `cache_dir` (once) and returns its pipeline directory."""
+    from deployments.builtin_models import builtin_model_path
+
+    return Path(builtin_model_path("tiny-sd", cache_dir))
+
+
+def machine() -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, {gpu}, torch {torch.__version__}, "
+        f"device {DEVICE}, dtype {DTYPE}, OMP_WAIT_POLICY {os.environ['OMP_WAIT_POLICY']}, "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class LoadResult:
+    """What a load run measured: completed images per second and their latencies."""
+
+    completed: int
+    window_s: float
+    latencies_s: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def throughput(self) -> float:
+        return self.completed / self.window_s if self.window_s else 0.0
+
+    def line(self) -> str:
+        lat = self.latencies_s or [0.0]
+        errors = f", errors {self.errors}" if self.errors else ""
+        return (
+            f"{self.throughput:6.2f} img/s  ({self.completed} in {self.window_s:.1f} s; latency p50 "
+            f"{statistics.median(lat) * 1000:.0f} ms, p99 {percentile(lat, 99) * 1000:.0f} ms{errors})"
+        )
+
+
+Send = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
+
+
+async def closed_loop(send: Send, *, clients: int, warmup_s: float, duration_s: float) -> LoadResult:
+    """`clients` loops each sending its next request when the previous one answers; counts the
+    answers that arrive inside the measurement window after `warmup_s`."""
+    started = time.perf_counter()
+    window = (started + warmup_s, started + warmup_s + duration_s)
+    result = LoadResult(completed=0, window_s=duration_s)
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while time.perf_counter() < window[1]:
+            sent = time.perf_counter()
+            response = await send(http, random.randrange(2**32))
+            done = time.perf_counter()
+            if response.status_code != 200:
+                key = str(response.status_code)
+                result.errors[key] = result.errors.get(key, 0) + 1
+                await asyncio.sleep(0.05)
+            elif window[0] <= done <= window[1]:
+                result.completed += 1
+                result.latencies_s.append(done - sent)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as http:
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+    return result
+
+
+async def sequential(send: Send, *, requests: int, warmup: int = 2) -> list[float]:
+    """Latencies of `requests` requests sent one at a time (after `warmup` unmeasured ones)."""
+    latencies = []
+    async with httpx.AsyncClient(timeout=300) as http:
+        for i in range(warmup + requests):
+            sent = time.perf_counter()
+            response = await send(http, i)
+            response.raise_for_status()
+            if i >= warmup:
+                latencies.append(time.perf_counter() - sent)
+    return latencies

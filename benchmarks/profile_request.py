@@ -1,0 +1,95 @@
+"""Profiles the ingress's hot path for POST /api/v1/generate with pyinstrument.
+
+The FastAPI app runs in-process over ASGI with the real database, store, auth and accounting;
+the model handle answers at once with a real encoded image, so the profile holds only what the
+ingress itself spends per request (the model's time is measured by the raw benchmark).
+
+    python -m benchmarks.profile_request [--requests 200]
+"""
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from pyinstrument import Profiler
+
+from benchmarks.served import app_args
+
+
+class InstantHandle:
+    """Stands in for the model deployment's handle: `generate.remote(params)` answers with a
+    fixed image of the requested size, without running a model."""
+
+    def __init__(self, image: bytes):
+        self.generate = self
+        self.image = image
+
+    def remote(self, params):
+        return self._answer(params)
+
+    async def _answer(self, params):
+        from deployments.protocol import GenerationResult
+
+        return GenerationResult(
+            image=self.image, content_type="image/png", width=params.width, height=params.height,
+            seed=params.seed, inference_seconds=0.0,
+        )
+
+
+def tiny_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.effect_noise((64, 64), 64).convert("RGB").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+async def profile(work_dir: Path, requests: int) -> None:
+    from serve_app.api.main import create_app
+    from serve_app.api.state import AppState
+    from serve_app.config import parse_app_config
+    from serve_app.services.users import create_user
+
+    args = app_args(work_dir, base_url="http://bench", max_batch_size=16, batch_wait_timeout_s=0.02)
+    config = parse_app_config(args)
+    state = AppState.build(config, model_handles={"tiny-sd": InstantHandle(tiny_png())})
+    await state.startup()
+    key = (await create_user(db=state.db, config=config, name="profile", plan="bench")).key
+    transport = httpx.ASGITransport(app=create_app(state))
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+
+        async def one(seed: int) -> None:
+            response = await http.post(
+                "/api/v1/generate", json={"prompt": "a lighthouse at dusk", "seed": seed},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            response.raise_for_status()
+
+        for seed in range(20):
+            await one(seed)
+        profiler = Profiler(interval=0.0005, async_mode="enabled")
+        started = time.perf_counter()
+        with profiler:
+            for seed in range(requests):
+                await one(seed)
+        elapsed = time.perf_counter() - started
+    await state.shutdown()
+    print(f"ingress hot path: {elapsed / requests * 1000:.2f} ms per request (in-process, {requests} sequential)")
+    print(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pixelray-profile-") as tmp:
+        asyncio.run(profile(Path(tmp), options.requests))
+
+
+if __name__ == "__main__":
+    main()

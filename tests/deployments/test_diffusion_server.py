@@ -1,0 +1,80 @@
+"""The diffusion deployment on the shared Serve instance: heterogeneous batches split into
+groups, pixel-bounded batch sizes, and a failing request that fails alone."""
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from deployments.diffusion.builder import build_diffusion_deployment
+from deployments.diffusion.config import BatchingConfig, DiffusionConfig
+from deployments.protocol import GenerationError, GenerationParams
+from serve_app.errors import Overloaded
+from serve_app.services.models import ModelClient
+
+pytestmark = pytest.mark.serve
+
+# Four 64×64 images or one 128×128 image fill a batch.
+BATCHING = BatchingConfig(max_batch_size=4, batch_wait_timeout_s=0.5, max_batch_pixels=4 * 64 * 64)
+# Above the largest burst the other tests send: the handle counts a request as queued until it is routed.
+QUEUE = 8
+
+
+@pytest.fixture(scope="module")
+def handle(serve_app, model_cache_dir) -> Iterator:
+    from ray import serve
+
+    config = DiffusionConfig(
+        source="builtin:tiny-sd", cache_dir=str(model_cache_dir), device="cpu", num_threads=1, batching=BATCHING
+    )
+    app = build_diffusion_deployment(
+        config,
+        name="batching-probe",
+        deployment_options={
+            "max_ongoing_requests": 2 * BATCHING.max_batch_size,
+            "max_queued_requests": QUEUE,
+            "ray_actor_options": {"num_cpus": 0},
+        },
+    )
+    yield serve.run(app, name="batching-probe", route_prefix=None)
+    serve.delete("batching-probe")
+
+
+def params(seed: int, size: int = 64, **overrides) -> GenerationParams:
+    return GenerationParams(
+        prompt="a fox", width=size, height=size, num_inference_steps=2, guidance_scale=5.0, seed=seed, **overrides
+    )
+
+
+async def generate_all(handle, batch: list[GenerationParams]) -> list:
+    return await asyncio.gather(*(handle.generate.remote(p) for p in batch), return_exceptions=True)
+
+
+async def test_concurrent_requests_share_pipeline_calls_up_to_the_batch_size(handle):
+    results = await generate_all(handle, [params(seed) for seed in range(8)])
+    sizes = [r.batch_size for r in results]
+    assert max(sizes) > 1 and max(sizes) <= BATCHING.max_batch_size
+
+
+async def test_large_images_get_smaller_batches_than_small_ones(handle):
+    results = await generate_all(handle, [params(seed, size=128) for seed in range(3)] + [params(9)])
+    assert [(r.width, r.batch_size) for r in results[:3]] == [(128, 1)] * 3
+    assert results[3].width == 64
+
+
+async def test_a_batch_of_mixed_shapes_runs_each_group_and_a_bad_request_fails_alone(handle):
+    batch = [params(1), params(2, mode="img2img", init_image=b"not an image"), params(3, size=96), params(4)]
+    results = await generate_all(handle, batch)
+    assert isinstance(results[1], GenerationError) and "init_image" in str(results[1])
+    assert [(r.width, r.seed) for r in (results[0], results[2], results[3])] == [(64, 1), (96, 3), (64, 4)]
+
+
+async def test_requests_beyond_the_queue_are_refused_at_once_as_overloaded(handle):
+    client = ModelClient({"probe": handle}, timeout_s=300)
+    capacity = 2 * BATCHING.max_batch_size + QUEUE
+    results = await asyncio.gather(
+        *(client.generate("probe", params(seed)) for seed in range(capacity + 6)), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, Overloaded)]
+    assert len(refused) >= 6 and all(r.status_code == 503 and r.retry_after >= 1 for r in refused)
+    assert all(not isinstance(r, Exception) for r in results if not isinstance(r, Overloaded))
