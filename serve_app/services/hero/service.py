@@ -67,37 +67,40 @@ class HeroService:
             cost=model.credit_cost(width=width, height=height),
         )
         context.rate_limit = admission.rate_limit
+        job = Job(
+            id=f"job_{secrets.token_urlsafe(16)}", user_id=user.id, request_id=context.request_id, url_id="",
+            model=model.slug, style=request.style, text_treatment=request.text_treatment,
+            max_attempts=self._config.hero.max_attempts,
+        )
         try:
-            url_id = await self._url_id(user_id=user.id, url=url)
-            job = Job(
-                id=f"job_{secrets.token_urlsafe(16)}", user_id=user.id, request_id=context.request_id, url_id=url_id,
-                model=model.slug, style=request.style, text_treatment=request.text_treatment,
-                max_attempts=self._config.hero.max_attempts,
-            )
-            async with self._db.write() as session:
-                session.add(job)
+            await self._queue(job, url=url)
         except BaseException as exc:
             await asyncio.shield(self._accounting.fail(admission, error=f"could not queue the job: {exc!r}"))
             raise
         self._worker.wake.remote()
-        return HeroAccepted(url_id=url_id, image_url=self.image_url(url_id), job_id=job.id)
+        return HeroAccepted(url_id=job.url_id, image_url=self.image_url(job.url_id), job_id=job.id)
 
-    async def _url_id(self, *, user_id: int, url: str) -> str:
-        for _ in range(2):
-            async with self._db.read() as session:
-                existing = (
-                    await session.exec(select(PageUrl.id).where(PageUrl.user_id == user_id, PageUrl.url == url))
-                ).first()
-            if existing:
-                return existing
+    async def _queue(self, job: Job, *, url: str) -> None:
+        """Commits `job` under the user's record of `url` (found or created) in one transaction."""
+        for attempt in range(2):
             try:
                 async with self._db.write() as session:
-                    row = PageUrl(id=f"url_{secrets.token_urlsafe(12)}", user_id=user_id, url=url)
-                    session.add(row)
-                return row.id
+                    url_id = (
+                        await session.exec(select(PageUrl.id).where(PageUrl.user_id == job.user_id, PageUrl.url == url))
+                    ).first()
+                    if url_id is None:
+                        row = PageUrl(id=f"url_{secrets.token_urlsafe(12)}", user_id=job.user_id, url=url)
+                        session.add(row)
+                        # Flushed first: a concurrent submission of the same URL fails here, not on the job.
+                        await session.flush()
+                        url_id = row.id
+                    job.url_id = url_id
+                    session.add(job)
+                return
             except IntegrityError:
-                continue  # the same URL was just submitted concurrently: use that row
-        raise RuntimeError("could not create or find the URL record")
+                # The same URL was just submitted concurrently (PostgreSQL): the retry finds its row.
+                if attempt:
+                    raise
 
     async def newest_image(self, url_id: str) -> str | None:
         """Where the newest completed image of a URL is, or None while there is none."""
