@@ -15,6 +15,7 @@ from transformers.utils import logging as transformers_logging
 from deployments.builtin_models import resolve_source
 from deployments.diffusion.config import DiffusionConfig
 from deployments.protocol import GenerationError, GenerationParams, GenerationResult
+from deployments.torch_runtime import place
 
 logger = logging.getLogger(__name__)
 # Prompt truncation warnings echo whole token lists per request; our API bounds prompts instead.
@@ -23,14 +24,7 @@ diffusers_logging.disable_progress_bar()
 transformers_logging.set_verbosity_error()
 transformers_logging.disable_progress_bar()
 
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-
-
-def pick_device(requested: str) -> str:
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
 
 
 def encode_image(pixels: np.ndarray, output_format: str) -> bytes:
@@ -66,13 +60,7 @@ class DiffusionBackend:
     """Loads a pipeline once and turns lists of params into encoded images."""
 
     def __init__(self, config: DiffusionConfig):
-        self.device = pick_device(config.device)
-        dtype = _DTYPES[config.dtype]
-        if self.device == "cpu" and dtype is torch.float16:
-            logger.warning("float16 is not supported on the CPU; loading float32 instead")
-            dtype = torch.float32
-        if config.num_threads and self.device == "cpu":
-            torch.set_num_threads(config.num_threads)
+        self.device, dtype = place(device=config.device, dtype=config.dtype, num_threads=config.num_threads)
         path = resolve_source(config.source, config.cache_dir)
         self.pipeline = AutoPipelineForText2Image.from_pretrained(path, dtype=dtype)
         self.pipeline.to(self.device)

@@ -9,22 +9,16 @@ from transformers.utils import logging as transformers_logging
 from deployments.builtin_models import resolve_source
 from deployments.prompt_enhancer.config import PromptEnhancerConfig
 from deployments.protocol import EnhanceParams
+from deployments.torch_runtime import place
 
 logger = logging.getLogger(__name__)
 transformers_logging.set_verbosity_error()
 transformers_logging.disable_progress_bar()
 
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SYSTEM_PROMPT = (
     "You rewrite short ideas into one detailed prompt for an image generator. Keep the subject, "
     "add setting, lighting, composition and quality terms in a {tone} tone. Reply with the prompt only."
 )
-
-
-def pick_device(requested: str) -> str:
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
 
 
 class PromptEnhancerBackend:
@@ -32,13 +26,7 @@ class PromptEnhancerBackend:
 
     def __init__(self, config: PromptEnhancerConfig):
         self._config = config
-        self.device = pick_device(config.device)
-        dtype = _DTYPES[config.dtype]
-        if self.device == "cpu" and dtype is torch.float16:
-            logger.warning("float16 is not supported on the CPU; loading float32 instead")
-            dtype = torch.float32
-        if config.num_threads and self.device == "cpu":
-            torch.set_num_threads(config.num_threads)
+        self.device, dtype = place(device=config.device, dtype=config.dtype, num_threads=config.num_threads)
         path = resolve_source(config.source, config.cache_dir)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         # Decoder-only models continue from the right edge, so batches pad on the left.
