@@ -2,9 +2,11 @@
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from deployments.runtime_config import RuntimeConfig
 
 
 class BatchingConfig(BaseModel):
@@ -55,27 +57,10 @@ def with_batching_defaults(options: dict[str, Any], batching: BatchingConfig) ->
     return options
 
 
-class DiffusionConfig(BaseModel):
+class DiffusionConfig(RuntimeConfig):
     """How to load and run one diffusers pipeline on a replica."""
-
-    model_config = ConfigDict(extra="forbid")
 
     source: str = Field(
         description="`builtin:tiny-sd`, a Hugging Face repo id (`org/name`) or a local directory."
-    )
-    cache_dir: str | None = Field(
-        default=None,
-        description="Where built-in models are built and cached; defaults to the user's cache dir.",
-    )
-    device: Literal["cpu", "cuda", "auto"] = Field(
-        default="auto", description="`auto` picks CUDA when a GPU is visible, else the CPU."
-    )
-    dtype: Literal["float32", "float16", "bfloat16"] = Field(
-        default="float32", description="Weights dtype; float16 is for CUDA only."
-    )
-    num_threads: int | None = Field(
-        default=None,
-        ge=1,
-        description="torch intra-op threads on CPU; unset leaves torch's default.",
     )
     batching: BatchingConfig = Field(default_factory=BatchingConfig)

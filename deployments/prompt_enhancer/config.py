@@ -1,34 +1,18 @@
 """What a prompt-enhancer replica needs to load and run one causal LM. Importable without torch."""
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from deployments.diffusion.config import BatchingConfig
+from deployments.runtime_config import RuntimeConfig
 from deployments.sources import BUILTIN_LMS, check_source
 
 
-class PromptEnhancerConfig(BaseModel):
+class PromptEnhancerConfig(RuntimeConfig):
     """How to load and run the prompt enhancer's language model on a replica."""
-
-    model_config = ConfigDict(extra="forbid")
 
     source: str = Field(
         default="builtin:tiny-lm",
         description="`builtin:tiny-lm`, a Hugging Face causal LM repo id (`org/name`) or a local directory.",
-    )
-    cache_dir: str | None = Field(
-        default=None,
-        description="Where built-in models are built and cached; defaults to the user's cache dir.",
-    )
-    device: Literal["cpu", "cuda", "auto"] = Field(
-        default="auto", description="`auto` picks CUDA when a GPU is visible, else the CPU."
-    )
-    dtype: Literal["float32", "float16", "bfloat16"] = Field(
-        default="float32", description="Weights dtype; float16 is for CUDA only."
-    )
-    num_threads: int | None = Field(
-        default=None, ge=1, description="torch intra-op threads on CPU; unset leaves torch's default."
     )
     max_new_tokens: int = Field(
         default=128, ge=1, le=1024, description="Most tokens the model may write per prompt."
