@@ -20,8 +20,9 @@ setup: $(STAMP)
 models: setup
 	$(BIN)/pixelray models build
 
+# A Ray cluster of its own; RAY_ADDRESS=host:port joins a running one instead (scripts/run.sh).
 run: models
-	$(BIN)/serve run configs/local.yaml
+	BIN=$(BIN) scripts/run.sh configs/local.yaml
 
 test: models
 	sh scripts/ensure-chromium.sh

@@ -34,6 +34,9 @@ cleanup() {
     # `ray start --block` stops the processes of its own head (and only those) on SIGTERM.
     [ -n "$HEAD_PID" ] && kill -TERM "$HEAD_PID" 2>/dev/null && wait "$HEAD_PID" 2>/dev/null
     [ -n "$PAGES_PID" ] && kill -TERM "$PAGES_PID" 2>/dev/null && wait "$PAGES_PID" 2>/dev/null
+    # `ray start` recorded this head as the machine's current cluster; left behind, it names a
+    # dead head that a later bare `ray.init()` or `serve run` would try to join.
+    [ "$(cat /tmp/ray/ray_current_cluster 2>/dev/null)" = "$RAY_ADDRESS" ] && rm -f /tmp/ray/ray_current_cluster
     rm -rf "$WORK"
 }
 trap cleanup EXIT

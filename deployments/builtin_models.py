@@ -14,8 +14,10 @@ from deployments.sources import BUILTIN_PREFIX, default_cache_dir
 
 TINY_SD_SEED = 0
 TINY_LM_SEED = 0
-# Latent channels of 4 with a 2-level VAE: images must be multiples of 4 pixels; the API asks for 8.
 _CLIP_MAX_LENGTH = 77
+# A built model lives in a directory named for its version, so a cache built by an older
+# version is never loaded: bump a version whenever its builder changes what it writes.
+BUILD_VERSIONS = {"tiny-sd": 2, "tiny-lm": 1}
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -72,25 +74,31 @@ def _build_tiny_sd(target: Path) -> None:
     tokenizer = CLIPTokenizer.from_pretrained(target / "_tokenizer")
     # Each component is seeded on its own so that its weights do not depend on build order.
     torch.manual_seed(TINY_SD_SEED)
+    # Stable Diffusion's shape at a fraction of its width: a UNet with cross-attention at its
+    # deepest level and a four-level VAE that downsamples by 8, so a 512x512 image denoises
+    # 64x64 latents as in SD 1.5 and costs seconds on a CPU.
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
-        sample_size=32,
+        block_out_channels=(16, 32, 64),
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=64,
         in_channels=4,
         out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
         cross_attention_dim=32,
     )
     torch.manual_seed(TINY_SD_SEED + 1)
     vae = AutoencoderKL(
-        block_out_channels=(32, 64),
+        block_out_channels=(8, 16, 32, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
         latent_channels=4,
-        sample_size=64,
+        sample_size=512,
     )
     torch.manual_seed(TINY_SD_SEED + 2)
     text_encoder = CLIPTextModel(
@@ -183,14 +191,15 @@ _BUILDERS = {"tiny-sd": (_build_tiny_sd, "model_index.json"), "tiny-lm": (_build
 
 
 def builtin_model_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Returns the directory of built-in model `name`, building it on first use.
+    """Returns the directory of built-in model `name` at its current build version, building it
+    on first use and removing the builds of other versions.
 
     The build goes to a temporary directory that is renamed into place, so replicas starting
     together never load a half-written model.
     """
     build, marker = _BUILDERS[name]
     root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    target = root / name
+    target = root / f"{name}-v{BUILD_VERSIONS[name]}"
     if (target / marker).exists():
         return target
     root.mkdir(parents=True, exist_ok=True)
@@ -204,7 +213,15 @@ def builtin_model_path(name: str, cache_dir: str | os.PathLike | None = None) ->
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    _remove_other_builds(root, name, keep=target)
     return target
+
+
+def _remove_other_builds(root: Path, name: str, *, keep: Path) -> None:
+    """Older builds (unversioned `name/` before versions existed, or `name-vN/`) only take space."""
+    for stale in [root / name, *root.glob(f"{name}-v*")]:
+        if stale != keep and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def resolve_source(source: str, cache_dir: str | os.PathLike | None = None) -> str:

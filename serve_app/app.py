@@ -31,7 +31,7 @@ def build_app(args: dict[str, Any]) -> Application:
     if config.enhancer.backend == "llm":
         enhancer_app = build_prompt_enhancer_deployment(
             config.enhancer.to_enhancer_config(cache_dir=config.model_cache_dir),
-            deployment_options=config.enhancer.deployment.to_serve_options(),
+            deployment_options=config.enhancer.serve_options(),
         )
     scraper = build_scraper_deployment(
         ScraperConfig(allow_list=tuple(config.scraper.allow_list)),

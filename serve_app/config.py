@@ -120,6 +120,23 @@ class DeploymentOptions(StrictModel):
         return options
 
 
+def check_batches_can_fill(deployment: DeploymentOptions, batching: BatchingConfig) -> None:
+    """Refuses a max_ongoing_requests below max_batch_size: a batch could never fill."""
+    ongoing = deployment.max_ongoing_requests
+    if ongoing is not None and ongoing < batching.max_batch_size:
+        raise ValueError(
+            f"deployment.max_ongoing_requests ({ongoing}) is below batching.max_batch_size "
+            f"({batching.max_batch_size}), so a batch could never fill; set it to at least "
+            f"{2 * batching.max_batch_size} (one batch running, one filling) or leave it unset"
+        )
+
+
+def batched_serve_options(deployment: DeploymentOptions, batching: BatchingConfig) -> dict[str, Any]:
+    """Serve options of a batching deployment: what the config sets, and limits derived from
+    its batching for what it leaves unset (`with_batching_defaults`)."""
+    return with_batching_defaults(deployment.to_serve_options(default_max_ongoing_requests=None), batching)
+
+
 class ModelConfig(StrictModel):
     """One entry of the model catalog: what users see and pay, and how its replicas run."""
 
@@ -180,20 +197,12 @@ class ModelConfig(StrictModel):
 
     @model_validator(mode="after")
     def _batch_fits(self) -> "ModelConfig":
-        ongoing = self.deployment.max_ongoing_requests
-        if ongoing is not None and ongoing < self.batching.max_batch_size:
-            raise ValueError(
-                f"deployment.max_ongoing_requests ({ongoing}) is below batching.max_batch_size "
-                f"({self.batching.max_batch_size}), so a batch could never fill; set it to at least "
-                f"{2 * self.batching.max_batch_size} (one batch running, one filling) or leave it unset"
-            )
+        check_batches_can_fill(self.deployment, self.batching)
         return self
 
     def serve_options(self) -> dict[str, Any]:
         """Serve options of this model's deployment, with the batching-aware defaults filled in."""
-        return with_batching_defaults(
-            self.deployment.to_serve_options(default_max_ongoing_requests=None), self.batching
-        )
+        return batched_serve_options(self.deployment, self.batching)
 
     def credit_cost(self, *, width: int, height: int) -> int:
         """Credits for one image: the larger of the per-image and per-megapixel costs, rounded up, at least 1."""
@@ -398,6 +407,15 @@ class EnhancerConfig(StrictModel):
     @classmethod
     def _source(cls, value: str) -> str:
         return check_source(value, BUILTIN_LMS)
+
+    @model_validator(mode="after")
+    def _batch_fits(self) -> "EnhancerConfig":
+        check_batches_can_fill(self.deployment, self.batching)
+        return self
+
+    def serve_options(self) -> dict[str, Any]:
+        """Serve options of the LLM deployment, with the same batching-aware defaults as a model's."""
+        return batched_serve_options(self.deployment, self.batching)
 
     def to_enhancer_config(self, *, cache_dir: str | None) -> PromptEnhancerConfig:
         return PromptEnhancerConfig(

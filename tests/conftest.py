@@ -17,6 +17,7 @@ import pytest
 import yaml
 from sqlalchemy import text
 
+from deployments.builtin_models import builtin_model_path
 # Imported from the models module so that every table is registered on the metadata.
 from serve_app.db.models import SQLModel
 from serve_app.db.migrations import upgrade_database
@@ -37,8 +38,6 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from deployments.builtin_models import builtin_model_path
-
     cache = tmp_path_factory.mktemp("models")
     builtin_model_path("tiny-sd", cache)
     builtin_model_path("tiny-lm", cache)
@@ -50,7 +49,7 @@ def broken_model_dir(model_cache_dir: Path, tmp_path_factory: pytest.TempPathFac
     """A real pipeline directory that loads but fails every generation: the tiny model with a
     scheduler whose prediction type does not exist."""
     target = tmp_path_factory.mktemp("broken") / "broken-sd"
-    shutil.copytree(model_cache_dir / "tiny-sd", target)
+    shutil.copytree(builtin_model_path("tiny-sd", model_cache_dir), target)
     scheduler = target / "scheduler" / "scheduler_config.json"
     scheduler.write_text(json.dumps({**json.loads(scheduler.read_text()), "prediction_type": "no-such-type"}))
     return target

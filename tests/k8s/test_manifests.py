@@ -2,7 +2,6 @@
 the RayService against the KubeRay CRD, and its serveConfigV2 is configs/production.yaml."""
 
 import copy
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-SHARED = Path(os.environ.get("PIXELRAY_SHARED_DIR", ROOT.parent / "shared"))
-CRD_PATH = SHARED / "schemas" / "ray.io_rayservices.yaml"
+# The project's own copy of the KubeRay CRD (k8s/crds/README.md says which release).
+CRD_PATH = K8S / "crds" / "ray.io_rayservices.yaml"
 KUBERNETES_VERSION = "1.33.0"
 
 
@@ -49,8 +48,6 @@ def strict_schema(schema: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def crd_validator() -> jsonschema.Validator:
-    if not CRD_PATH.exists():
-        pytest.fail(f"the KubeRay CRD is missing at {CRD_PATH}; set PIXELRAY_SHARED_DIR to the shared/ folder")
     crd = yaml.load(CRD_PATH.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
     schema = strict_schema(version["schema"]["openAPIV3Schema"])

@@ -167,3 +167,10 @@ def test_a_diffusion_model_cannot_be_the_enhancer_and_a_language_model_cannot_dr
 def test_enhancer_limits_name_the_key():
     assert "enhancer.max_new_tokens" in error_of(args(enhancer={"max_new_tokens": 0}))
     assert "enhancer.backend" in error_of(args(enhancer={"backend": "gpt"}))
+
+
+def test_an_enhancer_that_could_never_fill_a_batch_is_refused():
+    error = error_of(args(enhancer={"backend": "llm", "batching": {"max_batch_size": 32},
+                                    "deployment": {"max_ongoing_requests": 16}}))
+    assert "enhancer: deployment.max_ongoing_requests (16) is below batching.max_batch_size (32)" in error
+    assert "set it to at least 64" in error
