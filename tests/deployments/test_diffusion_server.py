@@ -2,6 +2,7 @@
 groups, pixel-bounded batch sizes, and a failing request that fails alone."""
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -40,9 +41,9 @@ def handle(serve_app, model_cache_dir) -> Iterator:
     serve.delete("batching-probe")
 
 
-def params(seed: int, size: int = 64, **overrides) -> GenerationParams:
+def params(seed: int, size: int = 64, steps: int = 2, **overrides) -> GenerationParams:
     return GenerationParams(
-        prompt="a fox", width=size, height=size, num_inference_steps=2, guidance_scale=5.0, seed=seed, **overrides
+        prompt="a fox", width=size, height=size, num_inference_steps=steps, guidance_scale=5.0, seed=seed, **overrides
     )
 
 
@@ -72,9 +73,21 @@ async def test_a_batch_of_mixed_shapes_runs_each_group_and_a_bad_request_fails_a
 async def test_requests_beyond_the_queue_are_refused_at_once_as_overloaded(handle):
     client = ModelClient({"probe": handle}, timeout_s=300)
     capacity = 2 * BATCHING.max_batch_size + QUEUE
-    results = await asyncio.gather(
-        *(client.generate("probe", params(seed)) for seed in range(capacity + 6)), return_exceptions=True
-    )
-    refused = [r for r in results if isinstance(r, Overloaded)]
-    assert len(refused) >= 6 and all(r.status_code == 503 and r.retry_after >= 1 for r in refused)
-    assert all(not isinstance(r, Exception) for r in results if not isinstance(r, Overloaded))
+    finished: list[tuple[float, object]] = []
+
+    async def send(seed: int) -> None:
+        try:
+            result = await client.generate("probe", params(seed, size=128, steps=20))
+        except Exception as exc:
+            result = exc
+        finished.append((time.monotonic(), result))
+
+    await asyncio.gather(*(send(seed) for seed in range(capacity + 6)))
+
+    refused = [(at, r) for at, r in finished if isinstance(r, Overloaded)]
+    assert refused and all(r.status_code == 503 and r.retry_after >= 1 for _, r in refused)
+    # Room freed by an image that finished while the burst was still being refused (a busy
+    # machine sends slowly) admits one more; nothing else may.
+    freed = sum(1 for at, r in finished if not isinstance(r, Exception) and at < max(at for at, _ in refused))
+    assert len(refused) >= 6 - freed
+    assert all(not isinstance(r, Exception) for _, r in finished if not isinstance(r, Overloaded))
