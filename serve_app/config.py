@@ -412,6 +412,22 @@ class EnhancerConfig(StrictModel):
         )
 
 
+class LedgerConfig(StrictModel):
+    """Leases on admitted requests, the reaper that settles the ones whose ingress died, and
+    idempotency keys."""
+
+    lease_s: float = Field(
+        default=60.0, ge=1, description="How long an admitted request stays charged without its ingress "
+        "renewing the lease; once it lapses the reaper refunds the request and frees its slot.",
+    )
+    reaper_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the jobs worker settles lapsed leases and purges old keys."
+    )
+    idempotency_ttl_s: float = Field(
+        default=86400.0, ge=60, description="How long an Idempotency-Key and its stored response are kept."
+    )
+
+
 class AppConfig(StrictModel):
     """The `args` of the pixelray application in a serve config."""
 
@@ -464,6 +480,9 @@ class AppConfig(StrictModel):
     )
     enhancer: EnhancerConfig = Field(
         default_factory=EnhancerConfig, description="The prompt enhancer (rules or an LLM)."
+    )
+    ledger: LedgerConfig = Field(
+        default_factory=LedgerConfig, description="Admission leases, their reaper and idempotency keys."
     )
 
     @field_validator("routes")

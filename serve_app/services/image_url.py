@@ -160,7 +160,7 @@ class ImageUrlService:
         seed = query.seed if query.seed is not None else secrets.randbelow(MAX_SEED + 1)
         first = query.to_params(chain[0], seed=seed)
         admission = await self._accounting.admit(
-            user=owner, request_id=request_id, model=chain[0].slug, images=1,
+            user=owner, correlation_id=request_id, model=chain[0].slug, images=1,
             cost=chain[0].credit_cost(width=first.width, height=first.height),
         )
         started = time.monotonic()

@@ -69,7 +69,7 @@ async def counters(session: AsyncSession, *, user_id: int, now: datetime) -> tup
 
 
 async def check_and_count(
-    session: AsyncSession, *, user_id: int, plan: PlanConfig, images: int, now: datetime, request_id: str, inflight_ttl: timedelta
+    session: AsyncSession, *, user_id: int, plan: PlanConfig, images: int, now: datetime, request_id: str, slot_expires_at: datetime
 ) -> RateLimitStatus:
     """Raises RateLimited when admitting one request of `images` would break a limit; otherwise
     records it in the window, the counters and the in-flight set. Call with the user row locked."""
@@ -104,7 +104,7 @@ async def check_and_count(
         counter.images += images
         session.add(counter)
     session.add(RateEvent(user_id=user_id, at=now))
-    session.add(InflightGeneration(request_id=request_id, user_id=user_id, expires_at=now + inflight_ttl))
+    session.add(InflightGeneration(request_id=request_id, user_id=user_id, expires_at=slot_expires_at))
     # Old window rows and expired in-flight rows are dead weight; drop this user's as we go.
     await session.execute(delete(RateEvent).where(RateEvent.user_id == user_id, RateEvent.at <= now - WINDOW))
     await session.execute(

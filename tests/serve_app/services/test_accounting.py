@@ -33,7 +33,7 @@ def request_id() -> str:
 
 async def admit(accounting: Accounting, db: Database, user_id: int, *, cost: int = 1, images: int = 1):
     user = await find_user(db=db, name_or_id=str(user_id))
-    return await accounting.admit(user=user, request_id=request_id(), model="tiny-sd", images=images, cost=cost)
+    return await accounting.admit(user=user, correlation_id=request_id(), model="tiny-sd", images=images, cost=cost)
 
 
 async def assert_balance_is_ledger_sum(db: Database, user_id: int) -> int:
