@@ -426,6 +426,11 @@ class LedgerConfig(StrictModel):
     idempotency_ttl_s: float = Field(
         default=86400.0, ge=60, description="How long an Idempotency-Key and its stored response are kept."
     )
+    group_commit: bool = Field(
+        default=True, description="Commit the admissions and settlements of concurrent requests together, "
+        "one transaction per group; false gives each its own transaction.",
+    )
+    group_commit_max_ops: int = Field(default=128, ge=1, description="Most admissions or settlements in one group.")
 
 
 class AppConfig(StrictModel):

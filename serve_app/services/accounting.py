@@ -11,18 +11,20 @@ so the reaper and a late settlement can never both move it: one refund at most, 
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
-from sqlalchemy import delete, update
-from sqlmodel import select
+from sqlalchemy import delete, insert, update
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app import metrics
 from serve_app.config import AppConfig, PlanConfig
 from serve_app.db.models import InflightGeneration, UsageCounter, UsageRecord, User
+from serve_app.db.group_commit import GroupCommit
 from serve_app.db.session import Database
 from serve_app.errors import Forbidden, InsufficientCredits, InvalidRequest, Unauthorized
 from serve_app.services import credits
@@ -30,6 +32,7 @@ from serve_app.services.clock import Clock, day_key, month_key
 from serve_app.services.limits import RateLimitStatus, check_and_count, minute_window
 
 logger = logging.getLogger("ray.serve")
+T = TypeVar("T")
 LAPSED = "lease expired: the ingress serving this request was lost; refunded"
 
 
@@ -48,6 +51,8 @@ class Admission:
     periods: tuple[str, str]
     rate_limit: RateLimitStatus | None = None
     model: str = ""
+    holds_slot: bool = True
+    """Whether it counts against a concurrency limit (an in-flight row to free)."""
 
 
 class Accounting:
@@ -60,6 +65,7 @@ class Accounting:
         self._job_slot_ttl = timedelta(seconds=config.generation_timeout_s + 60)
         self._live: set[str] = set()
         self._renewer: asyncio.Task | None = None
+        self._group = GroupCommit(db, max_units=config.ledger.group_commit_max_ops) if config.ledger.group_commit else None
 
     def plan_of(self, user: User) -> PlanConfig:
         """The user's plan; Forbidden when suspended or without API access."""
@@ -72,33 +78,45 @@ class Accounting:
 
     async def admit(self, *, user: User, correlation_id: str, model: str, images: int, cost: int) -> Admission:
         """Checks plan, limits and credits and debits `cost`, atomically. Raises Forbidden,
-        InvalidRequest, RateLimited or InsufficientCredits, having changed nothing."""
+        InvalidRequest, RateLimited or InsufficientCredits, having changed nothing.
+
+        `user` is the row the request authenticated with (its one user read): plan and
+        suspension are judged on it, the balance only by the conditional debit."""
+        plan = self.plan_of(user)
+        if images > plan.max_images_per_request:
+            raise InvalidRequest(
+                field="count", message=f"the {plan.name} plan allows at most {plan.max_images_per_request} images per request"
+            )
         now = self._clock.now()
         request_id = new_admission_id()
         lease = now + self._lease
-        async with self._db.write() as session:
-            # Locking the user row serializes one user's admissions on PostgreSQL, so the
-            # counts read below cannot go stale; SQLite's BEGIN IMMEDIATE already serializes.
-            locked = (await session.exec(select(User).where(User.id == user.id).with_for_update())).first()
-            if locked is None:
-                raise Unauthorized("this API key's user no longer exists")
-            plan = self.plan_of(locked)
-            if images > plan.max_images_per_request:
-                raise InvalidRequest(
-                    field="count", message=f"the {plan.name} plan allows at most {plan.max_images_per_request} images per request"
-                )
+
+        async def admit_in(session: AsyncSession) -> RateLimitStatus:
+            # The debit comes first: on PostgreSQL its UPDATE locks the user's row, which
+            # serializes one user's admissions so that the counts read below cannot go stale
+            # (SQLite's BEGIN IMMEDIATE serializes every writer already).
+            balance = await credits.try_debit(session, user_id=user.id, cost=cost, request_id=request_id, now=now)
+            # Limits before credits: a request over a limit is a 429 even when it is also short.
             status = await check_and_count(
                 session, user_id=user.id, plan=plan, images=images, now=now,
                 request_id=request_id, slot_expires_at=lease,
             )
-            if await credits.try_debit(session, user_id=user.id, cost=cost, request_id=request_id) is None:
-                raise InsufficientCredits(balance=locked.balance, cost=cost)
-            session.add(
-                UsageRecord(
+            if balance is None:
+                current = await credits.current_balance(session, user_id=user.id)
+                if current is None:
+                    raise Unauthorized("this API key's user no longer exists")
+                raise InsufficientCredits(balance=current, cost=cost)
+            await session.execute(
+                insert(UsageRecord).values(
                     request_id=request_id, correlation_id=correlation_id[:64], user_id=user.id, model=model,
-                    images=images, credits=cost, lease_expires_at=lease, created_at=now,
+                    images=images, credits=cost, status="pending", lease_expires_at=lease, created_at=now,
                 )
             )
+            return status
+
+        # A caller cancelled while its admission commits is never told of it: the admission
+        # is not held, so its lease lapses and the reaper refunds it.
+        status = await self._commit(admit_in, user_id=user.id)
         self._hold(request_id)
         metrics.record_debit(model=model, credits=cost)
         return Admission(
@@ -109,14 +127,23 @@ class Accounting:
             periods=(day_key(now), month_key(now)),
             rate_limit=status,
             model=model,
+            holds_slot=plan.max_concurrent is not None,
         )
 
-    async def succeed(self, admission: Admission, *, session: AsyncSession | None = None) -> bool:
-        """Marks the request done and frees its slot; pass `session` to join the caller's transaction.
+    async def succeed(
+        self, admission: Admission, *, records: Sequence[SQLModel] = (), session: AsyncSession | None = None
+    ) -> bool:
+        """Stores `records` (the request's image rows) and marks the request done, freeing its
+        slot; pass `session` to join the caller's transaction instead of a group commit.
         False when it was settled before: a late completion after the reaper refunded it stays
         refunded (the client gets its images free) and is not charged again."""
-        async with self._session(session) as active:
-            settled = await self._settle(active, admission, status="succeeded", error=None)
+
+        async def succeed_in(active: AsyncSession) -> bool:
+            for table, rows in _by_table(records).items():
+                await active.execute(insert(table).values(rows))
+            return await self._settle(active, admission, status="succeeded", error=None)
+
+        settled = await (succeed_in(session) if session is not None else self._commit(succeed_in, user_id=admission.user_id))
         if not settled:
             logger.warning("request %s completed after it was settled; it stays as it was", admission.request_id)
         return settled
@@ -124,9 +151,10 @@ class Accounting:
     async def fail(self, admission: Admission, *, error: str, session: AsyncSession | None = None) -> None:
         """Refunds a still-pending request exactly once, uncounts its images and frees its slot.
         A request already settled (succeeded, or failed before) is left alone."""
-        async with self._session(session) as active:
+
+        async def fail_in(active: AsyncSession) -> int:
             if not await self._settle(active, admission, status="failed", error=error[:500]):
-                return
+                return 0
             refunded = await credits.refund(active, request_id=admission.request_id)
             if refunded:
                 for period in admission.periods:
@@ -135,15 +163,16 @@ class Accounting:
                         .where(UsageCounter.user_id == admission.user_id, UsageCounter.period == period)
                         .values(images=UsageCounter.images - admission.images)
                     )
+            return refunded
+
+        refunded = await (fail_in(session) if session is not None else self._commit(fail_in, user_id=admission.user_id))
         metrics.record_refund(model=admission.model, credits=refunded)
 
-    @asynccontextmanager
-    async def _session(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
-        if session is not None:
-            yield session
-            return
-        async with self._db.write() as own:
-            yield own
+    async def _commit(self, work: Callable[[AsyncSession], Awaitable[T]], *, user_id: int) -> T:
+        if self._group is not None:
+            return await self._group.run(work, order=user_id)
+        async with self._db.write() as session:
+            return await work(session)
 
     async def admission_of(self, request_id: str, *, session: AsyncSession) -> Admission | None:
         """The admission behind a request, rebuilt from its usage record (for background jobs)."""
@@ -170,7 +199,8 @@ class Accounting:
             .where(UsageRecord.request_id == admission.request_id, UsageRecord.status == "pending")
             .values(status=status, error=error, finished_at=self._clock.now(), lease_expires_at=None)
         )
-        await session.execute(delete(InflightGeneration).where(InflightGeneration.request_id == admission.request_id))
+        if admission.holds_slot:
+            await session.execute(delete(InflightGeneration).where(InflightGeneration.request_id == admission.request_id))
         return moved.rowcount == 1
 
     async def hand_over(self, admission: Admission, *, session: AsyncSession) -> None:
@@ -232,9 +262,11 @@ class Accounting:
 
     async def _renew_live(self) -> None:
         """One renewal for all of this process's running requests every third of a lease;
-        stops when none is left (the next admission starts it again)."""
+        stops when none is left (the next admission starts it again) or the database is closed."""
         while self._live:
             await asyncio.sleep(self._lease.total_seconds() / 3)
+            if self._db.closed:
+                return
             try:
                 await self.renew(list(self._live))
             except Exception:
@@ -245,3 +277,11 @@ class Accounting:
         plan = self.plan_of(user)
         async with self._db.read() as session:
             return await minute_window(session, user_id=user.id, plan=plan, now=self._clock.now())
+
+
+def _by_table(records: Sequence[SQLModel]) -> dict[type[SQLModel], list[dict]]:
+    """Rows for Core inserts, one statement per table."""
+    tables: dict[type[SQLModel], list[dict]] = defaultdict(list)
+    for record in records:
+        tables[type(record)].append(record.model_dump())
+    return tables

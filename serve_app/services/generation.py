@@ -152,9 +152,7 @@ class GenerationService:
                 row = _image_row(result, params=p, model=model, user=user, request_id=context.request_id, key=key)
                 published.append(PublishedImage(id=row.id, result=result, url=url))
                 rows.append(row)
-            async with self._db.write() as session:
-                session.add_all(rows)
-                await self._accounting.succeed(admission, session=session)
+            await self._accounting.succeed(admission, records=rows)
         except BaseException as exc:
             # Shielded: a client disconnect cancels this task, and the refund must still land.
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))
