@@ -430,6 +430,27 @@ class EnhancerConfig(StrictModel):
         )
 
 
+class LedgerConfig(StrictModel):
+    """Leases on admitted requests, the reaper that settles the ones whose ingress died, and
+    idempotency keys."""
+
+    lease_s: float = Field(
+        default=60.0, ge=1, description="How long an admitted request stays charged without its ingress "
+        "renewing the lease; once it lapses the reaper refunds the request and frees its slot.",
+    )
+    reaper_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the jobs worker settles lapsed leases and purges old keys."
+    )
+    idempotency_ttl_s: float = Field(
+        default=86400.0, ge=60, description="How long an Idempotency-Key and its stored response are kept."
+    )
+    group_commit: bool = Field(
+        default=True, description="Commit the admissions and settlements of concurrent requests together, "
+        "one transaction per group; false gives each its own transaction.",
+    )
+    group_commit_max_ops: int = Field(default=128, ge=1, description="Most admissions or settlements in one group.")
+
+
 class AppConfig(StrictModel):
     """The `args` of the pixelray application in a serve config."""
 
@@ -482,6 +503,9 @@ class AppConfig(StrictModel):
     )
     enhancer: EnhancerConfig = Field(
         default_factory=EnhancerConfig, description="The prompt enhancer (rules or an LLM)."
+    )
+    ledger: LedgerConfig = Field(
+        default_factory=LedgerConfig, description="Admission leases, their reaper and idempotency keys."
     )
 
     @field_validator("routes")

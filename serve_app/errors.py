@@ -155,3 +155,28 @@ class Overloaded(ServiceUnavailable):
     raised before any charge is kept."""
 
     code = "overloaded"
+
+
+class IdempotencyKeyInUse(ApiError):
+    """The first request with this Idempotency-Key is still running: retry to get its response."""
+
+    status_code = 409
+    code = "idempotency_key_in_use"
+
+    def __init__(self, *, retry_after: int = 1):
+        super().__init__(
+            "a request with this Idempotency-Key is still running; retry shortly to receive its response",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class IdempotencyKeyReused(ApiError):
+    """The Idempotency-Key was first used with another request body or endpoint."""
+
+    status_code = 422
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this Idempotency-Key was already used with a different request; send a new key for a new request"
+        )

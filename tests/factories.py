@@ -20,6 +20,8 @@ PLANS = [
     {"slug": "broke", "name": "Broke", "requests_per_minute": None, "max_concurrent": None,
      "initial_credits": 0},
     {"slug": "no-api", "name": "No API", "api_access": False},
+    {"slug": "four-at-once", "name": "Four at once", "requests_per_minute": None, "max_concurrent": 4,
+     "initial_credits": 1000},
 ]
 
 # `broken-sd` loads but fails every generation: a chain that starts with it must fall back.

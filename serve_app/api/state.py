@@ -11,6 +11,7 @@ from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
 from serve_app.services.hero.service import HeroService
+from serve_app.services.idempotency import IdempotencyKeys
 from serve_app.services.image_cache import ImageCache
 from serve_app.services.image_url import ImageUrlService
 from serve_app.services.init_images import scraper_image_fetcher
@@ -38,6 +39,7 @@ class AppState:
     openai_images: OpenAIImagesService
     router: ModelRouter
     images: ImageUrlService
+    idempotency: IdempotencyKeys
 
     @classmethod
     def build(
@@ -68,8 +70,12 @@ class AppState:
         images = ImageUrlService(
             db=db, store=store, clock=clock, accounting=accounting, router=router, cache=image_cache(config, db, clock)
         )
+        idempotency = IdempotencyKeys(
+            db=db, clock=clock, ttl_s=config.ledger.idempotency_ttl_s, lease_s=config.ledger.lease_s
+        )
         return cls(
-            config, db, store, models, clock, accounting, generation, hero, prompts, openai_images, router, images
+            config, db, store, models, clock, accounting, generation, hero, prompts, openai_images, router, images,
+            idempotency,
         )
 
     async def startup(self) -> None:

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -48,7 +48,9 @@ class CreditEntry(SQLModel, table=True):
 
 
 class UsageRecord(SQLModel, table=True):
-    """One admitted generation request and how it ended."""
+    """One admitted generation request and how it ended. `request_id` is made by the server."""
+
+    __table_args__ = (Index("ix_usagerecord_status_lease", "status", "lease_expires_at"),)
 
     request_id: str = Field(primary_key=True, max_length=64)
     user_id: int = Field(foreign_key="user.id", index=True)
@@ -59,6 +61,12 @@ class UsageRecord(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     finished_at: datetime | None = None
+    # While pending: the ingress serving it renews this; past it, the reaper refunds the request.
+    # Null once settled, or while a durable job owns the request (the job queue settles it).
+    lease_expires_at: datetime | None = None
+    correlation_id: str | None = Field(
+        default=None, max_length=64, description="The client-facing request id (X-Request-Id); never a key."
+    )
 
 
 class UsageCounter(SQLModel, table=True):
@@ -190,3 +198,20 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A client's `Idempotency-Key`, scoped to its user: `running` while the first request runs
+    (held by `claim` until `locked_until`), then `completed` with the response to replay."""
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    key: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64, description="SHA-256 of the endpoint and the request body.")
+    status: str = Field(max_length=16, description="running or completed.")
+    claim: str = Field(max_length=32, description="Fences the running request that holds the key.")
+    locked_until: datetime
+    response_status: int | None = None
+    response_body: bytes | None = Field(default=None, sa_type=LargeBinary)
+    content_type: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)

@@ -43,6 +43,7 @@ class Database:
 
     def __init__(self, url: str):
         self.url = async_url(url)
+        self.closed = False
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             database = make_url(self.url).database
@@ -73,4 +74,5 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        self.closed = True
         await self.engine.dispose()

@@ -2,6 +2,10 @@
 
 Jobs survive anything that happens to a worker: an expired lease (replica killed, app
 restarted) returns the job to the queue for any worker to take.
+
+It also runs the ledger's reaper, here because this deployment outlives any ingress replica:
+requests whose ingress died (their admission lease lapsed) are refunded, and expired
+idempotency keys are purged.
 """
 
 import asyncio
@@ -20,6 +24,7 @@ from serve_app.jobs import queue
 from serve_app.jobs.hero import HeroJobRunner
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import SystemClock
+from serve_app.services.idempotency import IdempotencyKeys
 from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
 from serve_app.storage.factory import build_object_store
@@ -45,9 +50,14 @@ class JobWorker:
             owner=f"worker-{secrets.token_hex(6)}",
         )
         self._wakeup = asyncio.Event()
+        self._migrated = asyncio.Event()
         self._slots = asyncio.Semaphore(config.hero.concurrency)
         self._running: set[asyncio.Task] = set()
         self._loop = asyncio.create_task(self._poll())
+        self._idempotency = IdempotencyKeys(
+            db=self._db, clock=self._clock, ttl_s=config.ledger.idempotency_ttl_s, lease_s=config.ledger.lease_s
+        )
+        self._reaper = asyncio.create_task(self._reap())
 
     async def wake(self) -> None:
         """A hint that a job was just queued, so it starts without waiting for the next poll."""
@@ -56,10 +66,23 @@ class JobWorker:
     async def check_health(self) -> None:
         if self._loop.done():
             raise RuntimeError(f"job loop stopped: {self._loop.exception()!r}")
+        if self._reaper.done():
+            raise RuntimeError(f"reaper stopped: {self._reaper.exception()!r}")
+
+    async def _reap(self) -> None:
+        await self._migrated.wait()
+        while True:
+            await asyncio.sleep(self._config.ledger.reaper_interval_s)
+            try:
+                await self._accounting.reap()
+                await self._idempotency.purge_expired()
+            except Exception:
+                logger.exception("the reaper could not settle lapsed leases; retrying")
 
     async def _poll(self) -> None:
         if self._config.migrate_on_start:
             await upgrade_database(self._db)
+        self._migrated.set()
         lease = timedelta(seconds=self._config.hero.lease_s)
         while True:
             await self._slots.acquire()

@@ -1,27 +1,48 @@
 """Admission and settlement of billable requests: plan checks, limits and credits in one
-transaction before any work, then success or an exactly-once refund after it."""
+transaction before any work, then success or an exactly-once refund after it.
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+Every admission is keyed by an id the server makes (a client's X-Request-Id is only recorded as
+its correlation id) and carries a lease. The ingress that admitted it renews the lease while the
+request runs; if that ingress dies, the lease lapses, its concurrency slot frees itself, and the
+reaper (on the jobs worker) refunds it. Settlement is a conditional update of the pending record,
+so the reaper and a late settlement can never both move it: one refund at most, never a charge back.
+"""
+
+import asyncio
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
-from sqlalchemy import delete, update
-from sqlmodel import select
+from sqlalchemy import delete, insert, update
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app import metrics
 from serve_app.config import AppConfig, PlanConfig
 from serve_app.db.models import InflightGeneration, UsageCounter, UsageRecord, User
+from serve_app.db.group_commit import GroupCommit
 from serve_app.db.session import Database
 from serve_app.errors import Forbidden, InsufficientCredits, InvalidRequest, Unauthorized
 from serve_app.services import credits
 from serve_app.services.clock import Clock, day_key, month_key
 from serve_app.services.limits import RateLimitStatus, check_and_count, minute_window
 
+logger = logging.getLogger("ray.serve")
+T = TypeVar("T")
+LAPSED = "lease expired: the ingress serving this request was lost; refunded"
+
+
+def new_admission_id() -> str:
+    return f"adm_{secrets.token_hex(12)}"
+
 @dataclass(frozen=True)
 class Admission:
-    """A request that passed every check and paid; it must end in `succeed` or `fail`."""
+    """A request that passed every check and paid; it must end in `succeed` or `fail`, or be
+    handed over to a durable job. `request_id` is the server's ledger key."""
 
     request_id: str
     user_id: int
@@ -30,6 +51,8 @@ class Admission:
     periods: tuple[str, str]
     rate_limit: RateLimitStatus | None = None
     model: str = ""
+    holds_slot: bool = True
+    """Whether it counts against a concurrency limit (an in-flight row to free)."""
 
 
 class Accounting:
@@ -37,8 +60,12 @@ class Accounting:
         self._db = db
         self._config = config
         self._clock = clock
-        # A crashed replica never releases its slots; they lapse after the longest possible run.
-        self._inflight_ttl = timedelta(seconds=config.generation_timeout_s + 60)
+        self._lease = timedelta(seconds=config.ledger.lease_s)
+        # A request handed to a durable job keeps its slot for the longest possible run.
+        self._job_slot_ttl = timedelta(seconds=config.generation_timeout_s + 60)
+        self._live: set[str] = set()
+        self._renewer: asyncio.Task | None = None
+        self._group = GroupCommit(db, max_units=config.ledger.group_commit_max_ops) if config.ledger.group_commit else None
 
     def plan_of(self, user: User) -> PlanConfig:
         """The user's plan; Forbidden when suspended or without API access."""
@@ -49,28 +76,48 @@ class Accounting:
             raise Forbidden(f"the plan {user.plan!r} has no API access")
         return plan
 
-    async def admit(self, *, user: User, request_id: str, model: str, images: int, cost: int) -> Admission:
+    async def admit(self, *, user: User, correlation_id: str, model: str, images: int, cost: int) -> Admission:
         """Checks plan, limits and credits and debits `cost`, atomically. Raises Forbidden,
-        InvalidRequest, RateLimited or InsufficientCredits, having changed nothing."""
+        InvalidRequest, RateLimited or InsufficientCredits, having changed nothing.
+
+        `user` is the row the request authenticated with (its one user read): plan and
+        suspension are judged on it, the balance only by the conditional debit."""
+        plan = self.plan_of(user)
+        if images > plan.max_images_per_request:
+            raise InvalidRequest(
+                field="count", message=f"the {plan.name} plan allows at most {plan.max_images_per_request} images per request"
+            )
         now = self._clock.now()
-        async with self._db.write() as session:
-            # Locking the user row serializes one user's admissions on PostgreSQL, so the
-            # counts read below cannot go stale; SQLite's BEGIN IMMEDIATE already serializes.
-            locked = (await session.exec(select(User).where(User.id == user.id).with_for_update())).first()
-            if locked is None:
-                raise Unauthorized("this API key's user no longer exists")
-            plan = self.plan_of(locked)
-            if images > plan.max_images_per_request:
-                raise InvalidRequest(
-                    field="count", message=f"the {plan.name} plan allows at most {plan.max_images_per_request} images per request"
-                )
+        request_id = new_admission_id()
+        lease = now + self._lease
+
+        async def admit_in(session: AsyncSession) -> RateLimitStatus:
+            # The debit comes first: on PostgreSQL its UPDATE locks the user's row, which
+            # serializes one user's admissions so that the counts read below cannot go stale
+            # (SQLite's BEGIN IMMEDIATE serializes every writer already).
+            balance = await credits.try_debit(session, user_id=user.id, cost=cost, request_id=request_id, now=now)
+            # Limits before credits: a request over a limit is a 429 even when it is also short.
             status = await check_and_count(
                 session, user_id=user.id, plan=plan, images=images, now=now,
-                request_id=request_id, inflight_ttl=self._inflight_ttl,
+                request_id=request_id, slot_expires_at=lease,
             )
-            if await credits.try_debit(session, user_id=user.id, cost=cost, request_id=request_id) is None:
-                raise InsufficientCredits(balance=locked.balance, cost=cost)
-            session.add(UsageRecord(request_id=request_id, user_id=user.id, model=model, images=images, credits=cost))
+            if balance is None:
+                current = await credits.current_balance(session, user_id=user.id)
+                if current is None:
+                    raise Unauthorized("this API key's user no longer exists")
+                raise InsufficientCredits(balance=current, cost=cost)
+            await session.execute(
+                insert(UsageRecord).values(
+                    request_id=request_id, correlation_id=correlation_id[:64], user_id=user.id, model=model,
+                    images=images, credits=cost, status="pending", lease_expires_at=lease, created_at=now,
+                )
+            )
+            return status
+
+        # A caller cancelled while its admission commits is never told of it: the admission
+        # is not held, so its lease lapses and the reaper refunds it.
+        status = await self._commit(admit_in, user_id=user.id)
+        self._hold(request_id)
         metrics.record_debit(model=model, credits=cost)
         return Admission(
             request_id=request_id,
@@ -80,19 +127,34 @@ class Accounting:
             periods=(day_key(now), month_key(now)),
             rate_limit=status,
             model=model,
+            holds_slot=plan.max_concurrent is not None,
         )
 
-    async def succeed(self, admission: Admission, *, session: AsyncSession | None = None) -> None:
-        """Marks the request done and frees its slot; pass `session` to join the caller's transaction."""
-        async with self._session(session) as active:
-            await self._settle(active, admission, status="succeeded", error=None)
+    async def succeed(
+        self, admission: Admission, *, records: Sequence[SQLModel] = (), session: AsyncSession | None = None
+    ) -> bool:
+        """Stores `records` (the request's image rows) and marks the request done, freeing its
+        slot; pass `session` to join the caller's transaction instead of a group commit.
+        False when it was settled before: a late completion after the reaper refunded it stays
+        refunded (the client gets its images free) and is not charged again."""
+
+        async def succeed_in(active: AsyncSession) -> bool:
+            for table, rows in _by_table(records).items():
+                await active.execute(insert(table).values(rows))
+            return await self._settle(active, admission, status="succeeded", error=None)
+
+        settled = await (succeed_in(session) if session is not None else self._commit(succeed_in, user_id=admission.user_id))
+        if not settled:
+            logger.warning("request %s completed after it was settled; it stays as it was", admission.request_id)
+        return settled
 
     async def fail(self, admission: Admission, *, error: str, session: AsyncSession | None = None) -> None:
         """Refunds a still-pending request exactly once, uncounts its images and frees its slot.
         A request already settled (succeeded, or failed before) is left alone."""
-        async with self._session(session) as active:
+
+        async def fail_in(active: AsyncSession) -> int:
             if not await self._settle(active, admission, status="failed", error=error[:500]):
-                return
+                return 0
             refunded = await credits.refund(active, request_id=admission.request_id)
             if refunded:
                 for period in admission.periods:
@@ -101,24 +163,27 @@ class Accounting:
                         .where(UsageCounter.user_id == admission.user_id, UsageCounter.period == period)
                         .values(images=UsageCounter.images - admission.images)
                     )
+            return refunded
+
+        refunded = await (fail_in(session) if session is not None else self._commit(fail_in, user_id=admission.user_id))
         metrics.record_refund(model=admission.model, credits=refunded)
 
-    @asynccontextmanager
-    async def _session(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
-        if session is not None:
-            yield session
-            return
-        async with self._db.write() as own:
-            yield own
+    async def _commit(self, work: Callable[[AsyncSession], Awaitable[T]], *, user_id: int) -> T:
+        if self._group is not None:
+            return await self._group.run(work, order=user_id)
+        async with self._db.write() as session:
+            return await work(session)
 
     async def admission_of(self, request_id: str, *, session: AsyncSession) -> Admission | None:
         """The admission behind a request, rebuilt from its usage record (for background jobs)."""
         record = await session.get(UsageRecord, request_id)
-        if record is None:
-            return None
+        return None if record is None else self._admission_from(record)
+
+    @staticmethod
+    def _admission_from(record: UsageRecord) -> Admission:
         started = record.created_at
         return Admission(
-            request_id=request_id,
+            request_id=record.request_id,
             user_id=record.user_id,
             cost=record.credits,
             images=record.images,
@@ -128,15 +193,95 @@ class Accounting:
 
     async def _settle(self, session: AsyncSession, admission: Admission, *, status: str, error: str | None) -> bool:
         """Moves the usage record out of `pending`; False when another settlement got there first."""
+        self._live.discard(admission.request_id)
         moved = await session.execute(
             update(UsageRecord)
             .where(UsageRecord.request_id == admission.request_id, UsageRecord.status == "pending")
-            .values(status=status, error=error, finished_at=self._clock.now())
+            .values(status=status, error=error, finished_at=self._clock.now(), lease_expires_at=None)
         )
-        await session.execute(delete(InflightGeneration).where(InflightGeneration.request_id == admission.request_id))
+        if admission.holds_slot:
+            await session.execute(delete(InflightGeneration).where(InflightGeneration.request_id == admission.request_id))
         return moved.rowcount == 1
+
+    async def hand_over(self, admission: Admission, *, session: AsyncSession) -> None:
+        """Inside the transaction that commits a durable job for the request: the job queue now
+        settles it, so its lease stops (the reaper leaves it alone) and its slot lasts a whole run."""
+        self._live.discard(admission.request_id)
+        await session.execute(
+            update(UsageRecord).where(UsageRecord.request_id == admission.request_id).values(lease_expires_at=None)
+        )
+        await session.execute(
+            update(InflightGeneration)
+            .where(InflightGeneration.request_id == admission.request_id)
+            .values(expires_at=self._clock.now() + self._job_slot_ttl)
+        )
+
+    async def reap(self, *, limit: int = 200) -> int:
+        """Refunds pending requests whose lease lapsed (their ingress died); returns how many.
+        Safe to run on several replicas at once: each refund is conditional on `pending`."""
+        now = self._clock.now()
+        query = (
+            select(UsageRecord)
+            .where(UsageRecord.status == "pending", UsageRecord.lease_expires_at < now)
+            .order_by(UsageRecord.lease_expires_at)
+            .limit(limit)
+        )
+        if not self._db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        async with self._db.write() as session:
+            lapsed = list(await session.exec(query))
+            for record in lapsed:
+                await self.fail(self._admission_from(record), error=LAPSED, session=session)
+        if lapsed:
+            logger.warning("refunded %d requests whose ingress was lost", len(lapsed))
+        return len(lapsed)
+
+    async def renew(self, request_ids: Iterable[str]) -> None:
+        """Extends the leases (and slots) of these still-running requests."""
+        ids = list(request_ids)
+        until = self._clock.now() + self._lease
+        async with self._db.write() as session:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                await session.execute(
+                    update(UsageRecord)
+                    .where(
+                        UsageRecord.request_id.in_(chunk), UsageRecord.status == "pending",
+                        UsageRecord.lease_expires_at.is_not(None),
+                    )
+                    .values(lease_expires_at=until)
+                )
+                await session.execute(
+                    update(InflightGeneration).where(InflightGeneration.request_id.in_(chunk)).values(expires_at=until)
+                )
+
+    def _hold(self, request_id: str) -> None:
+        self._live.add(request_id)
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_live())
+
+    async def _renew_live(self) -> None:
+        """One renewal for all of this process's running requests every third of a lease;
+        stops when none is left (the next admission starts it again) or the database is closed."""
+        while self._live:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            if self._db.closed:
+                return
+            try:
+                await self.renew(list(self._live))
+            except Exception:
+                # The next beat tries again; a lease only lapses after three missed beats.
+                logger.warning("could not renew %d leases", len(self._live), exc_info=True)
 
     async def rate_limit_status(self, user: User) -> RateLimitStatus:
         plan = self.plan_of(user)
         async with self._db.read() as session:
             return await minute_window(session, user_id=user.id, plan=plan, now=self._clock.now())
+
+
+def _by_table(records: Sequence[SQLModel]) -> dict[type[SQLModel], list[dict]]:
+    """Rows for Core inserts, one statement per table."""
+    tables: dict[type[SQLModel], list[dict]] = defaultdict(list)
+    for record in records:
+        tables[type(record)].append(record.model_dump())
+    return tables

@@ -57,11 +57,8 @@ async def _item(
             request = GenerateRequest.model_validate(item)
         except ValidationError as exc:
             raise invalid_request(exc, GenerateRequest, prefix=f"items.{index}") from None
-        # Each item is its own billable request; the suffix keeps ids unique in the ledger.
-        request_id = f"{context.request_id[:58]}.{index}"
-        data = await generation.generate(
-            user=user, request=request, context=context, variant=variant, request_id=request_id
-        )
+        # Each item is its own billable request, with its own admission id in the ledger.
+        data = await generation.generate(user=user, request=request, context=context, variant=variant)
     except ApiError as exc:
         return BatchItemResult(success=False, error=ErrorBody(**exc.body()))
     except Exception:

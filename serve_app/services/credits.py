@@ -1,7 +1,9 @@
 """The credit ledger. The balance on the user row moves only together with a ledger row, in the
 same transaction, so it always equals the ledger sum."""
 
-from sqlalchemy import func, update
+from datetime import datetime
+
+from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,9 +29,10 @@ async def grant(*, db: Database, user_id: int, amount: int, note: str = "") -> i
     return balance
 
 
-async def try_debit(session: AsyncSession, *, user_id: int, cost: int, request_id: str) -> int | None:
+async def try_debit(session: AsyncSession, *, user_id: int, cost: int, request_id: str, now: datetime) -> int | None:
     """Inside the caller's transaction: takes `cost` credits if the balance covers them, in one
-    conditional UPDATE. Returns the new balance, or None when the balance is short."""
+    conditional UPDATE, and writes its ledger row. Returns the new balance, or None when the
+    balance is short (or the user is gone)."""
     balance = (
         await session.execute(
             update(User)
@@ -39,8 +42,17 @@ async def try_debit(session: AsyncSession, *, user_id: int, cost: int, request_i
         )
     ).scalar_one_or_none()
     if balance is not None:
-        session.add(CreditEntry(user_id=user_id, kind="debit", amount=-cost, request_id=request_id))
+        await session.execute(
+            insert(CreditEntry).values(
+                user_id=user_id, kind="debit", amount=-cost, request_id=request_id, note="", created_at=now
+            )
+        )
     return balance
+
+
+async def current_balance(session: AsyncSession, *, user_id: int) -> int | None:
+    """Inside the caller's transaction; None when there is no such user."""
+    return (await session.execute(select(User.balance).where(User.id == user_id))).scalar_one_or_none()
 
 
 async def refund(session: AsyncSession, *, request_id: str) -> int:

@@ -86,11 +86,9 @@ class GenerationService:
         request: GenerateRequest,
         context: RequestContext,
         variant: PromptVariant | None = None,
-        request_id: str | None = None,
     ) -> GenerateData:
         """Runs one request (`count` images, its prompt enhanced first when asked) on its model
-        and returns where the images are. `request_id` defaults to the context's; batch items
-        pass their own."""
+        and returns where the images are."""
         model = self.resolve_model(request.model)
         if variant is not None:
             request = variant.apply(request, model)
@@ -106,7 +104,7 @@ class GenerationService:
         if request.mode == "img2img":
             params = replace(params, init_image=await load_init_image(request.image, fetch=self._fetch_image))
         batch = [replace(params, seed=(seed + i) % (MAX_SEED + 1)) for i in range(request.count)]
-        images = await self.run(user=user, model=model, params=batch, context=context, request_id=request_id)
+        images = await self.run(user=user, model=model, params=batch, context=context)
         first = images[0].result
         return GenerateData(
             image=images[0].url,
@@ -127,19 +125,16 @@ class GenerationService:
         model: ModelConfig,
         params: list[GenerationParams],
         context: RequestContext,
-        request_id: str | None = None,
     ) -> list[PublishedImage]:
         """Generates every image of one request on `model`, in order; all or nothing.
 
         Everything that can reject the request runs before the debit (of all images at once);
         once debited, any failure (model, storage, database, a client that hung up) is refunded
         exactly once. The images are requested concurrently so the model's deployment batches them.
-        `request_id` defaults to the context's; batch items pass their own.
         """
-        request_id = request_id or context.request_id
         admission = await self._accounting.admit(
             user=user,
-            request_id=request_id,
+            correlation_id=context.request_id,
             model=model.slug,
             images=len(params),
             cost=sum(model.credit_cost(width=p.width, height=p.height) for p in params),
@@ -154,12 +149,10 @@ class GenerationService:
                 url, key = await publish_image(result, store=self._store, enabled=enabled)
                 if key is not None:
                     stored_keys.append(key)
-                row = _image_row(result, params=p, model=model, user=user, request_id=request_id, key=key)
+                row = _image_row(result, params=p, model=model, user=user, request_id=context.request_id, key=key)
                 published.append(PublishedImage(id=row.id, result=result, url=url))
                 rows.append(row)
-            async with self._db.write() as session:
-                session.add_all(rows)
-                await self._accounting.succeed(admission, session=session)
+            await self._accounting.succeed(admission, records=rows)
         except BaseException as exc:
             # Shielded: a client disconnect cancels this task, and the refund must still land.
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))

@@ -160,7 +160,7 @@ class ImageUrlService:
         seed = query.seed if query.seed is not None else secrets.randbelow(MAX_SEED + 1)
         first = query.to_params(chain[0], seed=seed)
         admission = await self._accounting.admit(
-            user=owner, request_id=request_id, model=chain[0].slug, images=1,
+            user=owner, correlation_id=request_id, model=chain[0].slug, images=1,
             cost=chain[0].credit_cost(width=first.width, height=first.height),
         )
         started = time.monotonic()
@@ -169,17 +169,14 @@ class ImageUrlService:
             generation_ms = _ms_since(started)
             result, params = served.result, served.params
             _, storage_key = await publish_image(result, store=self._store, enabled=True)
-            async with self._db.write() as session:
-                session.add(
-                    Image(
-                        id=f"img_{secrets.token_hex(12)}", request_id=request_id, user_id=owner.id,
-                        model=served.model.slug, prompt=params.prompt, width=params.width, height=params.height,
-                        num_inference_steps=params.num_inference_steps, guidance_scale=params.guidance_scale,
-                        seed=seed, content_type=result.content_type, size_bytes=len(result.image),
-                        storage_key=storage_key, inference_ms=round(result.inference_seconds * 1000),
-                    )
-                )
-                await self._accounting.succeed(admission, session=session)
+            image = Image(
+                id=f"img_{secrets.token_hex(12)}", request_id=request_id, user_id=owner.id,
+                model=served.model.slug, prompt=params.prompt, width=params.width, height=params.height,
+                num_inference_steps=params.num_inference_steps, guidance_scale=params.guidance_scale,
+                seed=seed, content_type=result.content_type, size_bytes=len(result.image),
+                storage_key=storage_key, inference_ms=round(result.inference_seconds * 1000),
+            )
+            await self._accounting.succeed(admission, records=[image])
         except BaseException as exc:
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))
             raise

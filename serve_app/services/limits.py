@@ -5,7 +5,9 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -56,23 +58,41 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-async def counters(session: AsyncSession, *, user_id: int, now: datetime) -> tuple[UsageCounter, UsageCounter]:
-    """Today's and this month's counters, created empty when missing (not yet added to the session)."""
+@dataclass(frozen=True)
+class PeriodCount:
+    requests: int = 0
+    images: int = 0
+
+
+async def counters(session: AsyncSession, *, user_id: int, now: datetime) -> tuple[PeriodCount, PeriodCount]:
+    """Today's and this month's counts. Plain values, not ORM rows: inside a group commit an
+    identity-mapped row would hide what an earlier admission of the same group just counted."""
     keys = (day_key(now), month_key(now))
     rows = {
-        row.period: row
-        for row in await session.exec(
-            select(UsageCounter).where(UsageCounter.user_id == user_id, UsageCounter.period.in_(keys))
+        period: PeriodCount(requests=requests, images=images)
+        for period, requests, images in await session.execute(
+            select(UsageCounter.period, UsageCounter.requests, UsageCounter.images).where(
+                UsageCounter.user_id == user_id, UsageCounter.period.in_(keys)
+            )
         )
     }
-    return tuple(rows.get(key) or UsageCounter(user_id=user_id, period=key) for key in keys)  # type: ignore[return-value]
+    return rows.get(keys[0], PeriodCount()), rows.get(keys[1], PeriodCount())
+
+
+def plan_has_quota(plan: PlanConfig) -> bool:
+    return any(
+        limit is not None
+        for limit in (plan.requests_per_day, plan.requests_per_month, plan.images_per_day, plan.images_per_month)
+    )
 
 
 async def check_and_count(
-    session: AsyncSession, *, user_id: int, plan: PlanConfig, images: int, now: datetime, request_id: str, inflight_ttl: timedelta
+    session: AsyncSession, *, user_id: int, plan: PlanConfig, images: int, now: datetime, request_id: str, slot_expires_at: datetime
 ) -> RateLimitStatus:
     """Raises RateLimited when admitting one request of `images` would break a limit; otherwise
-    records it in the window, the counters and the in-flight set. Call with the user row locked."""
+    records it in the counters, and in the window and the in-flight set when the plan limits
+    those. Call with the user row locked. Core statements only, and none a plan does not need:
+    this runs for every admission."""
     status = await minute_window(session, user_id=user_id, plan=plan, now=now)
     if status.limit is not None and status.remaining <= 0:
         raise RateLimited(
@@ -80,40 +100,54 @@ async def check_and_count(
             retry_after=status.reset_s,
             headers=status.headers(),
         )
-    today, month = await counters(session, user_id=user_id, now=now)
-    _check_quota(plan.requests_per_day, today.requests + 1, "requests per day", seconds_to_next_day(now))
-    _check_quota(plan.requests_per_month, month.requests + 1, "requests per month", seconds_to_next_month(now))
-    _check_quota(plan.images_per_day, today.images + images, "images per day", seconds_to_next_day(now))
-    _check_quota(plan.images_per_month, month.images + images, "images per month", seconds_to_next_month(now))
+    if plan_has_quota(plan):
+        today, month = await counters(session, user_id=user_id, now=now)
+        _check_quota(plan.requests_per_day, today.requests + 1, "requests per day", seconds_to_next_day(now))
+        _check_quota(plan.requests_per_month, month.requests + 1, "requests per month", seconds_to_next_month(now))
+        _check_quota(plan.images_per_day, today.images + images, "images per day", seconds_to_next_day(now))
+        _check_quota(plan.images_per_month, month.images + images, "images per month", seconds_to_next_month(now))
     if plan.max_concurrent is not None:
         running = (
-            await session.exec(
+            await session.execute(
                 select(func.count()).select_from(InflightGeneration).where(
                     InflightGeneration.user_id == user_id, InflightGeneration.expires_at > now
                 )
             )
-        ).one()
+        ).scalar_one()
         if running >= plan.max_concurrent:
             raise RateLimited(
                 f"{plan.max_concurrent} generations are already running; wait for one to finish",
                 retry_after=1,
                 code="concurrency_limited",
             )
-    for counter in (today, month):
-        counter.requests += 1
-        counter.images += images
-        session.add(counter)
-    session.add(RateEvent(user_id=user_id, at=now))
-    session.add(InflightGeneration(request_id=request_id, user_id=user_id, expires_at=now + inflight_ttl))
-    # Old window rows and expired in-flight rows are dead weight; drop this user's as we go.
-    await session.execute(delete(RateEvent).where(RateEvent.user_id == user_id, RateEvent.at <= now - WINDOW))
-    await session.execute(
-        delete(InflightGeneration).where(InflightGeneration.user_id == user_id, InflightGeneration.expires_at <= now)
-    )
+        # Expired in-flight rows are dead weight; drop this user's as we go.
+        await session.execute(
+            delete(InflightGeneration).where(InflightGeneration.user_id == user_id, InflightGeneration.expires_at <= now)
+        )
+        await session.execute(
+            insert(InflightGeneration).values(request_id=request_id, user_id=user_id, expires_at=slot_expires_at)
+        )
+    await _count(session, user_id=user_id, periods=(day_key(now), month_key(now)), images=images)
     if status.limit is None:
         return status
+    await session.execute(insert(RateEvent).values(user_id=user_id, at=now))
+    await session.execute(delete(RateEvent).where(RateEvent.user_id == user_id, RateEvent.at <= now - WINDOW))
     return RateLimitStatus(
         limit=status.limit, remaining=status.remaining - 1, reset_s=status.reset_s or int(WINDOW.total_seconds())
+    )
+
+
+async def _count(session: AsyncSession, *, user_id: int, periods: tuple[str, ...], images: int) -> None:
+    """Adds one request of `images` to each period's counter, creating it, in one statement."""
+    upsert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    statement = upsert(UsageCounter).values(
+        [{"user_id": user_id, "period": period, "requests": 1, "images": images} for period in periods]
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[UsageCounter.user_id, UsageCounter.period],
+            set_={"requests": UsageCounter.requests + 1, "images": UsageCounter.images + images},
+        )
     )
 
 

@@ -1,6 +1,8 @@
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
 
 from serve_app.api.deps import ContextDep, CurrentUser, OpenAIImagesDep, StateDep
+from serve_app.api.idempotency import IdempotentDep
 from serve_app.schemas.openai import (
     ImagesGenerationRequest,
     ImagesResponse,
@@ -16,12 +18,20 @@ router = APIRouter(
 )
 
 
-@router.post("/images/generations", response_model=ImagesResponse, response_model_exclude_none=True)
+@router.post(
+    "/images/generations", response_model=ImagesResponse, response_model_exclude_none=True,
+    responses={status: {"model": OpenAIError} for status in (409, 422)},
+)
 async def create_images(
-    body: ImagesGenerationRequest, user: CurrentUser, images: OpenAIImagesDep, context: ContextDep
-) -> ImagesResponse:
+    body: ImagesGenerationRequest, user: CurrentUser, images: OpenAIImagesDep, context: ContextDep, once: IdempotentDep
+) -> Response:
     """OpenAI Images API: generate `n` images from a prompt."""
-    return await images.generate(user=user, request=body, context=context)
+
+    async def run() -> Response:
+        result = await images.generate(user=user, request=body, context=context)
+        return JSONResponse(result.model_dump(mode="json", exclude_none=True))
+
+    return await once(body, run)
 
 
 @router.get("/models", response_model=OpenAIModelList)

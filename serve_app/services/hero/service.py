@@ -25,7 +25,7 @@ from serve_app.schemas.hero import (
     UrlItem,
     UrlList,
 )
-from serve_app.services.accounting import Accounting
+from serve_app.services.accounting import Accounting, Admission
 from serve_app.services.context import RequestContext
 from serve_app.services.models import unwrap
 from serve_app.storage.base import ObjectStore
@@ -63,25 +63,26 @@ class HeroService:
         model = self._config.model(self._config.hero.model or self._config.default_model_slug)
         width, height = hero_size(self._config, model)
         admission = await self._accounting.admit(
-            user=user, request_id=context.request_id, model=model.slug, images=1,
+            user=user, correlation_id=context.request_id, model=model.slug, images=1,
             cost=model.credit_cost(width=width, height=height),
         )
         context.rate_limit = admission.rate_limit
         job = Job(
-            id=f"job_{secrets.token_urlsafe(16)}", user_id=user.id, request_id=context.request_id, url_id="",
+            id=f"job_{secrets.token_urlsafe(16)}", user_id=user.id, request_id=admission.request_id, url_id="",
             model=model.slug, style=request.style, text_treatment=request.text_treatment,
             max_attempts=self._config.hero.max_attempts,
         )
         try:
-            await self._queue(job, url=url)
+            await self._queue(job, url=url, admission=admission)
         except BaseException as exc:
             await asyncio.shield(self._accounting.fail(admission, error=f"could not queue the job: {exc!r}"))
             raise
         self._worker.wake.remote()
         return HeroAccepted(url_id=job.url_id, image_url=self.image_url(job.url_id), job_id=job.id)
 
-    async def _queue(self, job: Job, *, url: str) -> None:
-        """Commits `job` under the user's record of `url` (found or created) in one transaction."""
+    async def _queue(self, job: Job, *, url: str, admission: Admission) -> None:
+        """Commits `job` under the user's record of `url` (found or created) in one transaction,
+        which also hands the admission over to the job queue."""
         for attempt in range(2):
             try:
                 async with self._db.write() as session:
@@ -96,6 +97,7 @@ class HeroService:
                         url_id = row.id
                     job.url_id = url_id
                     session.add(job)
+                    await self._accounting.hand_over(admission, session=session)
                 return
             except IntegrityError:
                 # The same URL was just submitted concurrently (PostgreSQL): the retry finds its row.

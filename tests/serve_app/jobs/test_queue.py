@@ -32,14 +32,16 @@ async def queued_job(db: Database, accounting: Accounting, clock: ManualClock, *
     """A paid-for job in the queue, as the hero service leaves it; returns (user id, job id)."""
     user_id, _ = await user_with_key(db)
     user = await find_user(db=db, name_or_id=str(user_id))
-    request_id = f"req_{secrets.token_hex(8)}"
-    await accounting.admit(user=user, request_id=request_id, model="tiny-sd", images=1, cost=3)
+    admission = await accounting.admit(
+        user=user, correlation_id=f"req_{secrets.token_hex(8)}", model="tiny-sd", images=1, cost=3
+    )
     job_id, url_id = f"job_{secrets.token_hex(6)}", f"url_{secrets.token_hex(6)}"
     async with db.write() as session:
         session.add(PageUrl(id=url_id, user_id=user_id, url="https://example.com/post"))
         await session.flush()
-        session.add(Job(id=job_id, user_id=user_id, request_id=request_id, url_id=url_id, model="tiny-sd",
+        session.add(Job(id=job_id, user_id=user_id, request_id=admission.request_id, url_id=url_id, model="tiny-sd",
                         style="photo", text_treatment="none", max_attempts=max_attempts, created_at=clock.now()))
+        await accounting.hand_over(admission, session=session)
     return user_id, job_id
 
 

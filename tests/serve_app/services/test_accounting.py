@@ -6,9 +6,10 @@ import secrets
 from datetime import datetime, timezone
 
 import pytest
+from sqlalchemy import event, func
 from sqlmodel import select
 
-from serve_app.db.models import UsageRecord
+from serve_app.db.models import RateEvent, UsageRecord
 from serve_app.db.session import Database
 from serve_app.errors import Forbidden, InsufficientCredits, InvalidRequest, RateLimited
 from serve_app.services import credits
@@ -33,7 +34,7 @@ def request_id() -> str:
 
 async def admit(accounting: Accounting, db: Database, user_id: int, *, cost: int = 1, images: int = 1):
     user = await find_user(db=db, name_or_id=str(user_id))
-    return await accounting.admit(user=user, request_id=request_id(), model="tiny-sd", images=images, cost=cost)
+    return await accounting.admit(user=user, correlation_id=request_id(), model="tiny-sd", images=images, cost=cost)
 
 
 async def assert_balance_is_ledger_sum(db: Database, user_id: int) -> int:
@@ -185,3 +186,56 @@ async def test_rejections_leave_balance_ledger_and_counters_untouched(db, accoun
             await admit(accounting, db, user_id)
     assert await assert_balance_is_ledger_sum(db, user_id) == 995
     assert len(await credits.history(db=db, user_id=user_id)) == 6  # the plan grant and 5 debits
+
+
+def count_commits(db: Database) -> list[int]:
+    commits = [0]
+
+    @event.listens_for(db.engine.sync_engine, "commit")
+    def _on_commit(_connection) -> None:
+        commits[0] += 1
+
+    return commits
+
+
+async def test_concurrent_admissions_and_settlements_commit_in_groups(db, accounting):
+    user_id, _ = await user_with_key(db)
+    commits = count_commits(db)
+    admissions = await asyncio.gather(*(admit(accounting, db, user_id) for _ in range(30)))
+    await asyncio.gather(*(accounting.succeed(a) for a in admissions[:20]), *(accounting.fail(a, error="x") for a in admissions[20:]))
+
+    # 30 admissions and 30 settlements, alone, would be 60 transactions.
+    assert commits[0] < 30, commits
+    assert await assert_balance_is_ledger_sum(db, user_id) == 1000 - 20
+    async with db.read() as session:
+        statuses = [r.status for r in (await session.exec(select(UsageRecord).where(UsageRecord.user_id == user_id))).all()]
+    assert sorted(statuses) == ["failed"] * 10 + ["succeeded"] * 20
+
+
+async def test_a_refused_admission_in_a_group_leaves_the_others_admitted(db, accounting):
+    rich_id, _ = await user_with_key(db)
+    broke_id, _ = await user_with_key(db, plan="broke")
+    results = await asyncio.gather(
+        *(admit(accounting, db, user_id, cost=2) for _ in range(10) for user_id in (rich_id, broke_id)),
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == ["Admission", "InsufficientCredits"] * 10
+    assert await assert_balance_is_ledger_sum(db, rich_id) == 1000 - 20
+    assert await assert_balance_is_ledger_sum(db, broke_id) == 0
+
+
+async def test_without_group_commit_each_admission_is_its_own_transaction(db, clock):
+    accounting = Accounting(db=db, config=make_config(ledger={"group_commit": False}), clock=clock)
+    user_id, _ = await user_with_key(db, plan="per-minute")
+    commits = count_commits(db)
+    results = await asyncio.gather(*(admit(accounting, db, user_id) for _ in range(65)), return_exceptions=True)
+    assert sum(not isinstance(r, Exception) for r in results) == 60
+    assert commits[0] == 60
+    assert await assert_balance_is_ledger_sum(db, user_id) == 940
+
+
+async def test_plans_without_a_per_minute_limit_write_no_rate_events(db, accounting):
+    user_id, _ = await user_with_key(db)
+    await asyncio.gather(*(admit(accounting, db, user_id) for _ in range(5)))
+    async with db.read() as session:
+        assert (await session.exec(select(func.count()).select_from(RateEvent))).one() == 0
