@@ -42,6 +42,12 @@ class ImageCache:
         self._wait_s = wait_s
         self._poll_s = poll_s
 
+    async def lookup(self, key: str) -> CachedImage | None:
+        """The entry when it is ready: one read, no write (the cache-hit path)."""
+        async with self._db.read() as session:
+            row = await session.get(CachedImage, key)
+        return row if row is not None and row.status == "ready" else None
+
     async def lookup_or_claim(self, *, key: str, project_id: int) -> CachedImage | Claim:
         """The ready entry, or a Claim when this request must generate it. Waits (bounded) while
         another request holds the key; GenerationFailed when that one fails or never finishes."""
@@ -107,6 +113,14 @@ class ImageCache:
                 update(CachedImage)
                 .where(CachedImage.key == claim.key, CachedImage.status == "pending")
                 .values(status="failed", error=error[:500], updated_at=utcnow())
+            )
+
+    async def release(self, claim: Claim) -> None:
+        """Gives the key up unfilled (nobody waits for it here any more): a request waiting on
+        another replica claims it next, instead of failing."""
+        async with self._db.write() as session:
+            await session.execute(
+                delete(CachedImage).where(CachedImage.key == claim.key, CachedImage.status == "pending")
             )
 
     async def forget(self, key: str) -> None:

@@ -109,3 +109,26 @@ async def test_a_forgotten_entry_is_generated_again(db):
     assert not isinstance(await image_cache.lookup_or_claim(key=key, project_id=project.id), Claim)
     await image_cache.forget(key)
     assert isinstance(await image_cache.lookup_or_claim(key=key, project_id=project.id), Claim)
+
+
+async def test_a_released_key_is_taken_over_by_a_waiter_instead_of_failing(db):
+    project = await project_with_owner(db)
+    image_cache = ObservedImageCache(db=db, clock=SystemClock(), lease_s=60, wait_s=10, poll_s=0.02)
+    key = key_for(project.id)
+    claim = await image_cache.lookup_or_claim(key=key, project_id=project.id)
+    waiter = asyncio.ensure_future(image_cache.lookup_or_claim(key=key, project_id=project.id))
+    await asyncio.wait_for(image_cache.someone_waits.wait(), timeout=10)
+    # Every client of the claimant hung up: the waiter on another replica generates instead.
+    await image_cache.release(claim)
+    assert isinstance(await asyncio.wait_for(waiter, timeout=10), Claim)
+
+
+async def test_lookup_answers_only_ready_entries(db):
+    project = await project_with_owner(db)
+    image_cache = cache(db)
+    key = key_for(project.id)
+    assert await image_cache.lookup(key) is None
+    claim = await image_cache.lookup_or_claim(key=key, project_id=project.id)
+    assert await image_cache.lookup(key) is None
+    await ready(image_cache, claim)
+    assert (await image_cache.lookup(key)).storage_key == "images/x.webp"
