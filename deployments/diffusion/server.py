@@ -51,6 +51,7 @@ class DiffusionServer:
         self._batch_sizes: Counter[int] = Counter()
         self._abandoned = Counter({"queued": 0, "running": 0})
         self._running = 0
+        self._queued = 0
         # Built per replica rather than as a class decorator: the pixel bound reads this
         # replica's live batching config, which `reconfigure` replaces.
         self._generate_batch = serve.batch(
@@ -85,13 +86,18 @@ class DiffusionServer:
         self._generate_batch.set_batch_wait_timeout_s(self._fill_time())
         started = time.perf_counter()
         queued = _Queued(params)
+        self._queued += 1
         try:
             result = await self._generate_batch(queued)
         except asyncio.CancelledError:
             # The caller hung up (Serve cancels this task): a queued request leaves its batch
             # before it runs, a running one stops its pipeline call when no other caller is left.
             queued.abandoned = True
-            stage = "running" if queued.running else "queued"
+            if queued.running:
+                stage = "running"
+            else:
+                stage = "queued"
+                self._queued -= 1
             self._abandoned[stage] += 1
             self._metrics.record_abandoned(stage=stage)
             raise
@@ -120,6 +126,7 @@ class DiffusionServer:
         steps_before = self._backend.steps_run
         for queued in batch:
             queued.running = True
+        self._queued -= len(batch)
         self._running = len(batch)
         try:
             results = await asyncio.to_thread(
@@ -140,10 +147,11 @@ class DiffusionServer:
 
     def stats(self) -> dict:
         """What this replica ran since it started: denoising steps, batches by size, requests
-        whose callers left while queued or while running, and how many requests the pipeline
-        holds now. Read by the benchmarks and the tests."""
+        whose callers left while queued or while running, and how many requests wait and run
+        now. Read by the benchmarks and the tests."""
         return {
             "steps": self._backend.steps_run,
+            "queued": self._queued,
             "running": self._running,
             "batch_sizes": dict(self._batch_sizes),
             "abandoned": dict(self._abandoned),

@@ -90,6 +90,15 @@ async def until_idle(handle) -> dict:
     return await stats(handle)
 
 
+async def until_queued(handle, count: int = 1) -> None:
+    """Until `count` requests wait on the replica (they have passed the ingress)."""
+
+    async def waiting() -> bool:
+        return (await stats(handle))["queued"] >= count
+
+    await until(waiting)
+
+
 async def start_running(serve_app, tiny_sd, key: str) -> tuple[Caller, int]:
     """A long generation, once the replica is stepping through it; and the step count then."""
     before = (await stats(tiny_sd))["steps"]
@@ -136,7 +145,7 @@ async def test_a_request_whose_client_hangs_up_while_queued_never_runs(serve_app
     async def left_queue() -> bool:
         return (await stats(tiny_sd))["abandoned"]["queued"] > queued_before
 
-    await asyncio.sleep(0.5)
+    await until_queued(tiny_sd)
     await queued.hang_up()
     await until(left_queue)
     steps_at_hang_up = (await stats(tiny_sd))["steps"]
@@ -155,9 +164,10 @@ async def test_one_client_hanging_up_does_not_fail_another_waiting_on_the_same_i
     blocker, _ = await start_running(serve_app, tiny_sd, key)
     image_url = f"/p/{project.slug}/image?prompt=shared%20{secrets.token_hex(3)}"
     first = Caller(serve_app, lambda client: client.get(image_url))
-    await asyncio.sleep(0.1)
+    await until_queued(tiny_sd)
     second = Caller(serve_app, lambda client: client.get(image_url))
-    await asyncio.sleep(0.4)
+    # Time for the second to reach an ingress and wait (on the same replica or through the cache row).
+    await asyncio.sleep(0.5)
     await first.hang_up()
     await blocker.hang_up()
 
@@ -175,6 +185,7 @@ async def test_a_shared_generation_stops_and_is_refunded_when_every_waiter_hangs
     blocker, _ = await start_running(serve_app, tiny_sd, key)
     image_url = f"/p/{project.slug}/image?prompt=nobody%20waits%20{secrets.token_hex(3)}"
     waiters = [Caller(serve_app, lambda client: client.get(image_url)) for _ in range(2)]
+    await until_queued(tiny_sd)
     await asyncio.sleep(0.5)
     for waiter in waiters:
         await waiter.hang_up()
