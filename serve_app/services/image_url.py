@@ -24,7 +24,7 @@ from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock
 from serve_app.services.generation import publish_image
 from serve_app.services.image_cache import Claim, ImageCache, cache_key
-from serve_app.services.projects import find_project, project_owner
+from serve_app.services.projects import find_project_and_owner
 from serve_app.services.routing import ModelRouter
 from serve_app.storage.base import ObjectNotFound, ObjectStore
 
@@ -102,10 +102,9 @@ class ImageUrlService:
     ) -> ImageAnswer:
         """The image for this URL. Raises the ApiError that the placeholder image reports."""
         started = time.monotonic()
-        project = await find_project(db=self._db, slug=slug)
+        project, owner = await find_project_and_owner(db=self._db, slug=slug)
         self.authorize(project, raw_query=raw_query, referrer=referrer)
         chain = self._router.chain(route=query.route, model=query.model)
-        owner = await project_owner(db=self._db, project=project)
         self._accounting.plan_of(owner)
 
         generate = partial(self._generate, owner=owner, chain=chain, query=query, request_id=request_id)
