@@ -155,6 +155,15 @@ class ServedPixelray:
         ray.shutdown()
 
 
+async def sample_held(served: ServedPixelray, held: list[int]) -> None:
+    """Samples how many requests the model replica holds (queued + running) until cancelled: far
+    fewer than the clients in flight means they wait upstream (proxy, ingress, ledger)."""
+    while True:
+        stats = await served.model_stats()
+        held.append(stats["queued"] + stats["running"])
+        await asyncio.sleep(0.25)
+
+
 def batch_sizes_run(before: dict, after: dict) -> dict[int, int]:
     """Batches that ran between two `model_stats` readings, by size."""
     sizes = {int(size): count - before["batch_sizes"].get(size, 0) for size, count in after["batch_sizes"].items()}
@@ -179,13 +188,20 @@ async def served_stages(work_dir: Path, options) -> dict:
             await served.deploy(max_batch_size=batch, batch_wait_timeout_s=options.batch_wait_timeout_s)
             for size in options.sizes:
                 before = await served.model_stats()
-                result = await closed_loop(
-                    served.sender(size), clients=options.clients, warmup_s=options.warmup, duration_s=options.duration
-                )
+                held: list[int] = []
+                sampling = asyncio.create_task(sample_held(served, held))
+                try:
+                    result = await closed_loop(
+                        served.sender(size), clients=options.clients, warmup_s=options.warmup,
+                        duration_s=options.duration,
+                    )
+                finally:
+                    sampling.cancel()
                 sizes = batch_sizes_run(before, await served.model_stats())
-                figures[label][size] = load_figures(result, sizes)
+                figures[label][size] = {**load_figures(result, sizes), "held_median": statistics.median(held or [0])}
                 print(f"  [{options.data_plane}] served {size}x{size} batching {label}: {result.line()}; "
-                      f"batch sizes run {sizes}", flush=True)
+                      f"batch sizes run {sizes}; requests on the replica (median of samples) "
+                      f"{statistics.median(held or [0]):.0f} of {options.clients} in flight", flush=True)
             if label == "on":
                 figures["latency_s"] = await sequential(served.sender(options.sizes[0]), requests=options.latency_requests)
                 figures["hits"] = await fixed_connection_stages(served, options)

@@ -125,7 +125,7 @@ class ImageUrlService:
                     try:
                         stored = await self._store.get(found.storage_key)
                     except ObjectNotFound:
-                        await self._cache.forget(key)
+                        await self._cache.forget(key, storage_key=found.storage_key)
                         continue
                     metrics.record_cache_lookup(hit=True)
                     return ImageAnswer(
@@ -192,7 +192,7 @@ class ImageUrlService:
             try:
                 stored = await self._store.get(found.storage_key)
             except ObjectNotFound:
-                await self._cache.forget(key)
+                await self._cache.forget(key, storage_key=found.storage_key)
                 continue
             return _Generated(
                 data=stored.data, content_type=found.content_type, etag=found.etag, model=found.model,

@@ -107,7 +107,7 @@ async def test_a_forgotten_entry_is_generated_again(db):
     key = key_for(project.id)
     await ready(image_cache, await image_cache.lookup_or_claim(key=key, project_id=project.id))
     assert not isinstance(await image_cache.lookup_or_claim(key=key, project_id=project.id), Claim)
-    await image_cache.forget(key)
+    await image_cache.forget(key, storage_key="images/x.webp")
     assert isinstance(await image_cache.lookup_or_claim(key=key, project_id=project.id), Claim)
 
 
@@ -132,3 +132,20 @@ async def test_lookup_answers_only_ready_entries(db):
     assert await image_cache.lookup(key) is None
     await ready(image_cache, claim)
     assert (await image_cache.lookup(key)).storage_key == "images/x.webp"
+
+
+async def test_forgetting_a_stale_object_keeps_an_entry_regenerated_meanwhile(db):
+    project = await project_with_owner(db)
+    here, elsewhere = cache(db), cache(db)
+    key = key_for(project.id)
+    await ready(here, await here.lookup_or_claim(key=key, project_id=project.id))
+    assert (await here.lookup(key)).storage_key == "images/x.webp"
+    # Another replica found the object gone and regenerated the entry under a new object.
+    await elsewhere.forget(key, storage_key="images/x.webp")
+    await elsewhere.complete(
+        await elsewhere.lookup_or_claim(key=key, project_id=project.id), storage_key="images/y.webp",
+        content_type="image/webp", etag='"f"', model="tiny-sd", seed=1, generation_ms=5,
+    )
+    # This replica still remembers the old object; when it finds it gone, the new entry survives.
+    await here.forget(key, storage_key="images/x.webp")
+    assert (await here.lookup(key)).storage_key == "images/y.webp"
