@@ -223,6 +223,11 @@ async def fixed_connection_stages(served: ServedPixelray, options) -> dict:
         result = await asyncio.to_thread(wrk.run, url, connections=options.connections, seconds=options.wrk_seconds)
         found[name] = result.__dict__
         print(f"  [{options.data_plane}] {name} ({options.connections} connections, wrk): {result.line()}", flush=True)
+        if result.errors or not result.requests_per_s:
+            async with httpx.AsyncClient(timeout=30) as http:
+                probe = await http.get(url)
+            print(f"    one more request after it: {probe.status_code} {probe.headers.get('x-error-message', '')}",
+                  flush=True)
     return found
 
 

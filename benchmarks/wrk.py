@@ -36,13 +36,14 @@ def _ms(value: str) -> float:
 def parse(output: str) -> WrkResult:
     """Reads `wrk --latency` output."""
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    # wrk prints no distribution when no request completed.
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, flags=re.MULTILINE))
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return WrkResult(
         requests_per_s=rate,
-        p50_ms=_ms(percentiles["50"]),
-        p99_ms=_ms(percentiles["99"]),
+        p50_ms=_ms(percentiles["50"]) if "50" in percentiles else float("nan"),
+        p99_ms=_ms(percentiles["99"]) if "99" in percentiles else float("nan"),
         errors=errors + (int(non_2xx.group(1)) if non_2xx else 0),
     )
 
