@@ -59,7 +59,8 @@ class DiffusionMetrics:
     def record_batch(self, *, size: int, seconds: float, steps: int) -> None:
         self._batch_size.observe(size)
         self._generation_seconds.observe(seconds)
-        self._steps.inc(steps)
+        if steps:  # a call that failed before its first step ran none; counters refuse 0
+            self._steps.inc(steps)
 
     def record_abandoned(self, *, stage: str) -> None:
         self._abandoned.inc(tags={"stage": stage})
