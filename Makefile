@@ -30,6 +30,7 @@ test: models
 
 # Not part of CI: loads the machine for several minutes (benchmarks/README.md has the figures).
 bench: models
+	sh scripts/ensure-wrk.sh
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 # Several Ray nodes on this machine; one dies under traffic (not part of `make test`: ~2 min).

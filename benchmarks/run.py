@@ -1,7 +1,9 @@
 """All benchmarks in one run, ending with the ratios: `make bench` (or `python -m benchmarks.run`).
 
 Stages, one after the other so they never compete for the CPU: the raw pipeline in-process;
-pixelray over HTTP with batching on, then off; low-load latency; the baseline uvicorn server.
+pixelray over HTTP on each Ray Serve data plane (default, then throughput-optimized), each with
+batching on, one client, batching off, GET-image cache hits and the trivial-endpoint floor; the
+baseline uvicorn server. Every target is printed with PASS or SHORT.
 """
 
 import argparse
@@ -12,33 +14,24 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import raw_pipeline
-from benchmarks.common import STEPS, TORCH_THREADS, LoadResult, closed_loop, machine, percentile, sequential, tiny_model_dir
-from benchmarks.served import BaselineServer, ServedPixelray
+from benchmarks.common import STEPS, TORCH_THREADS, LoadResult, closed_loop, machine, percentile, tiny_model_dir
+from benchmarks.served import DATA_PLANES, BaselineServer, add_served_options, run_data_plane
+
+# Issue 14's targets.
+SERVED_OVER_RAW = 0.85
+BATCH_GAIN_SHARE = 0.9
+OVER_BASELINE = 2.5
+OVERHEAD_P50_MS = 10.0
+HITS_PER_S = 300.0
+HIT_P99_MS = 100.0
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-async def served_stage(work_dir: Path, options) -> tuple[dict, dict, list[float]]:
-    served = ServedPixelray(work_dir)
-    on: dict[int, LoadResult] = {}
-    off: dict[int, LoadResult] = {}
-    try:
-        for label, figures, batch in (("on ", on, options.max_batch_size), ("off", off, 1)):
-            await served.deploy(max_batch_size=batch, batch_wait_timeout_s=options.batch_wait_timeout_s)
-            for size in options.sizes:
-                figures[size] = await closed_loop(
-                    served.sender(size), clients=options.clients, warmup_s=options.warmup, duration_s=options.duration
-                )
-                print(f"served {size}x{size} batching {label} ({options.clients} clients): {figures[size].line()}", flush=True)
-            if batch == options.max_batch_size:
-                latency = await sequential(served.sender(options.sizes[0]), requests=options.latency_requests)
-                print(f"served {options.sizes[0]}x{options.sizes[0]} one client: p50 {ms(statistics.median(latency))}, "
-                      f"p99 {ms(percentile(latency, 99))}", flush=True)
-    finally:
-        served.shutdown()
-    return on, off, latency
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "SHORT"
 
 
 async def baseline_stage(model_dir: Path, options) -> dict:
@@ -56,20 +49,54 @@ async def baseline_stage(model_dir: Path, options) -> dict:
     return figures
 
 
+def report(plane: str, served: dict, *, raw: dict, raw_latency: list[float], baseline: dict, options) -> None:
+    print(f"\n{plane} data plane")
+    for size in options.sizes:
+        on, off = served["on"][size], served["off"][size]
+        limit = max(raw[size].values())
+        raw_gain = raw[size][max(options.batches)] / raw[size][1]
+        gain = on["throughput"] / off["throughput"] if off["throughput"] else 0.0
+        share = on["throughput"] / limit
+        over_baseline = on["throughput"] / baseline[size].throughput if baseline[size].throughput else 0.0
+        print(f"  {size}x{size}: served/raw limit {share:.2f} (raw limit {limit:.2f} img/s at batch "
+              f"{max(raw[size], key=raw[size].get)}) [{verdict(share >= SERVED_OVER_RAW)} >= {SERVED_OVER_RAW}]")
+        print(f"  {size}x{size}: batching on/off {gain:.2f} vs raw batch {max(options.batches)}/1 {raw_gain:.2f} "
+              f"[{verdict(gain >= BATCH_GAIN_SHARE * raw_gain)} >= {BATCH_GAIN_SHARE} x raw]; "
+              f"batch sizes run (on) {on['batch_sizes']}")
+        print(f"  {size}x{size}: pixelray/baseline {over_baseline:.2f} [{verdict(over_baseline >= OVER_BASELINE)} "
+              f">= {OVER_BASELINE}]")
+    overhead = percentile(served["latency_s"], 50) - percentile(raw_latency, 50)
+    p99 = percentile(served["latency_s"], 99) - percentile(raw_latency, 99)
+    print(f"  low-load overhead (served - raw, {options.sizes[0]}x{options.sizes[0]}): p50 {ms(overhead)} "
+          f"[{verdict(overhead * 1000 <= OVERHEAD_P50_MS)} <= {OVERHEAD_P50_MS:.0f} ms], p99 {ms(p99)}")
+    hits = served["hits"].get("cache hit")
+    if hits:
+        ok = hits["requests_per_s"] >= HITS_PER_S and hits["p99_ms"] <= HIT_P99_MS
+        floor = served["hits"]["GET /api/v1/models"]
+        print(f"  cache hits: {hits['requests_per_s']:.0f} req/s, p99 {hits['p99_ms']:.0f} ms "
+              f"[{verdict(ok)} >= {HITS_PER_S:.0f} req/s, p99 <= {HIT_P99_MS:.0f} ms]; floor "
+              f"(GET /api/v1/models) {floor['requests_per_s']:.0f} req/s, p99 {floor['p99_ms']:.0f} ms")
+
+
+def compare(planes: dict[str, dict], options) -> None:
+    if not {"default", "optimized"} <= planes.keys():
+        return
+    default, optimized = planes["default"], planes["optimized"]
+    print("\noptimized / default")
+    for size in options.sizes:
+        print(f"  {size}x{size} batching on: {optimized['on'][size]['throughput'] / default['on'][size]['throughput']:.2f}")
+    for name in ("cache hit", "GET /api/v1/models"):
+        if name in default["hits"] and name in optimized["hits"]:
+            ratio = optimized["hits"][name]["requests_per_s"] / default["hits"][name]["requests_per_s"]
+            print(f"  {name} req/s: {ratio:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[512],
-        help="image sides to measure; 512 is what the seed services' users send, 64 a quick check",
-    )
+    add_served_options(parser)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8, 16])
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--max-batch-size", type=int, default=16)
-    parser.add_argument("--batch-wait-timeout-s", type=float, default=0.005)
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before measuring")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds measured per load run")
     parser.add_argument("--raw-seconds", type=float, default=4.0, help="least seconds per raw figure")
-    parser.add_argument("--latency-requests", type=int, default=30)
+    parser.add_argument("--data-planes", nargs="+", choices=sorted(DATA_PLANES), default=["default", "optimized"])
     options = parser.parse_args()
     print(f"machine: {machine()}; torch threads {TORCH_THREADS}; {STEPS} steps; {options.clients} clients")
 
@@ -83,21 +110,15 @@ def main() -> None:
               f"p99 {ms(percentile(raw_latency, 99))}", flush=True)
         del backend
         gc.collect()
-        on, off, served_latency = asyncio.run(served_stage(work_dir, options))
+        planes = {}
+        for plane in options.data_planes:
+            print(f"served, {plane} data plane:", flush=True)
+            planes[plane] = run_data_plane(plane, options, work_dir=work_dir, models_dir=work_dir / "models")
         baseline = asyncio.run(baseline_stage(model_dir, options))
 
-    print("\nratios")
-    for size in options.sizes:
-        limit = max(raw[size].values())
-        raw_gain = raw[size][max(options.batches)] / raw[size][1]
-        print(f"  {size}x{size}: served/raw limit {on[size].throughput / limit:.2f} "
-              f"(raw limit {limit:.2f} img/s at batch {max(raw[size], key=raw[size].get)}); "
-              f"batching on/off {on[size].throughput / off[size].throughput:.2f} "
-              f"(raw batch {max(options.batches)}/1: {raw_gain:.2f}); "
-              f"pixelray/baseline {on[size].throughput / baseline[size].throughput:.2f}")
-    for q, name in ((50, "p50"), (99, "p99")):
-        overhead = percentile(served_latency, q) - percentile(raw_latency, q)
-        print(f"  low-load overhead {name} (served - raw, {options.sizes[0]}x{options.sizes[0]}): {ms(overhead)}")
+    for plane, served in planes.items():
+        report(plane, served, raw=raw, raw_latency=raw_latency, baseline=baseline, options=options)
+    compare(planes, options)
 
 
 if __name__ == "__main__":

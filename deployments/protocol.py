@@ -63,6 +63,11 @@ class GenerationError(RuntimeError):
     """The model could not produce this request's image; other requests are unaffected."""
 
 
+class GenerationAbandoned(GenerationError):
+    """Every caller of this work left, so it stopped (queued, or at its next denoising step).
+    Only the replica sees it: the callers it would answer are gone."""
+
+
 @dataclass(frozen=True)
 class PageInfo:
     """What the scraper learned about a web page; everything but `url` may be empty."""

@@ -1,8 +1,10 @@
 """The diffusers pipeline behind a diffusion replica: the only module here that imports torch."""
 
+import inspect
 import io
 import logging
 import time
+from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
@@ -14,7 +16,7 @@ from transformers.utils import logging as transformers_logging
 
 from deployments.builtin_models import resolve_source
 from deployments.diffusion.config import DiffusionConfig
-from deployments.protocol import GenerationError, GenerationParams, GenerationResult
+from deployments.protocol import GenerationAbandoned, GenerationError, GenerationParams, GenerationResult
 from deployments.torch_runtime import place
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,10 @@ def is_out_of_memory(exc: Exception) -> bool:
     return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc)
 
 
+def _every(abandoned: Callable[[int], bool], indices: list[int]) -> Callable[[], bool]:
+    return lambda: all(abandoned(i) for i in indices)
+
+
 class DiffusionBackend:
     """Loads a pipeline once and turns lists of params into encoded images."""
 
@@ -65,6 +71,8 @@ class DiffusionBackend:
         self.pipeline = AutoPipelineForText2Image.from_pretrained(path, dtype=dtype)
         self.pipeline.to(self.device)
         self.pipeline.set_progress_bar_config(disable=True)
+        # Denoising steps run by every pipeline call so far (a step of a batch counts once).
+        self.steps_run = 0
 
     @cached_property
     def img2img(self):
@@ -73,12 +81,16 @@ class DiffusionBackend:
         pipeline.set_progress_bar_config(disable=True)
         return pipeline
 
-    def generate(self, batch: list[GenerationParams]) -> list[GenerationResult | Exception]:
+    def generate(
+        self, batch: list[GenerationParams], *, abandoned: Callable[[int], bool] = lambda i: False
+    ) -> list[GenerationResult | Exception]:
         """Returns one result or exception per input, in input order.
 
         Inputs that agree on `batch_key` share one pipeline call; a batch holding several keys
         runs one call per key. A failing group is retried one by one so that a bad request
-        (or a group too large for the device's memory) fails alone.
+        (or a group too large for the device's memory) fails alone. `abandoned(i)` says whether
+        input i's caller has gone: a call whose every input is abandoned stops at its next
+        denoising step and its inputs get `GenerationAbandoned`; a call with one caller left runs on.
         """
         results: list[GenerationResult | Exception | None] = [None] * len(batch)
         init_images: dict[int, Image.Image] = {}
@@ -93,14 +105,18 @@ class DiffusionBackend:
             groups.setdefault(params.batch_key, []).append(i)
         for indices in groups.values():
             try:
-                outputs = self._run([batch[i] for i in indices], [init_images.get(i) for i in indices])
+                outputs = self._run(
+                    [batch[i] for i in indices], [init_images.get(i) for i in indices], _every(abandoned, indices)
+                )
+            except GenerationAbandoned as exc:
+                outputs = [exc] * len(indices)
             except Exception as exc:
                 self._after_failure(exc)
                 if len(indices) == 1:
                     outputs = [exc]
                 else:
                     logger.warning("batch of %d failed (%s); retrying one by one", len(indices), exc)
-                    outputs = [self._run_one(batch[i], init_images.get(i)) for i in indices]
+                    outputs = [self._run_one(batch[i], init_images.get(i), _every(abandoned, [i])) for i in indices]
             for i, output in zip(indices, outputs):
                 results[i] = output
         return results
@@ -110,18 +126,22 @@ class DiffusionBackend:
         if is_out_of_memory(exc) and self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
-    def _run_one(self, params: GenerationParams, init_image: Image.Image | None) -> GenerationResult | Exception:
+    def _run_one(
+        self, params: GenerationParams, init_image: Image.Image | None, gone: Callable[[], bool]
+    ) -> GenerationResult | Exception:
         try:
-            return self._run([params], [init_image])[0]
+            return self._run([params], [init_image], gone)[0]
         except Exception as exc:
             self._after_failure(exc)
             return exc
 
     @torch.inference_mode()
     def _run(
-        self, group: list[GenerationParams], init_images: list[Image.Image | None]
+        self, group: list[GenerationParams], init_images: list[Image.Image | None], gone: Callable[[], bool]
     ) -> list[GenerationResult | Exception]:
         first = group[0]
+        if gone():
+            raise GenerationAbandoned("every caller left before the call started")
         started = time.perf_counter()
         # One CPU generator per request: its latents depend on its seed alone, wherever it
         # sits in the batch.
@@ -135,6 +155,7 @@ class DiffusionBackend:
         else:
             pipeline = self.pipeline
             kwargs.update(width=first.width, height=first.height)
+        kwargs.update(self._step_callback(pipeline, gone))
         images = pipeline(
             prompt=[p.prompt for p in group],
             num_inference_steps=first.num_inference_steps,
@@ -162,3 +183,20 @@ class DiffusionBackend:
                 )
             )
         return outputs
+
+    def _step_callback(self, pipeline, gone: Callable[[], bool]) -> dict:
+        """The `callback_on_step_end` argument that counts steps and ends a call nobody waits for.
+
+        Raising ends the call at once; diffusers' own `_interrupt` would skip the remaining steps
+        but still decode the latents, which costs more than a step at large sizes.
+        """
+        if "callback_on_step_end" not in inspect.signature(pipeline.__call__).parameters:
+            return {}
+
+        def on_step_end(_pipeline, _step: int, _timestep, callback_kwargs: dict) -> dict:
+            self.steps_run += 1
+            if gone():
+                raise GenerationAbandoned("every caller left; stopped after a denoising step")
+            return callback_kwargs
+
+        return {"callback_on_step_end": on_step_end}

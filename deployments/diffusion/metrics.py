@@ -38,15 +38,32 @@ class DiffusionMetrics:
             boundaries=_SECONDS,
             tag_keys=("model",),
         )
+        self._steps = Counter(
+            "pixelray_denoising_steps",
+            description="Denoising steps run by pipeline calls (a step of a batch counts once).",
+            tag_keys=("model",),
+        )
+        self._abandoned = Counter(
+            "pixelray_requests_abandoned",
+            description="Requests whose caller left, by where the request was: queued (it never "
+            "ran) or running (its call stopped at the next step unless another caller was left).",
+            tag_keys=("model", "stage"),
+        )
         for metric in (
-            self._generated, self._failed, self._batch_size, self._generation_seconds, self._queue_wait_seconds
+            self._generated, self._failed, self._batch_size, self._generation_seconds, self._queue_wait_seconds,
+            self._steps, self._abandoned,
         ):
             # A fresh dict each: Serve adds its replica tags to the one it is given.
             metric.set_default_tags({"model": model})
 
-    def record_batch(self, *, size: int, seconds: float) -> None:
+    def record_batch(self, *, size: int, seconds: float, steps: int) -> None:
         self._batch_size.observe(size)
         self._generation_seconds.observe(seconds)
+        if steps:  # a call that failed before its first step ran none; counters refuse 0
+            self._steps.inc(steps)
+
+    def record_abandoned(self, *, stage: str) -> None:
+        self._abandoned.inc(tags={"stage": stage})
 
     def record_result(self, result: GenerationResult | Exception, *, elapsed_s: float) -> None:
         """One request's outcome; `elapsed_s` is its whole time on the replica."""

@@ -4,16 +4,27 @@ import asyncio
 import logging
 import os
 import time
+from collections import Counter
+from dataclasses import dataclass
 
 from ray import serve
 
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig
 from deployments.diffusion.metrics import DiffusionMetrics
-from deployments.protocol import GenerationError, GenerationParams, GenerationResult
+from deployments.protocol import GenerationAbandoned, GenerationError, GenerationParams, GenerationResult
 
 logger = logging.getLogger("ray.serve")
 # Longest a filling batch waits on a running one: bounds the idle time a bad estimate can cost.
 _MAX_FILL_S = 5.0
+
+
+@dataclass
+class _Queued:
+    """One request in the batch queue; `abandoned` once its caller has gone."""
+
+    params: GenerationParams
+    abandoned: bool = False
+    running: bool = False
 
 
 class DiffusionServer:
@@ -36,6 +47,11 @@ class DiffusionServer:
         # should end: together they say how long the next batch may keep filling for free.
         self._seconds_per_pixel_step: float | None = None
         self._busy_until = 0.0
+        # Sizes of the batches that ran, and requests whose callers left (`stats`).
+        self._batch_sizes: Counter[int] = Counter()
+        self._abandoned = Counter({"queued": 0, "running": 0})
+        self._running = 0
+        self._queued = 0
         # Built per replica rather than as a class decorator: the pixel bound reads this
         # replica's live batching config, which `reconfigure` replaces.
         self._generate_batch = serve.batch(
@@ -50,8 +66,8 @@ class DiffusionServer:
         self._generate_batch.set_max_batch_size(self._batching.max_batch_size)
         self._generate_batch.set_batch_wait_timeout_s(self._batching.batch_wait_timeout_s)
 
-    def _batch_size(self, batch: list[GenerationParams]) -> int:
-        return self._batching.batch_size([(p.width, p.height) for p in batch])
+    def _batch_size(self, batch: list[_Queued]) -> int:
+        return self._batching.batch_size([(q.params.width, q.params.height) for q in batch])
 
     def _fill_time(self) -> float:
         """How long a batch starting to fill now may wait for more requests.
@@ -69,7 +85,22 @@ class DiffusionServer:
         # Read by the batch queue when this request is the first of a new batch.
         self._generate_batch.set_batch_wait_timeout_s(self._fill_time())
         started = time.perf_counter()
-        result = await self._generate_batch(params)
+        queued = _Queued(params)
+        self._queued += 1
+        try:
+            result = await self._generate_batch(queued)
+        except asyncio.CancelledError:
+            # The caller hung up (Serve cancels this task): a queued request leaves its batch
+            # before it runs, a running one stops its pipeline call when no other caller is left.
+            queued.abandoned = True
+            if queued.running:
+                stage = "running"
+            else:
+                stage = "queued"
+                self._queued -= 1
+            self._abandoned[stage] += 1
+            self._metrics.record_abandoned(stage=stage)
+            raise
         self._metrics.record_result(result, elapsed_s=time.perf_counter() - started)
         if isinstance(result, GenerationError):
             raise result
@@ -79,22 +110,52 @@ class DiffusionServer:
             raise GenerationError(f"{type(result).__name__}: {result}")
         return result
 
-    async def _run_batch(self, batch: list[GenerationParams]) -> list[GenerationResult | Exception]:
-        # The pipeline runs in a worker thread so the replica keeps accepting requests and
-        # the next batch fills while this one computes.
-        work = sum(p.width * p.height * p.num_inference_steps for p in batch)
+    async def _run_batch(self, batch: list[_Queued]) -> list[GenerationResult | Exception]:
+        # Requests whose callers left while queued never reach the pipeline.
+        running = [queued for queued in batch if not queued.abandoned]
+        outcome = dict(zip(map(id, running), await self._run_pipeline(running))) if running else {}
+        return [outcome.get(id(queued), GenerationAbandoned("the caller left while queued")) for queued in batch]
+
+    async def _run_pipeline(self, batch: list[_Queued]) -> list[GenerationResult | Exception]:
+        # The pipeline runs in a worker thread so the replica keeps accepting requests (and
+        # noticing callers that leave) while the next batch fills.
+        work = sum(q.params.width * q.params.height * q.params.num_inference_steps for q in batch)
         started = time.monotonic()
         if self._seconds_per_pixel_step is not None:
             self._busy_until = started + work * self._seconds_per_pixel_step
+        steps_before = self._backend.steps_run
+        for queued in batch:
+            queued.running = True
+        self._queued -= len(batch)
+        self._running = len(batch)
         try:
-            return await asyncio.to_thread(self._backend.generate, batch)
+            results = await asyncio.to_thread(
+                self._backend.generate, [q.params for q in batch], abandoned=lambda i: batch[i].abandoned
+            )
         finally:
             self._busy_until = 0.0
+            self._running = 0
             seconds = time.monotonic() - started
-            self._metrics.record_batch(size=len(batch), seconds=seconds)
+            self._batch_sizes[len(batch)] += 1
+            self._metrics.record_batch(size=len(batch), seconds=seconds, steps=self._backend.steps_run - steps_before)
+        if not any(isinstance(result, GenerationAbandoned) for result in results):
+            # A call cut short says nothing about the pipeline's speed.
             previous = self._seconds_per_pixel_step
             rate = seconds / work
             self._seconds_per_pixel_step = rate if previous is None else 0.5 * previous + 0.5 * rate
+        return results
+
+    def stats(self) -> dict:
+        """What this replica ran since it started: denoising steps, batches by size, requests
+        whose callers left while queued or while running, and how many requests wait and run
+        now. Read by the benchmarks and the tests."""
+        return {
+            "steps": self._backend.steps_run,
+            "queued": self._queued,
+            "running": self._running,
+            "batch_sizes": dict(self._batch_sizes),
+            "abandoned": dict(self._abandoned),
+        }
 
     async def check_health(self) -> None:
         """Serve's health probe: the pipeline is loaded or the constructor would have failed."""

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +18,9 @@ from serve_app.db.models import CachedImage, utcnow
 from serve_app.db.session import Database
 from serve_app.errors import GenerationFailed
 from serve_app.services.clock import Clock
+
+# Ready entries one replica remembers (a few hundred bytes each).
+_READY_REMEMBERED = 10_000
 
 
 def cache_key(*, project_id: int, target: str, prompt: str, aspect_ratio: str, seed: int | None, fmt: str) -> str:
@@ -41,6 +45,24 @@ class ImageCache:
         self._lease = timedelta(seconds=lease_s)
         self._wait_s = wait_s
         self._poll_s = poll_s
+        # Ready entries this replica has read, most recent last. A ready entry never changes:
+        # it is only ever deleted (`forget`, when its object is gone), which the read of that
+        # object finds out, so a remembered entry is never wrong for longer than one request.
+        self._ready: OrderedDict[str, CachedImage] = OrderedDict()
+
+    async def lookup(self, key: str) -> CachedImage | None:
+        """The entry when it is ready: remembered, or one read; never a write (the cache-hit path)."""
+        if (row := self._ready.get(key)) is not None:
+            self._ready.move_to_end(key)
+            return row
+        async with self._db.read() as session:
+            row = await session.get(CachedImage, key)
+        if row is None or row.status != "ready":
+            return None
+        self._ready[key] = row
+        if len(self._ready) > _READY_REMEMBERED:
+            self._ready.popitem(last=False)
+        return row
 
     async def lookup_or_claim(self, *, key: str, project_id: int) -> CachedImage | Claim:
         """The ready entry, or a Claim when this request must generate it. Waits (bounded) while
@@ -109,7 +131,19 @@ class ImageCache:
                 .values(status="failed", error=error[:500], updated_at=utcnow())
             )
 
-    async def forget(self, key: str) -> None:
-        """Drops an entry whose stored object is gone, so the next request regenerates it."""
+    async def release(self, claim: Claim) -> None:
+        """Gives the key up unfilled (nobody waits for it here any more): a request waiting on
+        another replica claims it next, instead of failing."""
         async with self._db.write() as session:
-            await session.execute(delete(CachedImage).where(CachedImage.key == key))
+            await session.execute(
+                delete(CachedImage).where(CachedImage.key == claim.key, CachedImage.status == "pending")
+            )
+
+    async def forget(self, key: str, *, storage_key: str) -> None:
+        """Drops an entry whose stored object (`storage_key`) is gone, so the next request
+        regenerates it; an entry already regenerated under another object stays."""
+        self._ready.pop(key, None)
+        async with self._db.write() as session:
+            await session.execute(
+                delete(CachedImage).where(CachedImage.key == key, CachedImage.storage_key == storage_key)
+            )

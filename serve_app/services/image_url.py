@@ -2,10 +2,11 @@
 (identical concurrent requests coalesced), billed to the project's owner."""
 
 import asyncio
+import contextvars
 import hashlib
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -23,7 +24,7 @@ from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock
 from serve_app.services.generation import publish_image
 from serve_app.services.image_cache import Claim, ImageCache, cache_key
-from serve_app.services.projects import find_project, project_owner
+from serve_app.services.projects import find_project_and_owner
 from serve_app.services.routing import ModelRouter
 from serve_app.storage.base import ObjectNotFound, ObjectStore
 
@@ -53,6 +54,18 @@ class _Generated:
     storage_key: str
     credits: int
     generation_ms: int
+    cached: bool = False
+    """Read from a cache entry another replica filled, not generated here."""
+
+
+@dataclass
+class _Shared:
+    """One generation and how many requests on this replica wait for it."""
+
+    key: str
+    task: asyncio.Task
+    waiters: int = 0
+    delivered: bool = False
 
 
 def strong_etag(data: bytes) -> str:
@@ -81,22 +94,23 @@ class ImageUrlService:
         self._accounting = accounting
         self._router = router
         self._cache = cache
-        self._tasks: set[asyncio.Task] = set()
+        # In-flight generations by cache key: identical requests on this replica share one.
+        self._shared: dict[str, _Shared] = {}
 
     async def serve(
         self, *, slug: str, query: ImageQuery, raw_query: str, referrer: str | None, request_id: str
     ) -> ImageAnswer:
         """The image for this URL. Raises the ApiError that the placeholder image reports."""
         started = time.monotonic()
-        project = await find_project(db=self._db, slug=slug)
+        project, owner = await find_project_and_owner(db=self._db, slug=slug)
         self.authorize(project, raw_query=raw_query, referrer=referrer)
         chain = self._router.chain(route=query.route, model=query.model)
-        owner = await project_owner(db=self._db, project=project)
         self._accounting.plan_of(owner)
 
         generate = partial(self._generate, owner=owner, chain=chain, query=query, request_id=request_id)
         if not query.cache:
-            made = await self._detached(generate())
+            # Nobody else waits for this one: a client that hangs up stops it (and is refunded).
+            made = await generate()
             return self._answer(made, hit=False, fixed=query.seed is not None, started=started)
         target = f"route:{query.route}" if query.route else f"model:{chain[0].slug}"
         key = cache_key(
@@ -104,21 +118,27 @@ class ImageUrlService:
             aspect_ratio=query.aspect_ratio, seed=query.seed, fmt=query.format,
         )
         while True:
-            found = await self._cache.lookup_or_claim(key=key, project_id=project.id)
-            if isinstance(found, Claim):
-                metrics.record_cache_lookup(hit=False)
-                made = await self._detached(self._fill(found, generate()))
-                return self._answer(made, hit=False, fixed=True, started=started)
-            try:
-                stored = await self._store.get(found.storage_key)
-            except ObjectNotFound:
-                await self._cache.forget(key)
-                continue
-            metrics.record_cache_lookup(hit=True)
-            return ImageAnswer(
-                data=stored.data, content_type=found.content_type, etag=found.etag, model=found.model,
-                cache_hit=True, credits=0, elapsed_ms=_ms_since(started), fixed=True,
-            )
+            shared = self._shared.get(key)
+            if shared is None:
+                found = await self._cache.lookup(key)
+                if found is not None:
+                    try:
+                        stored = await self._store.get(found.storage_key)
+                    except ObjectNotFound:
+                        await self._cache.forget(key, storage_key=found.storage_key)
+                        continue
+                    metrics.record_cache_lookup(hit=True)
+                    return ImageAnswer(
+                        data=stored.data, content_type=found.content_type, etag=found.etag, model=found.model,
+                        cache_hit=True, credits=0, elapsed_ms=_ms_since(started), fixed=True,
+                    )
+                # Checked again: another request on this replica may have started it meanwhile.
+                shared = self._shared.get(key) or self._share(key, self._claim_and_fill(key, project.id, generate))
+            made, first = await self._wait_for(shared)
+            # One answer per generation reports the miss and its charge; the others are hits.
+            hit = made.cached or not first
+            metrics.record_cache_lookup(hit=hit)
+            return self._answer(made, hit=hit, fixed=True, started=started)
 
     def authorize(self, project: Project, *, raw_query: str, referrer: str | None) -> None:
         """SignatureInvalid or ReferrerNotAllowed unless the project's rules admit this URL."""
@@ -130,24 +150,65 @@ class ImageUrlService:
                 f"this request came from {origin_of(referrer) or 'no page (no Referer)'}"
             )
 
-    async def _detached(self, work: Coroutine[Any, Any, _Generated]) -> _Generated:
-        """Runs `work` as its own task: a client that hangs up must not cancel a generation that
-        identical requests wait for, nor its refund. The set keeps the task referenced until done."""
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        # Read the outcome even when nobody awaits it any more, so asyncio does not log it as lost.
-        task.add_done_callback(lambda done: done.cancelled() or done.exception())
-        return await asyncio.shield(task)
+    def _share(self, key: str, work: Coroutine[Any, Any, _Generated]) -> "_Shared":
+        """Starts `work` as the one generation that every request for `key` on this replica waits for.
 
-    async def _fill(self, claim: Claim, work: Coroutine[Any, Any, _Generated]) -> _Generated:
+        It runs in a context of its own: Serve cancels the model calls a request made when that
+        request is cancelled, and this work belongs to every waiter, not to the one that started it.
+        """
+        shared = _Shared(key, asyncio.create_task(work, context=contextvars.Context()))
+        self._shared[key] = shared
+        shared.task.add_done_callback(lambda _: self._unshare(shared))
+        # Read the outcome even when nobody awaits it any more, so asyncio does not log it as lost.
+        shared.task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return shared
+
+    async def _wait_for(self, shared: "_Shared") -> tuple[_Generated, bool]:
+        """The shared generation's outcome, and whether this waiter is the first to receive it (the
+        one that reports its charge). The generation is cancelled when its last waiter leaves."""
+        shared.waiters += 1
         try:
-            made = await work
+            made = await asyncio.shield(shared.task)
+        finally:
+            shared.waiters -= 1
+            if shared.waiters == 0 and not shared.task.done():
+                # Unshared first: a request arriving while it winds down starts afresh.
+                self._unshare(shared)
+                shared.task.cancel()
+        first, shared.delivered = not shared.delivered, True
+        return made, first
+
+    def _unshare(self, shared: "_Shared") -> None:
+        if self._shared.get(shared.key) is shared:
+            del self._shared[shared.key]
+
+    async def _claim_and_fill(
+        self, key: str, project_id: int, generate: Callable[[], Coroutine[Any, Any, _Generated]]
+    ) -> _Generated:
+        """Generates the image for `key` and caches it, or, when another replica holds the key,
+        waits for its entry. A generation cancelled because nobody waits any more releases the
+        key, so that requests waiting on other replicas take it over instead of failing."""
+        while not isinstance(found := await self._cache.lookup_or_claim(key=key, project_id=project_id), Claim):
+            try:
+                stored = await self._store.get(found.storage_key)
+            except ObjectNotFound:
+                await self._cache.forget(key, storage_key=found.storage_key)
+                continue
+            return _Generated(
+                data=stored.data, content_type=found.content_type, etag=found.etag, model=found.model,
+                seed=found.seed, storage_key=found.storage_key, credits=0, generation_ms=found.generation_ms or 0,
+                cached=True,
+            )
+        try:
+            made = await generate()
+        except asyncio.CancelledError:
+            await asyncio.shield(self._cache.release(found))
+            raise
         except BaseException as exc:
-            await self._cache.abandon(claim, error=getattr(exc, "message", type(exc).__name__))
+            await asyncio.shield(self._cache.abandon(found, error=getattr(exc, "message", type(exc).__name__)))
             raise
         await self._cache.complete(
-            claim, storage_key=made.storage_key, content_type=made.content_type, etag=made.etag,
+            found, storage_key=made.storage_key, content_type=made.content_type, etag=made.etag,
             model=made.model, seed=made.seed, generation_ms=made.generation_ms,
         )
         return made
@@ -190,7 +251,7 @@ class ImageUrlService:
     def _answer(made: _Generated, *, hit: bool, fixed: bool, started: float) -> ImageAnswer:
         return ImageAnswer(
             data=made.data, content_type=made.content_type, etag=made.etag, model=made.model,
-            cache_hit=hit, credits=made.credits, elapsed_ms=_ms_since(started), fixed=fixed,
+            cache_hit=hit, credits=0 if hit else made.credits, elapsed_ms=_ms_since(started), fixed=fixed,
         )
 
 

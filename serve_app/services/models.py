@@ -24,6 +24,11 @@ class ModelClient:
         response = self._handles[slug].generate.remote(params)
         try:
             return await asyncio.wait_for(_awaited(response), timeout=self._timeout_s)
+        except asyncio.CancelledError:
+            # Nobody waits for this image any more (the client hung up): the replica drops it
+            # from its queue, or stops its pipeline call when no other caller is left.
+            response.cancel()
+            raise
         except BackPressureError as exc:
             raise Overloaded(
                 f"model {slug!r} is at capacity (its queue is full); retry shortly",

@@ -63,12 +63,21 @@ async def find_project(*, db: Database, slug: str) -> Project:
     return project
 
 
-async def project_owner(*, db: Database, project: Project) -> User:
+async def find_project_and_owner(*, db: Database, slug: str) -> tuple[Project, User]:
+    """The project and its owner in one read (every GET-image request, cache hits included, needs
+    both); ProjectNotFound otherwise."""
     async with db.read() as session:
-        user = (await session.exec(select(User).where(User.id == project.user_id))).first()
-    if user is None:
+        row = (
+            await session.exec(
+                select(Project, User).outerjoin(User, User.id == Project.user_id).where(Project.slug == slug)
+            )
+        ).first()
+    if row is None:
+        raise ProjectNotFound(slug)
+    project, owner = row
+    if owner is None:
         raise NotFound(f"the owner of project {project.slug!r} no longer exists")
-    return user
+    return project, owner
 
 
 async def list_projects(*, db: Database) -> list[tuple[Project, User]]:

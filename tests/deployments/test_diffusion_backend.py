@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deployments.protocol import GenerationError, GenerationParams
+from deployments.protocol import GenerationAbandoned, GenerationError, GenerationParams
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +165,32 @@ def test_non_finite_pixels_fail_only_that_request(backend, monkeypatch):
     results = backend.generate([params("a fox", 1), params("poisoned", 2), params("a cat", 3)])
     assert isinstance(results[1], GenerationError) and "non-finite" in str(results[1])
     assert not isinstance(results[0], Exception) and not isinstance(results[2], Exception)
+
+
+def test_a_call_whose_every_caller_left_stops_after_the_step_in_progress(backend):
+    started = backend.steps_run
+    # Both callers leave while the first step runs.
+    results = backend.generate(
+        [params(seed=1, num_inference_steps=10), params(seed=2, num_inference_steps=10)],
+        abandoned=lambda i: backend.steps_run > started,
+    )
+    assert all(isinstance(result, GenerationAbandoned) for result in results)
+    assert backend.steps_run - started == 1
+
+
+def test_a_call_with_one_caller_left_runs_to_the_end(backend):
+    started = backend.steps_run
+    results = backend.generate(
+        [params(seed=1, num_inference_steps=3), params(seed=2, num_inference_steps=3)], abandoned=lambda i: i == 0
+    )
+    assert [result.seed for result in results] == [1, 2]
+    assert backend.steps_run - started == 3
+
+
+def test_inputs_abandoned_before_their_call_never_run(backend):
+    started = backend.steps_run
+    results = backend.generate(
+        [params(seed=1), params(seed=2, size=96)], abandoned=lambda i: i == 1
+    )
+    assert results[0].seed == 1 and isinstance(results[1], GenerationAbandoned)
+    assert backend.steps_run - started == 2

@@ -107,5 +107,45 @@ async def test_a_forgotten_entry_is_generated_again(db):
     key = key_for(project.id)
     await ready(image_cache, await image_cache.lookup_or_claim(key=key, project_id=project.id))
     assert not isinstance(await image_cache.lookup_or_claim(key=key, project_id=project.id), Claim)
-    await image_cache.forget(key)
+    await image_cache.forget(key, storage_key="images/x.webp")
     assert isinstance(await image_cache.lookup_or_claim(key=key, project_id=project.id), Claim)
+
+
+async def test_a_released_key_is_taken_over_by_a_waiter_instead_of_failing(db):
+    project = await project_with_owner(db)
+    image_cache = ObservedImageCache(db=db, clock=SystemClock(), lease_s=60, wait_s=10, poll_s=0.02)
+    key = key_for(project.id)
+    claim = await image_cache.lookup_or_claim(key=key, project_id=project.id)
+    waiter = asyncio.ensure_future(image_cache.lookup_or_claim(key=key, project_id=project.id))
+    await asyncio.wait_for(image_cache.someone_waits.wait(), timeout=10)
+    # Every client of the claimant hung up: the waiter on another replica generates instead.
+    await image_cache.release(claim)
+    assert isinstance(await asyncio.wait_for(waiter, timeout=10), Claim)
+
+
+async def test_lookup_answers_only_ready_entries(db):
+    project = await project_with_owner(db)
+    image_cache = cache(db)
+    key = key_for(project.id)
+    assert await image_cache.lookup(key) is None
+    claim = await image_cache.lookup_or_claim(key=key, project_id=project.id)
+    assert await image_cache.lookup(key) is None
+    await ready(image_cache, claim)
+    assert (await image_cache.lookup(key)).storage_key == "images/x.webp"
+
+
+async def test_forgetting_a_stale_object_keeps_an_entry_regenerated_meanwhile(db):
+    project = await project_with_owner(db)
+    here, elsewhere = cache(db), cache(db)
+    key = key_for(project.id)
+    await ready(here, await here.lookup_or_claim(key=key, project_id=project.id))
+    assert (await here.lookup(key)).storage_key == "images/x.webp"
+    # Another replica found the object gone and regenerated the entry under a new object.
+    await elsewhere.forget(key, storage_key="images/x.webp")
+    await elsewhere.complete(
+        await elsewhere.lookup_or_claim(key=key, project_id=project.id), storage_key="images/y.webp",
+        content_type="image/webp", etag='"f"', model="tiny-sd", seed=1, generation_ms=5,
+    )
+    # This replica still remembers the old object; when it finds it gone, the new entry survives.
+    await here.forget(key, storage_key="images/x.webp")
+    assert (await here.lookup(key)).storage_key == "images/y.webp"

@@ -4,7 +4,7 @@ import pytest
 
 from serve_app.errors import InvalidRequest, ProjectNotFound
 from serve_app.services.image_url import origin_of
-from serve_app.services.projects import find_project, normalize_origin, rotate_secret
+from serve_app.services.projects import find_project, find_project_and_owner, normalize_origin, rotate_secret
 from tests.factories import project_with_owner
 
 
@@ -37,3 +37,11 @@ async def test_rotating_a_secret_replaces_it_and_unknown_projects_are_not_found(
     assert new != project.secret and (await find_project(db=db, slug=project.slug)).secret == new
     with pytest.raises(ProjectNotFound):
         await rotate_secret(db=db, slug="missing")
+
+
+async def test_a_project_and_its_owner_come_back_in_one_read(db):
+    project = await project_with_owner(db)
+    found, owner = await find_project_and_owner(db=db, slug=project.slug)
+    assert (found.id, owner.id) == (project.id, project.user_id)
+    with pytest.raises(ProjectNotFound):
+        await find_project_and_owner(db=db, slug="no-such-project")
