@@ -412,6 +412,22 @@ class EnhancerConfig(StrictModel):
         )
 
 
+class BodyLimitsConfig(StrictModel):
+    """Largest request bodies the ingress reads; larger ones get a 413 before any of it is read."""
+
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=4 * 1024,
+        description="Every route but the generate routes: prompts, settings, hero and OpenAI forms.",
+    )
+    max_generate_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=15 * 1024 * 1024,
+        description="POST /api/v1/generate and its variants, whose img2img `image` may be a 10 MiB "
+        "image as a data: URL (about 14 MiB of base64); at least 15 MiB. The batch form shares it.",
+    )
+
+
 class AppConfig(StrictModel):
     """The `args` of the pixelray application in a serve config."""
 
@@ -464,6 +480,9 @@ class AppConfig(StrictModel):
     )
     enhancer: EnhancerConfig = Field(
         default_factory=EnhancerConfig, description="The prompt enhancer (rules or an LLM)."
+    )
+    body_limits: BodyLimitsConfig = Field(
+        default_factory=BodyLimitsConfig, description="Request body size limits (413 above them)."
     )
 
     @field_validator("routes")
