@@ -10,6 +10,7 @@ from starlette.datastructures import Headers
 from serve_app.api.body_limit import BodyLimitMiddleware
 from serve_app.api.deps import key_user
 from serve_app.api.errors import register_error_handlers
+from serve_app.api.openapi import install_openapi
 from serve_app.api.middleware import RequestContextMiddleware
 from serve_app.api.routes import (
     account, files, generate, health, image, images, model_routes, models, openai, prompts, urls,
@@ -18,7 +19,7 @@ from serve_app.api.state import AppState
 from serve_app.schemas.common import ErrorEnvelope
 
 _ERROR_RESPONSES = {
-    status: {"model": ErrorEnvelope} for status in (400, 401, 402, 403, 404, 429, 500, 502, 503)
+    status: {"model": ErrorEnvelope} for status in (400, 401, 402, 403, 404, 413, 429, 500, 502, 503)
 }
 
 
@@ -57,6 +58,7 @@ def create_app(state: AppState) -> FastAPI:
         max_age=600,
     )
     register_error_handlers(app)
+    install_openapi(app)
     # Every route with its full path, for the `Allow` header of a 405 (api/errors.py).
     app.state.api_routes = []
     for module in (generate, urls, account, images, models, health, files, prompts, openai, model_routes, image):

@@ -108,3 +108,11 @@ async def test_the_openapi_schema_states_the_cross_field_rules(client):
     assert img2img["else"]["properties"]["strength"] == {"type": "null"}
     assert "excludes `width`" in schemas["GenerateRequest"]["description"]
     assert len(schemas["BuildRequest"]["anyOf"]) == 7
+
+
+async def test_the_openapi_schema_documents_400s_and_413s_not_fastapis_422(client):
+    document = (await client.get("/openapi.json")).json()
+    responses = document["paths"]["/api/v1/images"]["get"]["responses"]
+    assert "400" in responses and "422" not in responses
+    assert "413" in document["paths"]["/api/v1/generate"]["post"]["responses"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
