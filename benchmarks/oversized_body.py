@@ -5,7 +5,7 @@ For each POST: when the answer came, its status, and how much of the body the cl
 by then. Meanwhile: /api/v1/health latency, and the resident memory of the Serve proxy and of
 the ingress replicas on this machine (peak, and 2 s after), sampled every 20 ms.
 
-    python -m benchmarks.oversized_body http://127.0.0.1:PORT [--size-mb 100] [--concurrent 8]
+    python -m benchmarks.oversized_body http://127.0.0.1:PORT [--size-mb 100] [--concurrent 8] [--ray-pid PID]
 
 The figures of the runs before and after the body limit are in docs/robustness.md.
 """
@@ -30,11 +30,16 @@ class Outcome:
     sent_mb: float
 
 
-def serve_processes() -> dict[str, list[psutil.Process]]:
-    """The Serve proxy and the pixelray ingress replicas, by Ray's process titles."""
+def serve_processes(root_pid: int | None) -> dict[str, list[psutil.Process]]:
+    """The Serve proxy and the pixelray ingress replicas, by Ray's process titles: among the
+    descendants of `root_pid` (the process that started the Ray cluster), else on the machine."""
     found: dict[str, list[psutil.Process]] = {"proxy": [], "ingress": []}
-    for process in psutil.process_iter(["cmdline"]):
-        title = " ".join(process.info["cmdline"] or [])
+    candidates = psutil.Process(root_pid).children(recursive=True) if root_pid else psutil.process_iter()
+    for process in candidates:
+        try:
+            title = " ".join(process.cmdline())
+        except psutil.Error:
+            continue
         if "ProxyActor" in title:
             found["proxy"].append(process)
         elif "ServeReplica:pixelray:ingress" in title:
@@ -101,8 +106,8 @@ async def sample_memory(processes: dict[str, list[psutil.Process]], stop: asynci
     return peaks
 
 
-async def scenario(url: str, *, size: int, concurrent: int) -> None:
-    processes = serve_processes()
+async def scenario(url: str, *, size: int, concurrent: int, root_pid: int | None) -> None:
+    processes = serve_processes(root_pid)
     before = {name: rss_mb(members) for name, members in processes.items()}
     stop = asyncio.Event()
     memory = asyncio.ensure_future(sample_memory(processes, stop))
@@ -129,10 +134,13 @@ def main() -> None:
     parser.add_argument("url", help="base URL of a running pixelray, e.g. http://127.0.0.1:8000")
     parser.add_argument("--size-mb", type=int, default=100)
     parser.add_argument("--concurrent", type=int, default=8)
+    parser.add_argument(
+        "--ray-pid", type=int, help="the process that started the Ray cluster; its Serve processes are measured"
+    )
     args = parser.parse_args()
     size = args.size_mb * 2**20
-    asyncio.run(scenario(args.url, size=size, concurrent=1))
-    asyncio.run(scenario(args.url, size=size, concurrent=args.concurrent))
+    asyncio.run(scenario(args.url, size=size, concurrent=1, root_pid=args.ray_pid))
+    asyncio.run(scenario(args.url, size=size, concurrent=args.concurrent, root_pid=args.ray_pid))
 
 
 if __name__ == "__main__":
