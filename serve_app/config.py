@@ -451,6 +451,22 @@ class LedgerConfig(StrictModel):
     group_commit_max_ops: int = Field(default=128, ge=1, description="Most admissions or settlements in one group.")
 
 
+class BodyLimitsConfig(StrictModel):
+    """Largest request bodies the ingress reads; larger ones get a 413 before any of it is read."""
+
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=4 * 1024,
+        description="Every route but the generate routes: prompts, settings, hero and OpenAI forms.",
+    )
+    max_generate_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=15 * 1024 * 1024,
+        description="POST /api/v1/generate and its variants, whose img2img `image` may be a 10 MiB "
+        "image as a data: URL (about 14 MiB of base64); at least 15 MiB. The batch form shares it.",
+    )
+
+
 class AppConfig(StrictModel):
     """The `args` of the pixelray application in a serve config."""
 
@@ -506,6 +522,9 @@ class AppConfig(StrictModel):
     )
     ledger: LedgerConfig = Field(
         default_factory=LedgerConfig, description="Admission leases, their reaper and idempotency keys."
+    )
+    body_limits: BodyLimitsConfig = Field(
+        default_factory=BodyLimitsConfig, description="Request body size limits (413 above them)."
     )
 
     @field_validator("routes")

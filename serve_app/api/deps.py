@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader
 
 from serve_app.api.state import AppState
@@ -36,14 +36,21 @@ StateDep = Annotated[AppState, Depends(get_state)]
 ContextDep = Annotated[RequestContext, Depends(get_context)]
 
 
-async def get_current_user(
-    state: StateDep, context: ContextDep, authorization: Annotated[str | None, Depends(_authorization)]
-) -> User:
-    """The key's user, allowed to use the API (403 otherwise); its rate-limit state goes on the response."""
+async def key_user(state: AppState, authorization: str | None) -> User:
+    """The user of the key in an `Authorization` header, allowed to use the API: 401 or 403 otherwise."""
     plaintext = parse_authorization(authorization)
     if plaintext is None:
         raise Unauthorized("send your API key as `Authorization: Bearer KEY`")
     user = await authenticate(db=state.db, plaintext=plaintext)
+    state.accounting.plan_of(user)
+    return user
+
+
+async def get_current_user(
+    state: StateDep, context: ContextDep, authorization: Annotated[str | None, Depends(_authorization)]
+) -> User:
+    """The key's user, allowed to use the API (403 otherwise); its rate-limit state goes on the response."""
+    user = await key_user(state, authorization)
     context.rate_limit = await state.accounting.rate_limit_status(user)
     return user
 
@@ -88,3 +95,8 @@ def get_host_project(request: Request, state: StateDep) -> str:
 
 ImagesDep = Annotated[ImageUrlService, Depends(get_images)]
 HostProject = Annotated[str, Depends(get_host_project)]
+
+
+# Every id we issue is short and URL-safe: anything else names nothing, and must not reach the
+# database (PostgreSQL refuses NUL in text).
+IdPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="An id this API returned.")]

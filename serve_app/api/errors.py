@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from serve_app.api.middleware import new_request_id
 from serve_app.errors import ApiError
@@ -133,6 +134,17 @@ def describe_validation_error(request: Request, exc: RequestValidationError) -> 
     return describe_errors([{**error, "loc": loc}], model)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes on this path. Starlette's own 405 names only the methods of
+    the first route on the path, and FastAPI makes one route per method."""
+    methods: set[str] = set()
+    for route in getattr(request.app.state, "api_routes", []):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -153,11 +165,14 @@ def register_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
+        headers = dict(getattr(exc, "headers", None) or {})
+        message = str(exc.detail)
+        if exc.status_code == 405:
+            allowed = allowed_methods(request) or headers.get("Allow", "").split(", ")
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed here; use {', '.join(allowed)}"
         return error_response(
-            request,
-            status_code=exc.status_code,
-            error={"code": code, "message": str(exc.detail)},
-            headers=getattr(exc, "headers", None),
+            request, status_code=exc.status_code, error={"code": code, "message": message}, headers=headers
         )
 
     @app.exception_handler(Exception)

@@ -5,8 +5,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers
 
+from serve_app.api.body_limit import BodyLimitMiddleware
+from serve_app.api.deps import key_user
 from serve_app.api.errors import register_error_handlers
+from serve_app.api.openapi import install_openapi
 from serve_app.api.middleware import RequestContextMiddleware
 from serve_app.api.routes import (
     account, files, generate, health, image, images, model_routes, models, openai, prompts, urls,
@@ -15,7 +19,7 @@ from serve_app.api.state import AppState
 from serve_app.schemas.common import ErrorEnvelope
 
 _ERROR_RESPONSES = {
-    status: {"model": ErrorEnvelope} for status in (400, 401, 402, 403, 404, 429, 500, 502, 503)
+    status: {"model": ErrorEnvelope} for status in (400, 401, 402, 403, 404, 413, 429, 500, 502, 503)
 }
 
 
@@ -34,6 +38,12 @@ def create_app(state: AppState) -> FastAPI:
         responses=_ERROR_RESPONSES,
     )
     app.state.pixelray = state
+
+    async def check_key(headers: Headers) -> None:
+        await key_user(state, headers.get("authorization"))
+
+    # Inside the request context (its 413s and 401s carry the request id), before everything else.
+    app.add_middleware(BodyLimitMiddleware, limits=state.config.body_limits, authenticate=check_key)
     app.add_middleware(RequestContextMiddleware)
     cors = state.config.cors
     # Outermost, so preflights are answered before anything else and every response,
@@ -48,6 +58,10 @@ def create_app(state: AppState) -> FastAPI:
         max_age=600,
     )
     register_error_handlers(app)
+    install_openapi(app)
+    # Every route with its full path, for the `Allow` header of a 405 (api/errors.py).
+    app.state.api_routes = []
     for module in (generate, urls, account, images, models, health, files, prompts, openai, model_routes, image):
         app.include_router(module.router)
+        app.state.api_routes.extend(module.router.routes)
     return app

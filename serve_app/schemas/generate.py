@@ -2,14 +2,15 @@
 a batch of them, and what comes back."""
 
 import math
+import re
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deployments.protocol import GenerationParams
 from serve_app.config import ModelConfig
 from serve_app.errors import InvalidRequest
-from serve_app.schemas.common import ErrorBody, StrictRequest
+from serve_app.schemas.common import ErrorBody, PromptText, StrictRequest, Text
 
 MAX_SEED = 2**32 - 1
 # A data: URL of the largest accepted input image (10 MiB), base64-encoded, plus its header.
@@ -35,9 +36,37 @@ def size_for_aspect_ratio(ratio: str, model: ModelConfig) -> tuple[int, int]:
     return snap(width), snap(height)
 
 
+# The rules that join fields, as JSON Schema, so that generated clients know them; the model's
+# own limits (sizes, modes, count, negative prompt) depend on the catalog and are described instead.
+_CROSS_FIELD_RULES: dict[str, Any] = {
+    "allOf": [
+        {
+            "if": {"properties": {"aspect_ratio": {"type": "string"}}, "required": ["aspect_ratio"]},
+            "then": {"properties": {"width": {"type": "null"}, "height": {"type": "null"}}},
+        },
+        {
+            "if": {"properties": {"mode": {"const": "img2img"}}, "required": ["mode"]},
+            "then": {"required": ["image"], "properties": {"image": {"type": "string"}}},
+            "else": {"properties": {"image": {"type": "null"}, "strength": {"type": "null"}}},
+        },
+    ]
+}
+# What the `image` validator accepts, in a pattern every JSON Schema engine reads (no inline flags).
+IMAGE_SOURCE_PATTERN = "^([hH][tT][tT][pP][sS]?://|[dD][aA][tT][aA]:)"
+
+
 class GenerateRequest(StrictRequest):
-    prompt: str = Field(min_length=1, max_length=2000, description="What to draw.")
-    negative_prompt: str | None = Field(
+    """One image request. Besides each field's limits, the server enforces (a 400 names the field):
+    `aspect_ratio` excludes `width` and `height`; `"mode": "img2img"` needs `image`, and `image`
+    and `strength` go only with img2img, where `num_inference_steps × strength` must be at least 1;
+    the model (GET /api/v1/models) bounds `width` and `height` (its min_size–max_size), `count`
+    (its max_count), `mode` (its modes) and `negative_prompt` (only models that take one); the
+    plan bounds `count` too (GET /api/v1/usage)."""
+
+    model_config = ConfigDict(json_schema_extra=_CROSS_FIELD_RULES)
+
+    prompt: PromptText = Field(min_length=1, max_length=2000, description="What to draw.")
+    negative_prompt: Text | None = Field(
         default=None, max_length=1000, description="What to keep out of the image; only for models that take one."
     )
     width: int | None = Field(
@@ -70,6 +99,7 @@ class GenerateRequest(StrictRequest):
     image: str | None = Field(
         default=None,
         max_length=MAX_IMAGE_FIELD,
+        json_schema_extra={"pattern": IMAGE_SOURCE_PATTERN},
         description="img2img input: an http(s) URL or a data: URL of a PNG, JPEG or WebP (≤ 10 MiB).",
     )
     strength: float | None = Field(
@@ -79,6 +109,14 @@ class GenerateRequest(StrictRequest):
     enhance: bool = Field(
         default=False, description="Expand the prompt with the prompt enhancer first; see `revised_prompt`."
     )
+
+    @field_validator("image")
+    @classmethod
+    def _image_source(cls, value: str | None) -> str | None:
+        # Only the form is checked here; the image is fetched and decoded once the request is paid.
+        if value is not None and not re.match(IMAGE_SOURCE_PATTERN, value):
+            raise ValueError("give an http(s) URL or a data: URL of a PNG, JPEG or WebP image")
+        return value
 
     def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:
         """Applies the model's defaults and limits; raises InvalidRequest naming the field.

@@ -4,12 +4,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, field_validator
 
-from serve_app.schemas.common import StrictRequest
+from serve_app.schemas.common import StrictRequest, Text
 from serve_app.services.hero.styles import STYLES, TEXT_TREATMENTS
 
 
 class HeroRequest(StrictRequest):
-    url: str = Field(min_length=1, max_length=2048, description="The page to make a hero image for (http or https).")
+    url: Text = Field(min_length=1, max_length=2048, description="The page to make a hero image for (http or https).")
     style: str = Field(default="auto", description=f"One of: {', '.join(STYLES)}.")
     text_treatment: str = Field(default="none", description=f"One of: {', '.join(TEXT_TREATMENTS)}.")
 

@@ -3,11 +3,11 @@
 import math
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.protocol import GenerationParams
 from serve_app.config import ModelConfig
-from serve_app.schemas.common import StrictRequest
+from serve_app.schemas.common import PromptText
 from serve_app.schemas.generate import MAX_SEED
 
 ASPECT_RATIOS: dict[str, tuple[int, int]] = {
@@ -34,10 +34,13 @@ def size_for(model: ModelConfig, aspect_ratio: str) -> tuple[int, int]:
     return fit(width), fit(height)
 
 
-class ImageQuery(StrictRequest):
+class ImageQuery(BaseModel):
     """The query of `GET /p/{project}/image`; unknown parameters are a VALIDATION_ERROR."""
 
-    prompt: str = Field(min_length=1, max_length=2000, description="What to draw.")
+    # Not StrictRequest's strict types: every query value arrives as a string to be parsed.
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: PromptText = Field(min_length=1, max_length=2000, description="What to draw.")
     route: str | None = Field(
         default=None, description="A fallback chain such as `quality/fast` (see GET /api/v1/routes)."
     )
@@ -47,7 +50,9 @@ class ImageQuery(StrictRequest):
     cache: bool = Field(default=True, description="`false` forces a new generation.")
     format: ImageFormat = Field(default="webp", description="Encoding of the image.")
     sig: str | None = Field(default=None, description="URL signature, for projects that require one.")
-    exp: int | None = Field(default=None, ge=0, description="Unix time after which a signed URL expires.")
+    exp: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="Unix time after which a signed URL expires."
+    )
 
     @property
     def normalized_prompt(self) -> str:

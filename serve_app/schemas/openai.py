@@ -10,7 +10,7 @@ from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS
 from deployments.protocol import GenerationParams
 from serve_app.config import ModelConfig
 from serve_app.errors import InvalidRequest
-from serve_app.schemas.common import StrictRequest
+from serve_app.schemas.common import PromptText, StrictRequest, Text
 from serve_app.schemas.generate import MAX_SEED
 
 _SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
@@ -19,7 +19,12 @@ STYLE_TERMS = {"vivid": "vivid, hyper-real, dramatic colors", "natural": "natura
 
 
 class ImagesGenerationRequest(StrictRequest):
-    prompt: str = Field(min_length=1, max_length=PROMPT_MAX_CHARS, description="What to draw.")
+    """OpenAI's image request. Besides each field's limits, the server enforces (a 400 names the
+    field): `size` within the chosen model's min_size–max_size in multiples of 8, `n` up to the
+    model's max_count and the plan's max_images_per_request, and `negative_prompt` only for
+    models that take one (GET /api/v1/models)."""
+
+    prompt: PromptText = Field(min_length=1, max_length=PROMPT_MAX_CHARS, description="What to draw.")
     model: str | None = Field(
         default=None,
         description="A catalog slug; OpenAI names (`dall-e-3`, `gpt-image-1`, ...) pick by `quality`.",
@@ -35,7 +40,7 @@ class ImagesGenerationRequest(StrictRequest):
     size: str = Field(default="auto", description="`WxH` within the model's limits, or `auto`.")
     style: Literal["vivid", "natural"] | None = Field(default=None, description="Adds style terms to the prompt.")
     user: str | None = Field(default=None, max_length=256, description="Your end user's id; not used.")
-    negative_prompt: str | None = Field(
+    negative_prompt: Text | None = Field(
         default=None, max_length=1000, description="pixelray extra: what to keep out of the image."
     )
     seed: int | None = Field(

@@ -2,10 +2,10 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from deployments.prompt_enhancer.rules import DEFAULT_TONE, PROMPT_MAX_CHARS, TONES
-from serve_app.schemas.common import StrictRequest
+from serve_app.schemas.common import PromptText, StrictRequest, Text
 
 # The order a built prompt reads best in: what, where, how it feels and looks, then anything else.
 BUILD_FIELDS = ("subject", "setting", "mood", "art_style", "lighting", "camera", "extras")
@@ -14,7 +14,7 @@ _PART = dict(default=None, max_length=300)
 
 
 class EnhanceRequest(StrictRequest):
-    prompt: str = Field(min_length=1, max_length=PROMPT_MAX_CHARS, description="The idea to expand.")
+    prompt: PromptText = Field(min_length=1, max_length=PROMPT_MAX_CHARS, description="The idea to expand.")
     tone: Tone = Field(default=DEFAULT_TONE, description=f"One of: {', '.join(TONES)}.")
 
 
@@ -26,13 +26,24 @@ class EnhanceData(BaseModel):
 
 
 class BuildRequest(StrictRequest):
-    subject: str | None = Field(**_PART, description="What the image shows, e.g. `a red fox`.")
-    setting: str | None = Field(**_PART, description="Where, e.g. `in a snowy birch forest`.")
-    mood: str | None = Field(**_PART, description="The feeling, e.g. `serene`.")
-    art_style: str | None = Field(**_PART, description="e.g. `watercolor`, `35mm photo`.")
-    lighting: str | None = Field(**_PART, description="e.g. `golden hour backlight`.")
-    camera: str | None = Field(**_PART, description="Lens, angle or framing, e.g. `85mm close-up`.")
-    extras: str | None = Field(**_PART, description="Anything else to append.")
+    """The parts of a prompt; at least one must hold more than whitespace."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string", "pattern": r"\S"}}}
+                for name in BUILD_FIELDS
+            ]
+        }
+    )
+
+    subject: Text | None = Field(**_PART, description="What the image shows, e.g. `a red fox`.")
+    setting: Text | None = Field(**_PART, description="Where, e.g. `in a snowy birch forest`.")
+    mood: Text | None = Field(**_PART, description="The feeling, e.g. `serene`.")
+    art_style: Text | None = Field(**_PART, description="e.g. `watercolor`, `35mm photo`.")
+    lighting: Text | None = Field(**_PART, description="e.g. `golden hour backlight`.")
+    camera: Text | None = Field(**_PART, description="Lens, angle or framing, e.g. `85mm close-up`.")
+    extras: Text | None = Field(**_PART, description="Anything else to append.")
 
     @model_validator(mode="after")
     def _at_least_one(self) -> "BuildRequest":

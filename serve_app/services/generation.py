@@ -95,16 +95,14 @@ class GenerationService:
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         params = request.to_params(model, seed=seed)
         revised_prompt = None
-        # Before admission: enhancing is free and never fails (the rules answer when the model
-        # cannot), and fetching the img2img input may reject the request; no charge waits on either.
+        # Before admission: enhancing is free and never fails (the rules answer when the model cannot).
         if request.enhance:
             enhanced = await self._prompts.enhance(prompt=params.prompt, tone=DEFAULT_TONE, seed=seed)
             revised_prompt = enhanced.prompt
             params = replace(params, prompt=revised_prompt)
-        if request.mode == "img2img":
-            params = replace(params, init_image=await load_init_image(request.image, fetch=self._fetch_image))
         batch = [replace(params, seed=(seed + i) % (MAX_SEED + 1)) for i in range(request.count)]
-        images = await self.run(user=user, model=model, params=batch, context=context)
+        init_image = request.image if request.mode == "img2img" else None
+        images = await self.run(user=user, model=model, params=batch, context=context, init_image=init_image)
         first = images[0].result
         return GenerateData(
             image=images[0].url,
@@ -125,12 +123,15 @@ class GenerationService:
         model: ModelConfig,
         params: list[GenerationParams],
         context: RequestContext,
+        init_image: str | None = None,
     ) -> list[PublishedImage]:
         """Generates every image of one request on `model`, in order; all or nothing.
 
-        Everything that can reject the request runs before the debit (of all images at once);
-        once debited, any failure (model, storage, database, a client that hung up) is refunded
-        exactly once. The images are requested concurrently so the model's deployment batches them.
+        Everything that can reject the request from its fields runs before the debit (of all
+        images at once); once debited, any failure (the img2img input, model, storage, database,
+        a client that hung up) is refunded exactly once. The images are requested concurrently so
+        the model's deployment batches them. `init_image` (an http(s) or data: URL) is fetched and
+        decoded only after admission, so a request that would be refused costs no download or decode.
         """
         admission = await self._accounting.admit(
             user=user,
@@ -143,6 +144,9 @@ class GenerationService:
         enabled = storage_info(self._config, user=user, plan=self._accounting.plan_of(user)).enabled
         stored_keys: list[str] = []
         try:
+            if init_image is not None:
+                cleaned = await load_init_image(init_image, fetch=self._fetch_image)
+                params = [replace(p, init_image=cleaned) for p in params]
             results = await asyncio.gather(*(self._models.generate(model.slug, p) for p in params))
             published, rows = [], []
             for p, result in zip(params, results):

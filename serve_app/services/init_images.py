@@ -81,8 +81,11 @@ def clean_image(data: bytes) -> bytes:
             pixels = ImageOps.exif_transpose(image).convert("RGB")
     except Image.DecompressionBombError:
         raise InvalidRequest(field="image", message=f"too many pixels; at most {MAX_INPUT_PIXELS:,}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidRequest(field="image", message=f"the {kind} image could not be decoded ({exc})") from None
+    except (OSError, SyntaxError, ValueError):
+        # Pillow's own messages name its internals (`<_io.BytesIO object at 0x...>`), not the upload.
+        raise InvalidRequest(
+            field="image", message=f"the {kind} image is damaged or incomplete and could not be decoded"
+        ) from None
     buffer = io.BytesIO()
     # Fast compression: the bytes only travel to the replica, which decodes them at once.
     pixels.save(buffer, format="PNG", compress_level=1)

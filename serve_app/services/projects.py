@@ -56,6 +56,9 @@ async def create_project(
 
 async def find_project(*, db: Database, slug: str) -> Project:
     """The project; ProjectNotFound otherwise."""
+    # A name no project can have never reaches the database (PostgreSQL refuses NUL in text).
+    if not _PROJECT_SLUG.match(slug):
+        raise ProjectNotFound(slug)
     async with db.read() as session:
         project = (await session.exec(select(Project).where(Project.slug == slug))).first()
     if project is None:

@@ -2,8 +2,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from serve_app.api.deps import ContextDep, CurrentUser, StateDep
-from serve_app.schemas.common import Envelope
+from serve_app.api.deps import ContextDep, CurrentUser, IdPath, StateDep
+from serve_app.schemas.common import MAX_OFFSET, Envelope
 from serve_app.schemas.images import DeletedImage, ImageList, ImagePublic
 from serve_app.services import images
 
@@ -16,7 +16,7 @@ async def list_images(
     state: StateDep,
     context: ContextDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Images per page.")] = 20,
-    offset: Annotated[int, Query(ge=0, description="Images to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Images to skip.")] = 0,
 ) -> Envelope[ImageList]:
     """List your stored images, newest first."""
     data = await images.list_images(db=state.db, store=state.store, user=user, limit=limit, offset=offset)
@@ -24,14 +24,14 @@ async def list_images(
 
 
 @router.get("/images/{image_id}", response_model=Envelope[ImagePublic])
-async def get_image(image_id: str, user: CurrentUser, state: StateDep, context: ContextDep) -> Envelope[ImagePublic]:
+async def get_image(image_id: IdPath, user: CurrentUser, state: StateDep, context: ContextDep) -> Envelope[ImagePublic]:
     """One of your stored images."""
     data = await images.get_image(db=state.db, store=state.store, user=user, image_id=image_id)
     return Envelope(data=data, request_id=context.request_id)
 
 
 @router.delete("/images/{image_id}", response_model=Envelope[DeletedImage])
-async def delete_image(image_id: str, user: CurrentUser, state: StateDep, context: ContextDep) -> Envelope[DeletedImage]:
+async def delete_image(image_id: IdPath, user: CurrentUser, state: StateDep, context: ContextDep) -> Envelope[DeletedImage]:
     """Delete one of your stored images, and its file."""
     data = await images.delete_image(db=state.db, store=state.store, user=user, image_id=image_id)
     return Envelope(data=data, request_id=context.request_id)

@@ -3,16 +3,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, Response
 
-from serve_app.api.deps import ContextDep, CurrentUser, HeroDep
+from serve_app.api.deps import ContextDep, CurrentUser, HeroDep, IdPath
 from serve_app.errors import NotFound
-from serve_app.schemas.common import Envelope
+from serve_app.schemas.common import MAX_OFFSET, Envelope, Text
 from serve_app.schemas.hero import JobPublic, UrlItem, UrlList
 
 router = APIRouter(tags=["hero images"])
 
 
 @router.get("/img/{url_id}/", response_class=Response, responses={302: {}, 404: {}})
-async def hero_image(url_id: str, hero: HeroDep) -> Response:
+async def hero_image(url_id: IdPath, hero: HeroDep) -> Response:
     """Redirect to the URL's newest hero image; 404 until the first one is ready."""
     location = await hero.newest_image(url_id)
     if location is None:
@@ -25,21 +25,21 @@ async def hero_image(url_id: str, hero: HeroDep) -> Response:
 async def search_urls(
     user: CurrentUser,
     hero: HeroDep,
-    q: Annotated[str, Query(max_length=200, description="Case-insensitive match on URL or page title.")] = "",
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    q: Annotated[Text, Query(max_length=200, description="Case-insensitive match on URL or page title.")] = "",
+    limit: Annotated[int, Query(ge=1, le=100, description="URLs per page.")] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="URLs to skip.")] = 0,
 ) -> UrlList:
     """Search your page URLs by URL and page title."""
     return await hero.search(user=user, q=q, limit=limit, offset=offset)
 
 
 @router.get("/api/v1/urls/{url_id}/", response_model=UrlItem)
-async def get_url(url_id: str, user: CurrentUser, hero: HeroDep) -> UrlItem:
+async def get_url(url_id: IdPath, user: CurrentUser, hero: HeroDep) -> UrlItem:
     """One of your page URLs with all its images."""
     return await hero.get(user=user, url_id=url_id)
 
 
 @router.get("/api/v1/jobs/{job_id}", response_model=Envelope[JobPublic])
-async def get_job(job_id: str, user: CurrentUser, hero: HeroDep, context: ContextDep) -> Envelope[JobPublic]:
+async def get_job(job_id: IdPath, user: CurrentUser, hero: HeroDep, context: ContextDep) -> Envelope[JobPublic]:
     """Status and progress of one of your background jobs."""
     return Envelope(data=await hero.job(user=user, job_id=job_id), request_id=context.request_id)

@@ -126,3 +126,14 @@ async def test_urls_go_through_the_fetcher_and_its_errors_are_400s():
         await load_init_image("http://blocked.example/a.png", fetch=fetch)
     assert caught.value.field == "image"
     assert fetched == ["https://img.example/a.png", "http://blocked.example/a.png"]
+
+
+@pytest.mark.parametrize(
+    "data", [b"\x89PNG\r\n\x1a\n" + b"not a png", b"\xff\xd8\xff" + b"\x00" * 64], ids=["png", "jpeg"]
+)
+def test_an_undecodable_image_is_described_for_the_user_not_by_pillow(data):
+    with pytest.raises(InvalidRequest) as caught:
+        clean_image(data)
+    message = caught.value.message
+    assert "damaged or incomplete" in message
+    assert "BytesIO" not in message and "0x" not in message
