@@ -155,3 +155,13 @@ class Overloaded(ServiceUnavailable):
     raised before any charge is kept."""
 
     code = "overloaded"
+
+
+class JobAlreadyEnded(ApiError):
+    """A cancel that came too late: the job completed or failed first, and nothing changed."""
+
+    status_code = 409
+    code = "job_already_ended"
+
+    def __init__(self, *, job_id: str, status: str):
+        super().__init__(f"job {job_id!r} already ended as {status}; only queued or running jobs can be cancelled")

@@ -181,6 +181,8 @@ async def serve_app(
         hero={"lease_s": 5, "poll_interval_s": 0.2, "worker": {
             "num_replicas": 1, "health_check_period_s": 1, "ray_actor_options": {"num_cpus": 0}}},
         enhancer=tiny_lm_enhancer(),
+        # Webhook retries within a test's patience: 0.3 s, 0.6 s, then 1 s apart.
+        webhooks={"backoff_base_s": 0.3, "backoff_max_s": 1, "max_attempts": 4},
     )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(args), name="pixelray", route_prefix="/", blocking=False)

@@ -16,6 +16,7 @@ from serve_app.services.keys import parse_authorization
 from serve_app.services.openai_images import OpenAIImagesService
 from serve_app.services.prompts import PromptService
 from serve_app.services.users import authenticate
+from serve_app.services.webhooks import WebhookService
 
 _authorization = APIKeyHeader(
     name="Authorization",
@@ -88,3 +89,10 @@ def get_host_project(request: Request, state: StateDep) -> str:
 
 ImagesDep = Annotated[ImageUrlService, Depends(get_images)]
 HostProject = Annotated[str, Depends(get_host_project)]
+
+
+def get_webhooks(state: StateDep) -> WebhookService:
+    return state.webhooks
+
+
+WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]
