@@ -10,15 +10,14 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import select
 
-from deployments.protocol import FetchError
 from serve_app.db.models import User, WebhookDelivery, WebhookSecret
 from serve_app.db.session import Database
 from serve_app.errors import InvalidRequest
 from serve_app.jobs import deliveries
 from serve_app.schemas.generate import BatchData
 from serve_app.schemas.webhooks import DeliveryList, DeliveryPublic, WebhookSecretCreated
+from serve_app.services import egress
 from serve_app.services.clock import Clock
-from serve_app.services.models import unwrap
 
 SECRET_PREFIX = "whsec_"
 
@@ -70,10 +69,7 @@ class WebhookService:
                 field="webhook_url",
                 message="create your signing secret first: POST /api/v1/webhooks/secret (it is shown once)",
             )
-        try:
-            await self._scraper.check_webhook_url.remote(url)
-        except FetchError as exc:
-            raise InvalidRequest(field="webhook_url", message=str(unwrap(exc))) from None
+        await egress.check_url(self._scraper, url, field="webhook_url", method="check_webhook_url")
 
     async def batch_finished(self, *, user: User, url: str, request_id: str, data: BatchData) -> None:
         """Queues the batch form's event: `job.completed` when every item succeeded, else

@@ -3,7 +3,6 @@ job and batch events reach a loopback receiver (allow-listed in the test config)
 Standard Webhooks way, after retries when it fails; bad webhook URLs are a 400 naming the field."""
 
 import asyncio
-import json
 import time
 
 import pytest

@@ -10,11 +10,10 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from deployments.protocol import FetchError
 from serve_app.config import AppConfig
 from serve_app.db.models import Job, PageUrl, User
 from serve_app.db.session import Database
-from serve_app.errors import InvalidRequest, JobAlreadyEnded, NotFound
+from serve_app.errors import JobAlreadyEnded, NotFound
 from serve_app.jobs import queue
 from serve_app.jobs.hero import hero_size
 from serve_app.schemas.hero import (
@@ -28,8 +27,8 @@ from serve_app.schemas.hero import (
 )
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock
+from serve_app.services import egress
 from serve_app.services.context import RequestContext
-from serve_app.services.models import unwrap
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore
 
@@ -62,10 +61,7 @@ class HeroService:
     async def submit(self, *, user: User, request: HeroRequest, context: RequestContext) -> HeroAccepted:
         """Checks the URL, charges, and commits a queued job before answering; the job runs on a worker."""
         url = normalize_url(request.url)
-        try:
-            await self._scraper.check_url.remote(url)
-        except FetchError as exc:
-            raise InvalidRequest(field="url", message=str(unwrap(exc))) from None
+        await egress.check_url(self._scraper, url, field="url")
         if request.webhook_url:
             await self._webhooks.check_url(user=user, url=request.webhook_url)
         model = self._config.model(self._config.hero.model or self._config.default_model_slug)

@@ -26,9 +26,9 @@ from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
 from serve_app.services.users import find_user, set_storage_enabled
 from serve_app.services.variants import PRODUCT
+from serve_app.services.webhooks import WebhookService
 from serve_app.storage.local import LocalObjectStore
 from serve_app.storage.s3 import S3ObjectStore
-from serve_app.services.webhooks import WebhookService
 from tests.factories import make_config, user_with_key
 
 
