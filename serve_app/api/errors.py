@@ -10,10 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve_app.api.middleware import new_request_id
-from serve_app.errors import ApiError
+from serve_app.errors import ApiError, ServiceUnavailable
 from serve_app.schemas.validation import describe_errors
 from serve_app.services.placeholder import render_placeholder
 
@@ -159,6 +160,14 @@ def register_error_handlers(app: FastAPI) -> None:
             error={"code": code, "message": str(exc.detail)},
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(request: Request, exc: Exception) -> Response:
+        # The database went away mid-request (restart, failover): the client may retry; a request
+        # that was charged is settled by the ledger once the database is back.
+        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return await _api_error(request, ServiceUnavailable("the database is unavailable; retry shortly", retry_after=5))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
