@@ -25,9 +25,11 @@ pytestmark = [pytest.mark.serve, pytest.mark.fault]
 # Every status a generation or submission may answer while a dependency dies (README: errors).
 GENERATE_STATUSES = {200, 502, 503}
 SUBMIT_STATUSES = {202, 503}
-# How soon a killed replica's work must be served again. Generous: a new replica imports torch
-# and loads its model, which takes seconds here and much longer on a machine under heavy load.
-RECOVERY_S = 120
+# How soon a killed replica's work must be served again, and how long a client waits for one
+# answer (the server's own bound is generation_timeout_s, 300 s). Generous: a new replica imports
+# torch and loads its model, which takes seconds on a quiet machine and minutes on a saturated one;
+# docs/robustness.md has the times measured.
+RECOVERY_S = 330
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +86,14 @@ async def healthy_again(api, since: float) -> float:
         await asyncio.sleep(0.25)
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 async def test_a_model_replica_killed_under_load_refunds_every_failed_request(serve_app, api, user_factory):
     user_id, key = await user_factory()
     body = {"prompt": "a lighthouse at dusk", "width": 128, "height": 128, "num_inference_steps": 20}
-    traffic = [asyncio.create_task(status_of(api.post("/api/v1/generate", json=body, headers=auth(key))))
-               for _ in range(8)]
+    traffic = [
+        asyncio.create_task(status_of(api.post("/api/v1/generate", json=body, headers=auth(key), timeout=RECOVERY_S)))
+        for _ in range(8)
+    ]
     await asyncio.sleep(1.0)
     in_flight = sum(not task.done() for task in traffic)
     killed_at = time.monotonic()
