@@ -313,6 +313,18 @@ class HeroConfig(StrictModel):
     )
 
 
+class WebhookConfig(StrictModel):
+    """Delivery of job events to users' webhook URLs (through the scraper's egress rules)."""
+
+    max_attempts: int = Field(default=8, ge=1, le=20, description="Tries before a delivery is marked failed.")
+    backoff_base_s: float = Field(
+        default=10.0, gt=0, description="Wait after the first failed try; it doubles with every further one."
+    )
+    backoff_max_s: float = Field(default=3600.0, gt=0, description="The longest wait between two tries.")
+    timeout_s: float = Field(default=10.0, gt=0, le=60, description="Longest one try waits for the receiver.")
+    concurrency: int = Field(default=8, ge=1, description="Deliveries one worker replica sends at once.")
+
+
 class ScraperOptions(StrictModel):
     """The scraper deployment: every server-side fetch of a user-supplied URL goes through it."""
 
@@ -525,6 +537,9 @@ class AppConfig(StrictModel):
     )
     body_limits: BodyLimitsConfig = Field(
         default_factory=BodyLimitsConfig, description="Request body size limits (413 above them)."
+    )
+    webhooks: WebhookConfig = Field(
+        default_factory=WebhookConfig, description="Retries and timeouts of job webhook deliveries."
     )
 
     @field_validator("routes")

@@ -180,3 +180,11 @@ class IdempotencyKeyReused(ApiError):
         super().__init__(
             "this Idempotency-Key was already used with a different request; send a new key for a new request"
         )
+class JobAlreadyEnded(ApiError):
+    """A cancel that came too late: the job completed or failed first, and nothing changed."""
+
+    status_code = 409
+    code = "job_already_ended"
+
+    def __init__(self, *, job_id: str, status: str):
+        super().__init__(f"job {job_id!r} already ended as {status}; only queued or running jobs can be cancelled")

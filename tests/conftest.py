@@ -183,6 +183,8 @@ async def serve_app(
         enhancer=tiny_lm_enhancer(),
         # Short leases: a killed ingress's requests are refunded within seconds, not a minute.
         ledger={"lease_s": 5, "reaper_interval_s": 0.5},
+        # Webhook retries within a test's patience: 0.3 s, 0.6 s, then 1 s apart.
+        webhooks={"backoff_base_s": 0.3, "backoff_max_s": 1, "max_attempts": 4},
     )
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(args), name="pixelray", route_prefix="/", blocking=False)

@@ -46,6 +46,8 @@ class FetchPolicy:
 
 PAGE_POLICY = FetchPolicy(max_bytes=2 * 1024 * 1024, content_types=("text/html", "application/xhtml+xml"))
 IMAGE_POLICY = FetchPolicy(max_bytes=10 * 1024 * 1024, content_types=("image/png", "image/jpeg", "image/webp"))
+# A webhook receiver's answer is read only for its status; its body is capped and dropped.
+WEBHOOK_POLICY = FetchPolicy(max_bytes=64 * 1024, content_types=(), max_redirects=0, total_timeout_s=15.0)
 
 
 @dataclass(frozen=True)
@@ -107,13 +109,17 @@ class _Target:
     address: IPAddress
     path: str
 
-    def request(self, client: httpx.AsyncClient) -> httpx.Request:
+    def request(
+        self, client: httpx.AsyncClient, *, method: str = "GET", content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Request:
         ip = f"[{self.address}]" if self.address.version == 6 else str(self.address)
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.port != DEFAULT_PORTS[self.scheme]:
             host = f"{host}:{self.port}"
         return client.build_request(
-            "GET", f"{self.scheme}://{ip}:{self.port}{self.path}", headers={"Host": host},
+            method, f"{self.scheme}://{ip}:{self.port}{self.path}", headers={**(headers or {}), "Host": host},
+            content=content,
             # TLS SNI and certificate checks must use the name the user asked for, not the IP.
             extensions={"sni_hostname": self.host},
         )
@@ -150,6 +156,36 @@ async def fetch(url: str, policy: FetchPolicy, *, resolver: Resolver | None = No
                          "check that the address is correct and reachable") from None
     raise FetchError("too_many_redirects", f"the URL redirects more than {policy.max_redirects} times; "
                      "use the address it finally leads to")
+
+
+async def post(
+    url: str, body: bytes, headers: dict[str, str], policy: FetchPolicy, *, resolver: Resolver | None = None
+) -> int:
+    """POSTs `body` to `url` after the same checks as `fetch` and returns the answer's status.
+    Redirects are not followed (a 3xx is returned as is): a receiver that moved must be
+    registered again, and a redirect must not carry a signed body somewhere unchecked."""
+    target = await _check(url, policy, resolver or _resolve)
+    timeout = httpx.Timeout(policy.read_timeout_s, connect=policy.connect_timeout_s)
+    try:
+        async with asyncio.timeout(policy.total_timeout_s), httpx.AsyncClient(
+            trust_env=False, follow_redirects=False, verify=_ssl_context(), timeout=timeout,
+            headers={"User-Agent": USER_AGENT}, limits=httpx.Limits(max_keepalive_connections=0),
+        ) as client:
+            request = target.request(client, method="POST", content=body, headers=headers)
+            response = await client.send(request, stream=True)
+            try:
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read > policy.max_bytes:
+                        break
+            finally:
+                await response.aclose()
+            return response.status_code
+    except (TimeoutError, httpx.TimeoutException):
+        raise FetchError("timeout", f"the receiver did not answer within {policy.read_timeout_s:g} s") from None
+    except httpx.TransportError as exc:
+        raise FetchError("connection_failed", f"could not connect to {url} ({str(exc) or type(exc).__name__})") from None
 
 
 async def check_url(url: str, policy: FetchPolicy, *, resolver: Resolver | None = None) -> None:

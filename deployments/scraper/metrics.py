@@ -9,7 +9,7 @@ class ScraperMetrics:
     def __init__(self):
         self._fetches = Counter(
             "pixelray_scraper_fetches",
-            description="Server-side fetches of user URLs by kind (page, image) and outcome "
+            description="Server-side fetches of user URLs by kind (page, image, webhook) and outcome "
             "(ok or the FetchError reason).",
             tag_keys=("kind", "outcome"),
         )

@@ -16,6 +16,7 @@ from serve_app.services.keys import parse_authorization
 from serve_app.services.openai_images import OpenAIImagesService
 from serve_app.services.prompts import PromptService
 from serve_app.services.users import authenticate
+from serve_app.services.webhooks import WebhookService
 
 _authorization = APIKeyHeader(
     name="Authorization",
@@ -100,3 +101,8 @@ HostProject = Annotated[str, Depends(get_host_project)]
 # Every id we issue is short and URL-safe: anything else names nothing, and must not reach the
 # database (PostgreSQL refuses NUL in text).
 IdPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="An id this API returned.")]
+def get_webhooks(state: StateDep) -> WebhookService:
+    return state.webhooks
+
+
+WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]

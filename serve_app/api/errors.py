@@ -10,11 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from serve_app.api.middleware import new_request_id
-from serve_app.errors import ApiError
+from serve_app.errors import ApiError, ServiceUnavailable
 from serve_app.schemas.validation import describe_errors
 from serve_app.services.placeholder import render_placeholder
 
@@ -174,6 +175,14 @@ def register_error_handlers(app: FastAPI) -> None:
         return error_response(
             request, status_code=exc.status_code, error={"code": code, "message": message}, headers=headers
         )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(request: Request, exc: Exception) -> Response:
+        # The database went away mid-request (restart, failover): the client may retry; a request
+        # that was charged is settled by the ledger once the database is back.
+        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return await _api_error(request, ServiceUnavailable("the database is unavailable; retry shortly", retry_after=5))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -19,6 +19,7 @@ from serve_app.services.models import ModelClient
 from serve_app.services.openai_images import OpenAIImagesService
 from serve_app.services.prompts import PromptService
 from serve_app.services.routing import ModelRouter
+from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore, StorageUnavailable
 from serve_app.storage.factory import build_object_store
 
@@ -40,6 +41,7 @@ class AppState:
     router: ModelRouter
     images: ImageUrlService
     idempotency: IdempotencyKeys
+    webhooks: WebhookService
 
     @classmethod
     def build(
@@ -58,12 +60,14 @@ class AppState:
         models = ModelClient(model_handles, timeout_s=config.generation_timeout_s)
         accounting = Accounting(db=db, config=config, clock=clock)
         prompts = PromptService(enhancer_handle, timeout_s=config.enhancer.timeout_s)
+        webhooks = WebhookService(db=db, scraper=scraper, clock=clock)
         generation = GenerationService(
             config=config, db=db, store=store, models=models, accounting=accounting, prompts=prompts,
-            fetch_image=scraper_image_fetcher(scraper),
+            fetch_image=scraper_image_fetcher(scraper), webhooks=webhooks,
         )
         hero = HeroService(
-            config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker
+            config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker,
+            webhooks=webhooks, clock=clock,
         )
         openai_images = OpenAIImagesService(config=config, generation=generation, accounting=accounting)
         router = ModelRouter(config=config, models=models)
@@ -76,6 +80,7 @@ class AppState:
         return cls(
             config, db, store, models, clock, accounting, generation, hero, prompts, openai_images, router, images,
             idempotency,
+            webhooks,
         )
 
     async def startup(self) -> None:

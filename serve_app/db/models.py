@@ -183,7 +183,9 @@ class Job(SQLModel, table=True):
     model: str = Field(max_length=64)
     style: str = Field(max_length=32)
     text_treatment: str = Field(max_length=16)
-    status: str = Field(default="queued", max_length=16, description="queued, generating, completed, failed.")
+    status: str = Field(
+        default="queued", max_length=16, description="queued, generating, completed, failed, cancelled."
+    )
     attempt: int = 0
     max_attempts: int = 3
     lease_owner: str | None = Field(default=None, max_length=64)
@@ -198,6 +200,7 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
+    webhook_url: str | None = Field(default=None, max_length=2048, description="Told when the job ends.")
 
 
 class IdempotencyKey(SQLModel, table=True):
@@ -215,3 +218,35 @@ class IdempotencyKey(SQLModel, table=True):
     content_type: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(index=True)
+
+
+class WebhookSecret(SQLModel, table=True):
+    """A user's webhook signing secret (`whsec_...`), kept in clear: signing needs the key itself."""
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    secret: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event to deliver to a user's webhook URL. The jobs worker leases due rows, so a
+    delivery outlives the replica that was sending it; `id` is the `webhook-id` the receiver
+    deduplicates on, the same on every attempt."""
+
+    __table_args__ = (Index("ix_webhookdelivery_status_next", "status", "next_attempt_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    job_id: str | None = Field(default=None, max_length=64, index=True, description="Job id or batch request id.")
+    event: str = Field(max_length=32, description="job.completed or job.failed.")
+    url: str = Field(max_length=2048)
+    payload: str = Field(description="The JSON body, fixed when the event happened.")
+    status: str = Field(default="pending", max_length=16, description="pending, delivered or failed.")
+    attempts: int = 0
+    next_attempt_at: datetime
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    delivered_at: datetime | None = None

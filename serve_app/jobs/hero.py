@@ -55,11 +55,18 @@ class HeroJobRunner:
         return timedelta(seconds=self.config.hero.lease_s)
 
     async def run(self, job: Job) -> None:
-        """Runs a claimed job to completion, or back to the queue, or to a refunded failure."""
-        heartbeat = asyncio.create_task(self._heartbeat(job.id))
+        """Runs a claimed job to completion, or back to the queue, or to a refunded failure; stops
+        early, settling nothing, once the job is no longer this worker's (cancelled, taken over)."""
+        lost = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(job.id, asyncio.current_task(), lost))
         try:
             await self._produce(job)
         except BaseException as exc:
+            if lost.is_set() or isinstance(exc, LeaseLost):
+                if lost.is_set():
+                    asyncio.current_task().uncancel()
+                logger.info("hero job %s attempt %d stopped: no longer this worker's", job.id, job.attempt)
+                return
             error, retryable = _classify(exc)
             status = await asyncio.shield(
                 queue.retry_or_fail(
@@ -105,6 +112,7 @@ class HeroJobRunner:
         await queue.complete(
             db=self.db, accounting=self.accounting, job_id=job.id, owner=self.owner, now=self.clock.now(),
             storage_key=key, style_used=hero.style, prompt=hero.prompt, title=page.title, site_name=page.site_name,
+            image_url=self.store.url(key),
         )
 
     async def _url_of(self, job: Job) -> str:
@@ -112,16 +120,34 @@ class HeroJobRunner:
             return (await session.get(PageUrl, job.url_id)).url
 
     async def _progress(self, job_id: str, stage: str, *, step: int | None = None, total: int | None = None) -> None:
-        await queue.renew(
+        renewed = await queue.renew(
             db=self.db, job_id=job_id, owner=self.owner, lease=self.lease, now=self.clock.now(),
             stage=stage, step=step, total=total,
         )
+        if not renewed:
+            raise LeaseLost(job_id)
 
-    async def _heartbeat(self, job_id: str) -> None:
+    async def _heartbeat(self, job_id: str, runner: asyncio.Task, lost: asyncio.Event) -> None:
+        """Renews the lease; when the job stops being ours, cancels `runner`, so a cancelled job's
+        model call (and its compute) stops too."""
         while True:
             await asyncio.sleep(self.config.hero.lease_s / 3)
-            if not await queue.renew(db=self.db, job_id=job_id, owner=self.owner, lease=self.lease, now=self.clock.now()):
+            try:
+                renewed = await queue.renew(
+                    db=self.db, job_id=job_id, owner=self.owner, lease=self.lease, now=self.clock.now()
+                )
+            except Exception as exc:
+                # A database blip: the lease has two more renewals of slack before it lapses.
+                logger.warning("hero job %s: could not renew its lease: %r", job_id, exc)
+                continue
+            if not renewed:
+                lost.set()
+                runner.cancel()
                 return
+
+
+class LeaseLost(Exception):
+    """The job is no longer this worker's: it was cancelled, or its lease lapsed and was taken over."""
 
 
 def _classify(exc: BaseException) -> tuple[str, bool]:

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.db.models import Job, PageUrl
 from serve_app.db.session import Database
+from serve_app.jobs import deliveries
 from serve_app.services.accounting import Accounting
 
 
@@ -64,9 +65,10 @@ async def renew(
 
 async def complete(
     *, db: Database, accounting: Accounting, job_id: str, owner: str, now: datetime,
-    storage_key: str, style_used: str, prompt: str, title: str, site_name: str,
+    storage_key: str, style_used: str, prompt: str, title: str, site_name: str, image_url: str | None = None,
 ) -> bool:
-    """Marks the job completed and its request succeeded, if this worker still owns it."""
+    """Marks the job completed and its request succeeded, if this worker still owns it, and
+    queues its `job.completed` webhook; `image_url` is what the event tells the receiver."""
     async with db.write() as session:
         result = await session.execute(
             update(Job)
@@ -86,6 +88,11 @@ async def complete(
         admission = await accounting.admission_of(job.request_id, session=session)
         if admission is not None:
             await accounting.succeed(admission, session=session)
+        if job.webhook_url:
+            deliveries.enqueue(
+                session, user_id=job.user_id, job_id=job.id, url=job.webhook_url, event=deliveries.COMPLETED,
+                data=deliveries.job_event_data(job, image_url=image_url), now=now,
+            )
     return True
 
 
@@ -110,6 +117,30 @@ async def retry_or_fail(
         return "failed"
 
 
+async def cancel(*, db: Database, accounting: Accounting, job_id: str, user_id: int, now: datetime) -> Job | None:
+    """Cancels the user's job if it is still queued or running and refunds it, in one transaction.
+    Returns the job as it now is (cancelled, or already finished), or None when the user has no
+    such job. Completion and failure are conditional updates on the same row, so a job that
+    finishes concurrently ends in exactly one state with exactly one settlement."""
+    async with db.write() as session:
+        result = await session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.user_id == user_id, Job.status.in_(("queued", "generating")))
+            .values(
+                status="cancelled", stage="cancelled", error="cancelled by the user",
+                lease_owner=None, lease_expires_at=None, updated_at=now,
+            )
+        )
+        job = await session.get(Job, job_id)
+        if job is None or job.user_id != user_id:
+            return None
+        if result.rowcount == 1:
+            admission = await accounting.admission_of(job.request_id, session=session)
+            if admission is not None:
+                await accounting.fail(admission, error="cancelled by the user", session=session)
+    return job
+
+
 async def _fail(session: AsyncSession, accounting: Accounting, job: Job, *, error: str, now: datetime) -> None:
     job.status, job.stage, job.error = "failed", "failed", error[:500]
     job.lease_owner = job.lease_expires_at = None
@@ -118,3 +149,8 @@ async def _fail(session: AsyncSession, accounting: Accounting, job: Job, *, erro
     admission = await accounting.admission_of(job.request_id, session=session)
     if admission is not None:
         await accounting.fail(admission, error=error, session=session)
+    if job.webhook_url:
+        deliveries.enqueue(
+            session, user_id=job.user_id, job_id=job.id, url=job.webhook_url, event=deliveries.FAILED,
+            data=deliveries.job_event_data(job), now=now,
+        )

@@ -1,7 +1,8 @@
-"""The job worker deployment: leases queued jobs from the database and runs them on the cluster.
+"""The job worker deployment: leases queued jobs from the database and runs them on the cluster,
+and sends the webhook deliveries they (and batch requests) queue.
 
-Jobs survive anything that happens to a worker: an expired lease (replica killed, app
-restarted) returns the job to the queue for any worker to take.
+Jobs and deliveries survive anything that happens to a worker: an expired lease (replica killed,
+app restarted) returns the work to the queue for any worker to take.
 
 It also runs the ledger's reaper, here because this deployment outlives any ingress replica:
 requests whose ingress died (their admission lease lapsed) are refunded, and expired
@@ -21,6 +22,7 @@ from serve_app.config import AppConfig
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
 from serve_app.jobs import queue
+from serve_app.jobs.dispatcher import WebhookDispatcher
 from serve_app.jobs.hero import HeroJobRunner
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import SystemClock
@@ -49,25 +51,37 @@ class JobWorker:
             clock=self._clock,
             owner=f"worker-{secrets.token_hex(6)}",
         )
+        self._dispatcher = WebhookDispatcher(
+            db=self._db, scraper=scraper, clock=self._clock, policy=config.webhooks, owner=self._runner.owner
+        )
         self._wakeup = asyncio.Event()
         self._migrated = asyncio.Event()
+        self._deliveries_due = asyncio.Event()
         self._slots = asyncio.Semaphore(config.hero.concurrency)
-        self._running: set[asyncio.Task] = set()
+        self._running: dict[str, asyncio.Task] = {}
         self._loop = asyncio.create_task(self._poll())
         self._idempotency = IdempotencyKeys(
             db=self._db, clock=self._clock, ttl_s=config.ledger.idempotency_ttl_s, lease_s=config.ledger.lease_s
         )
         self._reaper = asyncio.create_task(self._reap())
+        self._delivery_loop = asyncio.create_task(self._deliver())
 
     async def wake(self) -> None:
-        """A hint that a job was just queued, so it starts without waiting for the next poll."""
+        """A hint that a job or a delivery was just queued, so it starts without waiting for the next poll."""
         self._wakeup.set()
+        self._deliveries_due.set()
+
+    async def stop(self, job_id: str) -> None:
+        """A hint that `job_id` was cancelled: stops it now if it runs here. A replica that does
+        not get the hint still stops it at its next lease renewal."""
+        task = self._running.get(job_id)
+        if task is not None:
+            task.cancel()
 
     async def check_health(self) -> None:
-        if self._loop.done():
-            raise RuntimeError(f"job loop stopped: {self._loop.exception()!r}")
-        if self._reaper.done():
-            raise RuntimeError(f"reaper stopped: {self._reaper.exception()!r}")
+        for name, loop in (("job", self._loop), ("reaper", self._reaper), ("webhook delivery", self._delivery_loop)):
+            if loop.done():
+                raise RuntimeError(f"{name} loop stopped: {loop.exception()!r}")
 
     async def _reap(self) -> None:
         await self._migrated.wait()
@@ -102,14 +116,32 @@ class JobWorker:
                     pass
                 continue
             task = asyncio.create_task(self._runner.run(job))
-            self._running.add(task)
-            task.add_done_callback(self._finished)
+            self._running[job.id] = task
+            task.add_done_callback(lambda done, job_id=job.id: self._finished(job_id, done))
 
-    def _finished(self, task: asyncio.Task) -> None:
-        self._running.discard(task)
+    def _finished(self, job_id: str, task: asyncio.Task) -> None:
+        self._running.pop(job_id, None)
         self._slots.release()
+        # A finished job may have queued its webhook.
+        self._deliveries_due.set()
         if not task.cancelled() and task.exception() is not None:
             logger.error("hero job task failed: %r", task.exception())
+
+    async def _deliver(self) -> None:
+        await self._migrated.wait()
+        while True:
+            try:
+                sent = await self._dispatcher.send_due()
+            except Exception:
+                logger.exception("could not send webhook deliveries; retrying")
+                sent = 0
+            if sent:
+                continue
+            self._deliveries_due.clear()
+            try:
+                await asyncio.wait_for(self._deliveries_due.wait(), timeout=self._config.hero.poll_interval_s)
+            except TimeoutError:
+                pass
 
 
 def build_job_worker(

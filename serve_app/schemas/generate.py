@@ -11,6 +11,7 @@ from deployments.protocol import GenerationParams
 from serve_app.config import ModelConfig
 from serve_app.errors import InvalidRequest
 from serve_app.schemas.common import ErrorBody, PromptText, StrictRequest, Text
+from serve_app.schemas.webhooks import WEBHOOK_URL_DESCRIPTION, check_webhook_url
 
 MAX_SEED = 2**32 - 1
 # A data: URL of the largest accepted input image (10 MiB), base64-encoded, plus its header.
@@ -188,6 +189,12 @@ class BatchRequest(StrictRequest):
         max_length=100,
         description="Requests of the single form, run concurrently; at most the plan's max_batch_items.",
     )
+    webhook_url: str | None = Field(default=None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        return check_webhook_url(value)
 
 
 class StorageInfo(BaseModel):

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field, field_validator
 
 from serve_app.schemas.common import StrictRequest, Text
+from serve_app.schemas.webhooks import WEBHOOK_URL_DESCRIPTION, check_webhook_url
 from serve_app.services.hero.styles import STYLES, TEXT_TREATMENTS
 
 
@@ -12,6 +13,12 @@ class HeroRequest(StrictRequest):
     url: Text = Field(min_length=1, max_length=2048, description="The page to make a hero image for (http or https).")
     style: str = Field(default="auto", description=f"One of: {', '.join(STYLES)}.")
     text_treatment: str = Field(default="none", description=f"One of: {', '.join(TEXT_TREATMENTS)}.")
+    webhook_url: str | None = Field(default=None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        return check_webhook_url(value)
 
     @field_validator("url")
     @classmethod
@@ -69,7 +76,7 @@ class UrlList(BaseModel):
 
 
 class JobProgress(BaseModel):
-    stage: str = Field(description="queued, scraping, generating, rendering, storing, done.")
+    stage: str = Field(description="queued, scraping, generating, rendering, storing, done (or failed, cancelled).")
     step: int
     total: int
 
@@ -77,7 +84,7 @@ class JobProgress(BaseModel):
 class JobPublic(BaseModel):
     job_id: str
     kind: str
-    status: str = Field(description="queued, generating, completed or failed.")
+    status: str = Field(description="queued, generating, completed, failed or cancelled.")
     attempt: int
     max_attempts: int
     progress: JobProgress

@@ -27,6 +27,7 @@ from serve_app.services.prompts import PromptService
 from serve_app.services.publish import discard_images, publish_image
 from serve_app.services.settings import storage_info
 from serve_app.services.variants import PromptVariant
+from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore
 
 
@@ -48,8 +49,10 @@ class GenerationService:
         accounting: Accounting,
         prompts: PromptService,
         fetch_image: ImageFetcher,
+        webhooks: WebhookService,
     ):
         self._config = config
+        self._webhooks = webhooks
         self._prompts = prompts
         self._db = db
         self._store = store
@@ -74,9 +77,17 @@ class GenerationService:
         context: RequestContext,
         variant: PromptVariant | None = None,
     ) -> GenerateData | BatchData:
-        """One request or a batch of them, by the body's form."""
+        """One request or a batch of them, by the body's form. A batch's webhook URL is checked
+        before any item runs, and told once every item has ended."""
         if isinstance(body, BatchRequest):
-            return await generate_batch(self, user=user, request=body, context=context, variant=variant)
+            if body.webhook_url:
+                await self._webhooks.check_url(user=user, url=body.webhook_url)
+            data = await generate_batch(self, user=user, request=body, context=context, variant=variant)
+            if body.webhook_url:
+                await self._webhooks.batch_finished(
+                    user=user, url=body.webhook_url, request_id=context.request_id, data=data
+                )
+            return data
         return await self.generate(user=user, request=body, context=context, variant=variant)
 
     async def generate(

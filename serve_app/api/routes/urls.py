@@ -5,7 +5,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from serve_app.api.deps import ContextDep, CurrentUser, HeroDep, IdPath
 from serve_app.errors import NotFound
-from serve_app.schemas.common import MAX_OFFSET, Envelope, Text
+from serve_app.schemas.common import MAX_OFFSET, Envelope, ErrorEnvelope, Text
 from serve_app.schemas.hero import JobPublic, UrlItem, UrlList
 
 router = APIRouter(tags=["hero images"])
@@ -43,3 +43,11 @@ async def get_url(url_id: IdPath, user: CurrentUser, hero: HeroDep) -> UrlItem:
 async def get_job(job_id: IdPath, user: CurrentUser, hero: HeroDep, context: ContextDep) -> Envelope[JobPublic]:
     """Status and progress of one of your background jobs."""
     return Envelope(data=await hero.job(user=user, job_id=job_id), request_id=context.request_id)
+
+
+@router.delete(
+    "/api/v1/jobs/{job_id}", response_model=Envelope[JobPublic], responses={409: {"model": ErrorEnvelope}}
+)
+async def cancel_job(job_id: str, user: CurrentUser, hero: HeroDep, context: ContextDep) -> Envelope[JobPublic]:
+    """Cancel a queued or running job and refund it; 409 when it already completed or failed."""
+    return Envelope(data=await hero.cancel(user=user, job_id=job_id), request_id=context.request_id)

@@ -10,11 +10,11 @@ from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from deployments.protocol import FetchError
 from serve_app.config import AppConfig
 from serve_app.db.models import Job, PageUrl, User
 from serve_app.db.session import Database
-from serve_app.errors import InvalidRequest, NotFound
+from serve_app.errors import JobAlreadyEnded, NotFound
+from serve_app.jobs import queue
 from serve_app.jobs.hero import hero_size
 from serve_app.schemas.hero import (
     HeroAccepted,
@@ -25,9 +25,11 @@ from serve_app.schemas.hero import (
     UrlItem,
     UrlList,
 )
+from serve_app.services import egress
 from serve_app.services.accounting import Accounting, Admission
+from serve_app.services.clock import Clock
 from serve_app.services.context import RequestContext
-from serve_app.services.models import unwrap
+from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore
 
 logger = logging.getLogger("ray.serve")
@@ -41,9 +43,12 @@ def normalize_url(url: str) -> str:
 
 class HeroService:
     def __init__(
-        self, *, config: AppConfig, db: Database, store: ObjectStore, accounting: Accounting, scraper: Any, worker: Any
+        self, *, config: AppConfig, db: Database, store: ObjectStore, accounting: Accounting, scraper: Any, worker: Any,
+        webhooks: WebhookService, clock: Clock,
     ):
         self._config = config
+        self._webhooks = webhooks
+        self._clock = clock
         self._db = db
         self._store = store
         self._accounting = accounting
@@ -56,10 +61,9 @@ class HeroService:
     async def submit(self, *, user: User, request: HeroRequest, context: RequestContext) -> HeroAccepted:
         """Checks the URL, charges, and commits a queued job before answering; the job runs on a worker."""
         url = normalize_url(request.url)
-        try:
-            await self._scraper.check_url.remote(url)
-        except FetchError as exc:
-            raise InvalidRequest(field="url", message=str(unwrap(exc))) from None
+        await egress.check_url(self._scraper, url, field="url")
+        if request.webhook_url:
+            await self._webhooks.check_url(user=user, url=request.webhook_url)
         model = self._config.model(self._config.hero.model or self._config.default_model_slug)
         width, height = hero_size(self._config, model)
         admission = await self._accounting.admit(
@@ -70,7 +74,7 @@ class HeroService:
         job = Job(
             id=f"job_{secrets.token_urlsafe(16)}", user_id=user.id, request_id=admission.request_id, url_id="",
             model=model.slug, style=request.style, text_treatment=request.text_treatment,
-            max_attempts=self._config.hero.max_attempts,
+            max_attempts=self._config.hero.max_attempts, webhook_url=request.webhook_url,
         )
         try:
             await self._queue(job, url=url, admission=admission)
@@ -148,6 +152,22 @@ class HeroService:
             job = await session.get(Job, job_id)
         if job is None or job.user_id != user.id:
             raise NotFound(f"no job {job_id!r}")
+        return self._public(job)
+
+    async def cancel(self, *, user: User, job_id: str) -> JobPublic:
+        """Cancels a queued or running job and refunds it once; its worker stops at its next lease
+        renewal. Cancelling a cancelled job again answers the same; a finished one is JobAlreadyEnded."""
+        job = await queue.cancel(
+            db=self._db, accounting=self._accounting, job_id=job_id, user_id=user.id, now=self._clock.now()
+        )
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        if job.status != "cancelled":
+            raise JobAlreadyEnded(job_id=job_id, status=job.status)
+        self._worker.stop.remote(job.id)
+        return self._public(job)
+
+    def _public(self, job: Job) -> JobPublic:
         return JobPublic(
             job_id=job.id, kind=job.kind, status=job.status, attempt=job.attempt, max_attempts=job.max_attempts,
             progress=JobProgress(stage=job.stage, step=job.progress_step, total=job.progress_total),

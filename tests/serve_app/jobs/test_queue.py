@@ -3,9 +3,7 @@ expired leases taken over, and exactly one refund when a job finally fails."""
 
 import asyncio
 import secrets
-from datetime import datetime, timedelta, timezone
-
-import pytest
+from datetime import timedelta
 
 from serve_app.db.models import Job, PageUrl
 from serve_app.db.session import Database
@@ -13,19 +11,9 @@ from serve_app.jobs import queue
 from serve_app.services import credits
 from serve_app.services.accounting import Accounting
 from serve_app.services.users import find_user
-from tests.factories import ManualClock, make_config, user_with_key
+from tests.factories import ManualClock, user_with_key
 
 LEASE = timedelta(seconds=30)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc))
-
-
-@pytest.fixture
-def accounting(db: Database, clock: ManualClock) -> Accounting:
-    return Accounting(db=db, config=make_config(), clock=clock)
 
 
 async def queued_job(db: Database, accounting: Accounting, clock: ManualClock, *, max_attempts: int = 2) -> tuple[int, str]:

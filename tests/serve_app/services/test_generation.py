@@ -26,6 +26,7 @@ from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
 from serve_app.services.users import find_user, set_storage_enabled
 from serve_app.services.variants import PRODUCT
+from serve_app.services.webhooks import WebhookService
 from serve_app.storage.local import LocalObjectStore
 from serve_app.storage.s3 import S3ObjectStore
 from tests.factories import make_config, user_with_key
@@ -79,6 +80,7 @@ def service(db, backend, store) -> GenerationService:
         accounting=Accounting(db=db, config=config, clock=SystemClock()),
         prompts=PromptService(None, timeout_s=5),
         fetch_image=no_fetch,
+        webhooks=WebhookService(db=db, scraper=None, clock=SystemClock()),
     )
 
 
