@@ -25,9 +25,9 @@ from serve_app.schemas.hero import (
     UrlItem,
     UrlList,
 )
+from serve_app.services import egress
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock
-from serve_app.services import egress
 from serve_app.services.context import RequestContext
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore
