@@ -4,7 +4,11 @@ The FastAPI app runs in-process over ASGI with the real database, store, auth an
 the model handle answers at once with a real encoded image, so the profile holds only what the
 ingress itself spends per request (the model's time is measured by the raw benchmark).
 
-    python -m benchmarks.profile_request [--requests 200]
+    python -m benchmarks.profile_request [--requests 200] [--concurrency 1]
+        [--database-url postgresql://postgres@127.0.0.1:5432/DB] [--ledger-group-commit on|off] [--no-profile]
+
+It prints wall and CPU time (this process, which runs the whole ingress) per request, measured
+without the profiler, then the profile of a second pass.
 """
 
 import argparse
@@ -49,13 +53,19 @@ def tiny_png() -> bytes:
     return buffer.getvalue()
 
 
-async def profile(work_dir: Path, requests: int) -> None:
+async def profile(
+    work_dir: Path, requests: int, *, concurrency: int, database_url: str | None, group_commit: str | None, show: bool
+) -> None:
     from serve_app.api.main import create_app
     from serve_app.api.state import AppState
     from serve_app.config import parse_app_config
     from serve_app.services.users import create_user
 
     args = app_args(work_dir, base_url="http://bench", max_batch_size=16, batch_wait_timeout_s=0.02)
+    if database_url:
+        args["database_url"] = database_url
+    if group_commit:
+        args["ledger"] = {"group_commit": group_commit == "on"}
     config = parse_app_config(args)
     state = AppState.build(config, model_handles={"tiny-sd": InstantHandle(tiny_png())})
     await state.startup()
@@ -70,25 +80,44 @@ async def profile(work_dir: Path, requests: int) -> None:
             )
             response.raise_for_status()
 
+        async def waves() -> None:
+            for start in range(0, requests, concurrency):
+                await asyncio.gather(*(one(seed) for seed in range(start, min(requests, start + concurrency))))
+
         for seed in range(20):
             await one(seed)
+        wall, cpu = time.perf_counter(), time.process_time()
+        await waves()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         profiler = Profiler(interval=0.0005, async_mode="enabled")
-        started = time.perf_counter()
-        with profiler:
-            for seed in range(requests):
-                await one(seed)
-        elapsed = time.perf_counter() - started
+        if show:
+            with profiler:
+                await waves()
     await state.shutdown()
-    print(f"ingress hot path: {elapsed / requests * 1000:.2f} ms per request (in-process, {requests} sequential)")
-    print(profiler.output_text(unicode=False, color=False, show_all=False))
+    where = "PostgreSQL" if database_url else "SQLite"
+    print(
+        f"ingress hot path ({where}, {requests} requests, {concurrency} at a time, group commit "
+        f"{group_commit or 'default'}): {wall / requests * 1000:.2f} ms wall, {cpu / requests * 1000:.2f} ms CPU per request"
+    )
+    if show:
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=1, help="Requests in flight at once.")
+    parser.add_argument("--database-url", help="An empty database to use instead of a fresh SQLite file.")
+    parser.add_argument("--ledger-group-commit", choices=["on", "off"], help="Override ledger.group_commit.")
+    parser.add_argument("--no-profile", action="store_true", help="Only the timed pass.")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pixelray-profile-") as tmp:
-        asyncio.run(profile(Path(tmp), options.requests))
+        asyncio.run(
+            profile(
+                Path(tmp), options.requests, concurrency=options.concurrency, database_url=options.database_url,
+                group_commit=options.ledger_group_commit, show=not options.no_profile,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Admission and settlement of billable requests: plan checks, limits and credits in one
-transaction before any work, then success or an exactly-once refund after it.
+"""Admission and settlement of billable requests: plan checks, limits and credits atomically
+before any work, then success or an exactly-once refund after it. Concurrent requests'
+admissions and settlements share transactions (group commit, `db/group_commit.py`).
 
 Every admission is keyed by an id the server makes (a client's X-Request-Id is only recorded as
 its correlation id) and carries a lease. The ingress that admitted it renews the lease while the
