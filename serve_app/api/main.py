@@ -13,6 +13,7 @@ from serve_app.api.routes import (
 )
 from serve_app.api.state import AppState
 from serve_app.schemas.common import ErrorEnvelope
+from serve_app.web import mount_console
 
 _ERROR_RESPONSES = {
     status: {"model": ErrorEnvelope} for status in (400, 401, 402, 403, 404, 429, 500, 502, 503)
@@ -32,6 +33,9 @@ def create_app(state: AppState) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         responses=_ERROR_RESPONSES,
+        # Served by the console from the application's own files, never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.pixelray = state
     app.add_middleware(RequestContextMiddleware)
@@ -50,4 +54,5 @@ def create_app(state: AppState) -> FastAPI:
     register_error_handlers(app)
     for module in (generate, urls, account, images, models, health, files, prompts, openai, model_routes, image):
         app.include_router(module.router)
+    mount_console(app)
     return app
