@@ -45,9 +45,9 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+def render(request: Request, template: str, /, status_code: int = 200, **context: Any) -> Response:
     context.setdefault("console", getattr(request.state, "console", None))
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
     response.headers.update(_HEADERS)
     return response
 
