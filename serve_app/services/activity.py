@@ -27,6 +27,12 @@ class LedgerPage:
     total: int
 
 
+def _utc_day(db: Database, column):
+    """The UTC calendar day of a timestamp column, computed by the database."""
+    # PostgreSQL would cast a timestamptz to the session's time zone, not necessarily UTC.
+    return func.date(column) if db.is_sqlite else func.date(func.timezone("UTC", column))
+
+
 def _day(value) -> date:
     # SQLite's date() answers text, PostgreSQL's a date.
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
@@ -39,18 +45,20 @@ async def daily_activity(*, db: Database, user_id: int, clock: Clock, days: int 
     first = today - timedelta(days=days - 1)
     since = clock.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
     async with db.read() as session:
+        image_day = _utc_day(db, UsageRecord.created_at)
         image_rows = await session.exec(
-            select(func.date(UsageRecord.created_at), func.sum(UsageRecord.images))
+            select(image_day, func.sum(UsageRecord.images))
             .where(UsageRecord.user_id == user_id, UsageRecord.status == "succeeded", UsageRecord.created_at >= since)
-            .group_by(func.date(UsageRecord.created_at))
+            .group_by(image_day)
         )
         images = {_day(day): int(count or 0) for day, count in image_rows}
+        credit_day = _utc_day(db, CreditEntry.created_at)
         credit_rows = await session.exec(
-            select(func.date(CreditEntry.created_at), func.sum(CreditEntry.amount))
+            select(credit_day, func.sum(CreditEntry.amount))
             .where(
                 CreditEntry.user_id == user_id, col(CreditEntry.kind).in_(_SPENDING), CreditEntry.created_at >= since
             )
-            .group_by(func.date(CreditEntry.created_at))
+            .group_by(credit_day)
         )
         spent = {_day(day): -int(amount or 0) for day, amount in credit_rows}
     return [
