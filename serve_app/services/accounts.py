@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, text
 from sqlmodel import select
 
 from serve_app.config import AppConfig
@@ -99,39 +99,53 @@ async def log_in(*, db: Database, config: AppConfig, clock: Clock, name: str, pa
     its bad passwords of the last minute; RateLimited, BadCredentials or Forbidden otherwise."""
     now = clock.now()
     account_key = name.strip().lower()[:200]
+    address = address[:64]
+    attempt_id = await _reserve_attempt(db, config, now=now, account=account_key, address=address)
+    async with db.read() as session:
+        row = (
+            await session.exec(
+                select(User, Account).join(Account, Account.user_id == User.id, isouter=True).where(User.name == name.strip())
+            )
+        ).first()
+    user, account = row if row is not None else (None, None)
+    if not await _verify(account.password_hash if account else None, password):
+        raise BadCredentials()
+    # Right password: the attempt was no failure after all.
+    async with db.write() as session:
+        await session.execute(delete(LoginFailure).where(LoginFailure.id == attempt_id))
+    if user.suspended:
+        raise Forbidden("this account is suspended; contact the operator")
+    return user
+
+
+async def _reserve_attempt(db: Database, config: AppConfig, *, now, account: str, address: str) -> int:
+    """Counts the last minute's failures and, when both limits allow one more attempt, records this
+    one as a failure up front, in one transaction: concurrent guesses cannot all slip under the
+    limit. RateLimited otherwise. Returns the recorded row, to delete if the password is right."""
     async with db.write() as session:
         await session.execute(delete(LoginFailure).where(LoginFailure.at < now - _WINDOW))
+    async with db.write() as session:
+        if not db.is_sqlite:
+            # SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL needs a lock per key,
+            # taken in one order (account, then address) so that two attempts cannot deadlock.
+            for key in (f"login-account:{account}", f"login-address:{address}"):
+                await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
         since = LoginFailure.at >= now - _WINDOW
         for column, value, limit in (
-            (LoginFailure.account, account_key, config.console.login_failures_per_account),
+            (LoginFailure.account, account, config.console.login_failures_per_account),
             (LoginFailure.address, address, config.console.login_failures_per_address),
         ):
-            rows = await session.exec(
-                select(func.count(), func.min(LoginFailure.at)).where(column == value, since)
-            )
-            count, oldest = rows.one()
+            count, oldest = (await session.exec(select(func.count(), func.min(LoginFailure.at)).where(column == value, since))).one()
             if count >= limit:
                 retry_after = int((oldest + _WINDOW - now).total_seconds()) + 1
                 raise RateLimited(
                     f"too many wrong passwords in the last minute; try again in {retry_after} s",
                     retry_after=retry_after,
                 )
-    async with db.read() as session:
-        row = (
-            await session.exec(
-                select(User, Account)
-                .join(Account, Account.user_id == User.id, isouter=True)
-                .where(User.name == name.strip())
-            )
-        ).first()
-    user, account = row if row is not None else (None, None)
-    if not await _verify(account.password_hash if account else None, password):
-        async with db.write() as session:
-            session.add(LoginFailure(account=account_key, address=address[:64], at=now))
-        raise BadCredentials()
-    if user.suspended:
-        raise Forbidden("this account is suspended; contact the operator")
-    return user
+        attempt = LoginFailure(account=account, address=address, at=now)
+        session.add(attempt)
+        await session.flush()
+        return attempt.id
 
 
 async def change_password(*, db: Database, user: User, current: str, new: str) -> None:

@@ -1,5 +1,6 @@
 """Console accounts on both databases: sign-up, Argon2 passwords, and the per-minute log-in limits."""
 
+import asyncio
 from datetime import datetime, timezone
 
 import pytest
@@ -93,3 +94,11 @@ async def test_roles_default_to_user_and_admin_is_set_explicitly(db):
     assert (await accounts.account_of(db=db, user_id=created.user.id)).role == "admin"
     with pytest.raises(InvalidRequest):
         await accounts.set_role(db=db, user_id=created.user.id, role="superuser")
+
+
+async def test_concurrent_guesses_cannot_slip_under_the_limit(db, clock):
+    await accounts.sign_up(db=db, config=make_config(), name="alice", password=PASSWORD)
+    outcomes = await asyncio.gather(
+        *(log_in(db, clock, "alice", f"guess {n}") for n in range(10)), return_exceptions=True
+    )
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == ["BadCredentials"] * 5 + ["RateLimited"] * 5
