@@ -58,7 +58,7 @@ async def state(tmp_path) -> AsyncIterator[AppState]:
 
 
 @pytest.fixture
-def browser_factory(state: AppState):
+async def browser_factory(state: AppState):
     clients: list[httpx.AsyncClient] = []
 
     def make(address: str = "127.0.0.1") -> Browser:
@@ -69,8 +69,7 @@ def browser_factory(state: AppState):
 
     yield make
     for http in clients:
-        # Closed by the test's own loop: ASGITransport holds nothing else.
-        pass
+        await http.aclose()
 
 
 @pytest.fixture

@@ -162,3 +162,27 @@ async def test_the_api_docs_load_every_asset_from_the_application(browser, path)
     html = (await browser.http.get(path)).text
     assert "cdn." not in html and "https://" not in html
     assert "/static/vendor/" in html
+
+
+async def test_the_session_cookie_is_secure_when_the_public_url_is_https(tmp_path):
+    import httpx
+
+    from serve_app.api.main import create_app
+    from serve_app.api.state import AppState
+    from serve_app.config import parse_app_config
+    from tests.factories import app_args
+    from tests.serve_app.web.conftest import Browser
+
+    config = parse_app_config(
+        app_args(tmp_dir=str(tmp_path), model_cache_dir=str(tmp_path), public_base_url="https://images.example.com")
+    )
+    state = AppState.build(config, model_handles={})
+    await state.startup()
+    try:
+        transport = httpx.ASGITransport(app=create_app(state))
+        async with httpx.AsyncClient(transport=transport, base_url="https://images.example.com") as http:
+            response = await Browser(http).sign_up()
+    finally:
+        await state.shutdown()
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("pixelray_session="))
+    assert "secure" in [part.strip().lower() for part in cookie.split(";")]
