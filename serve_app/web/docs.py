@@ -27,6 +27,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI on the application's own copy."""
     page = get_swagger_ui_html(
         openapi_url=request.app.openapi_url,
         title=f"{request.app.title} - Swagger UI",
@@ -42,11 +43,13 @@ async def swagger_ui(request: Request) -> HTMLResponse:
 
 @router.get("/docs/oauth2-redirect")
 async def swagger_ui_redirect() -> HTMLResponse:
+    """Swagger UI's OAuth2 redirect page."""
     return get_swagger_ui_oauth2_redirect_html()
 
 
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
+    """ReDoc on the application's own copy."""
     page = get_redoc_html(
         openapi_url=request.app.openapi_url,
         title=f"{request.app.title} - ReDoc",

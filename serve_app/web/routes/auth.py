@@ -52,6 +52,7 @@ async def _with_session(response: Response, state, user_id: int) -> Response:
 
 @router.get("/login")
 async def login_page(request: Request, state: StateDep, next: str = "/") -> Response:
+    """The log-in form."""
     return _form_page(request, state, "login.html", next=_local_path(next))
 
 
@@ -64,6 +65,7 @@ async def login(
     password: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    """Log in: a session cookie and a redirect to `next`, or the form again with the reason."""
     address = request.client.host if request.client else "unknown"
     try:
         user = await accounts.log_in(
@@ -80,6 +82,7 @@ async def login(
 
 @router.get("/signup")
 async def signup_page(request: Request, state: StateDep) -> Response:
+    """The sign-up form."""
     return _form_page(request, state, "signup.html")
 
 
@@ -91,6 +94,7 @@ async def signup(
     name: Annotated[str, Form(max_length=200)],
     password: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)],
 ) -> Response:
+    """Create an account and log it in; its first API key is shown on this page only."""
     try:
         created = await accounts.sign_up(db=state.db, config=state.config, name=name, password=password)
     except ApiError as exc:
@@ -101,6 +105,7 @@ async def signup(
 
 @router.post("/logout")
 async def logout(request: Request, state: StateDep, console: CsrfSessionDep) -> Response:
+    """End this session."""
     await sessions.close_session(db=state.db, token=request.cookies[SESSION_COOKIE])
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(state))
@@ -109,6 +114,7 @@ async def logout(request: Request, state: StateDep, console: CsrfSessionDep) -> 
 
 @router.get("/account")
 async def account_page(request: Request, console: ConsoleSessionDep) -> Response:
+    """The user's account and the password form."""
     return render(request, "account.html")
 
 
@@ -120,6 +126,7 @@ async def change_password(
     current_password: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)],
     new_password: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)],
 ) -> Response:
+    """Change the password and log out the user's other sessions."""
     await accounts.change_password(db=state.db, user=console.user, current=current_password, new=new_password)
     await sessions.close_other_sessions(db=state.db, user_id=console.user.id, keep_token=request.cookies[SESSION_COOKIE])
     return render(request, "account.html", message="Password changed; your other sessions were logged out.")

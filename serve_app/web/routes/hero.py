@@ -12,7 +12,7 @@ from serve_app.schemas.validation import invalid_request
 from serve_app.services.hero.styles import STYLES, TEXT_TREATMENTS
 from serve_app.web.deps import ConsoleSessionDep, CsrfSessionDep
 from serve_app.web.pagination import Pager
-from serve_app.web.rendering import ConsoleRoute, render
+from serve_app.web.rendering import ConsoleRoute, is_htmx, render
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 PAGE = 10
@@ -39,8 +39,9 @@ async def hero_page(
     q: Annotated[str, Query(max_length=200)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
+    """Submit form and the user's page URLs with their jobs (the list alone for htmx)."""
     listing = await _listing(state, console, q=q, page=page)
-    template = "partials/hero_list.html" if request.headers.get("HX-Request") == "true" else "hero.html"
+    template = "partials/hero_list.html" if is_htmx(request) else "hero.html"
     return render(request, template, styles=STYLES, treatments=TEXT_TREATMENTS, **listing)
 
 
@@ -54,6 +55,7 @@ async def submit(
     style: Annotated[str, Form(max_length=40)] = "auto",
     text_treatment: Annotated[str, Form(max_length=40)] = "none",
 ) -> Response:
+    """Queue a hero image for a page URL, charged like the API's."""
     try:
         body = HeroRequest(url=url, style=style, text_treatment=text_treatment)
     except ValidationError as exc:

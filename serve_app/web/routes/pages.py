@@ -21,6 +21,7 @@ PageQuery = Annotated[int, Query(ge=1, le=100_000, description="Page number, fro
 
 @router.get("/")
 async def dashboard(request: Request, state: StateDep, console: ConsoleSessionDep) -> Response:
+    """Balance, plan, today's use and recent images."""
     plan = state.accounting.plan_of(console.user)
     usage = await usage_of(db=state.db, user=console.user, plan=plan, clock=state.clock)
     recent = await images.list_images(db=state.db, store=state.store, user=console.user, limit=6, offset=0)
@@ -32,6 +33,7 @@ async def dashboard(request: Request, state: StateDep, console: ConsoleSessionDe
 
 @router.get("/gallery")
 async def gallery(request: Request, state: StateDep, console: ConsoleSessionDep, page: PageQuery = 1) -> Response:
+    """The user's stored images, newest first."""
     listed = await images.list_images(
         db=state.db, store=state.store, user=console.user, limit=GALLERY_PAGE, offset=(page - 1) * GALLERY_PAGE
     )
@@ -42,6 +44,7 @@ async def gallery(request: Request, state: StateDep, console: ConsoleSessionDep,
 
 @router.post("/gallery/{image_id}/delete")
 async def delete_image(image_id: str, request: Request, state: StateDep, console: CsrfSessionDep) -> Response:
+    """Delete one of the user's images and its file."""
     await images.delete_image(db=state.db, store=state.store, user=console.user, image_id=image_id)
     # The card is replaced by nothing.
     return Response(status_code=200)
@@ -49,6 +52,7 @@ async def delete_image(image_id: str, request: Request, state: StateDep, console
 
 @router.get("/usage")
 async def usage_page(request: Request, state: StateDep, console: ConsoleSessionDep, page: PageQuery = 1) -> Response:
+    """Balance, plan limits, the 30-day chart and the credit ledger."""
     plan = state.accounting.plan_of(console.user)
     usage = await usage_of(db=state.db, user=console.user, plan=plan, clock=state.clock)
     days = await activity.daily_activity(db=state.db, user_id=console.user.id, clock=state.clock)
@@ -69,6 +73,7 @@ async def usage_page(request: Request, state: StateDep, console: ConsoleSessionD
 
 @router.get("/settings")
 async def settings_page(request: Request, state: StateDep, console: ConsoleSessionDep) -> Response:
+    """The storage preference."""
     data = settings.settings_of(state.config, user=console.user, plan=state.accounting.plan_of(console.user))
     return render(request, "settings.html", settings=data, server_storage=state.config.storage.enabled)
 
@@ -77,6 +82,7 @@ async def settings_page(request: Request, state: StateDep, console: ConsoleSessi
 async def update_settings(
     request: Request, state: StateDep, console: CsrfSessionDep, storage_enabled: Annotated[str, Form()] = "off"
 ) -> Response:
+    """Save the storage preference."""
     data = await settings.update_settings(
         db=state.db, config=state.config, user=console.user, plan=state.accounting.plan_of(console.user),
         update=SettingsUpdate(storage_enabled=storage_enabled == "on"),

@@ -43,6 +43,7 @@ async def playground_page(
     console: ConsoleSessionDep,
     again: Annotated[str | None, Query(max_length=40, alias="from")] = None,
 ) -> Response:
+    """The playground, optionally filled from one of the user's images (`from`)."""
     # "Use these settings again" from the gallery: only the user's own image can fill the form.
     start = await images.get_image(db=state.db, store=state.store, user=console.user, image_id=again) if again else None
     return render(
@@ -63,6 +64,7 @@ async def _data_url(upload: UploadFile) -> str:
 
 @router.post("/playground/generate")
 async def generate(request: Request, state: StateDep, context: ContextDep, console: CsrfSessionDep) -> Response:
+    """Generate through the API's GenerationService; the result fragment with the balance after it."""
     form = await request.form()
     values = {name: form[name] for name in _REQUEST_FIELDS if isinstance(form.get(name), str) and form[name].strip()}
     values["enhance"] = form.get("enhance") == "on"
@@ -81,6 +83,7 @@ async def generate(request: Request, state: StateDep, context: ContextDep, conso
 
 @router.post("/playground/build")
 async def build(request: Request, console: CsrfSessionDep) -> Response:
+    """Assemble a prompt from its parts into the prompt field."""
     form = await request.form()
     values = {name: form[name] for name in BUILD_FIELDS if isinstance(form.get(name), str) and form[name].strip()}
     try:

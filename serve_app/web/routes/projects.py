@@ -30,6 +30,7 @@ def _page(request: Request, state, project_list, **context) -> Response:
 
 @router.get("/projects")
 async def projects_page(request: Request, state: StateDep, console: ConsoleSessionDep) -> Response:
+    """The user's projects, each with its secret, settings and URL builder."""
     return _page(request, state, await projects.projects_of(db=state.db, user=console.user))
 
 
@@ -42,6 +43,7 @@ async def create_project(
     origins: Annotated[str, Form(max_length=2000)] = "",
     require_signature: Annotated[str, Form()] = "off",
 ) -> Response:
+    """Create a project owned by the user."""
     created = await projects.create_project(
         db=state.db, slug=slug.strip(), user=console.user, origins=origins.split(),
         require_signature=require_signature == "on",
@@ -58,6 +60,7 @@ async def update_project(
     origins: Annotated[str, Form(max_length=2000)] = "",
     require_signature: Annotated[str, Form()] = "off",
 ) -> Response:
+    """Set a project's allowed origins and whether it takes signed URLs only."""
     project = await projects.own_project(db=state.db, user=console.user, slug=slug)
     project = await projects.update_project(
         db=state.db, project=project, origins=origins.split(), require_signature=require_signature == "on"
@@ -67,6 +70,7 @@ async def update_project(
 
 @router.post("/projects/{slug}/rotate")
 async def rotate_secret(slug: str, request: Request, state: StateDep, console: CsrfSessionDep) -> Response:
+    """A new signing secret; URLs signed with the old one stop working."""
     project = await projects.own_project(db=state.db, user=console.user, slug=slug)
     secret = await projects.rotate_secret(db=state.db, slug=project.slug)
     return render(request, "partials/project_secret.html", project=project.model_copy(update={"secret": secret}), rotated=True)
