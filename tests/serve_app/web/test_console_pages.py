@@ -3,6 +3,8 @@ builder, the storage preference, and key revocation."""
 
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
+
 from serve_app.services import projects, signing, users
 
 
@@ -72,3 +74,29 @@ async def test_a_revoked_key_is_listed_as_revoked_and_stops_working(browser, sta
     response = await browser.htmx_post("/keys", f"/keys/{key.prefix}/revoke")
     assert response.status_code == 200 and "revoked" in response.text
     assert (await users.list_keys(db=state.db, user_id=user.id))[0].revoked_at is not None
+
+
+async def test_deleting_an_image_removes_its_file_and_its_gallery_tile(browser, state):
+    import secrets
+
+    from serve_app.db.models import Image
+    from serve_app.storage.base import ObjectNotFound
+
+    await browser.sign_up()
+    user = await users.find_user(db=state.db, name_or_id=browser.name)
+    image_id, key = f"img_{secrets.token_hex(6)}", f"images/test/{secrets.token_hex(6)}.png"
+    await state.store.put(key, b"\x89PNG\r\n\x1a\n", content_type="image/png")
+    async with state.db.write() as session:
+        session.add(Image(
+            id=image_id, request_id="req_d", user_id=user.id, model="tiny-sd", prompt="a fox to delete",
+            width=64, height=64, num_inference_steps=2, guidance_scale=5.0, seed=1, content_type="image/png",
+            size_bytes=8, storage_key=key, inference_ms=1,
+        ))
+    assert "a fox to delete" in (await browser.http.get("/gallery")).text
+
+    response = await browser.htmx_post("/gallery", f"/gallery/{image_id}/delete")
+
+    assert response.status_code == 200 and response.text == ""
+    assert "a fox to delete" not in (await browser.http.get("/gallery")).text
+    with pytest.raises(ObjectNotFound):
+        await state.store.get(key)
