@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from serve_app.config import AppConfig, ConfigError, load_app_config
+from serve_app.console_cli import add_console_commands
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
 from serve_app.errors import ApiError
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     storage = command(user_cmds, "storage", users_storage, "store a user's images (on) or return data URLs (off)")
     storage.add_argument("user", help="user name or id")
     storage.add_argument("state", choices=["on", "off"])
+    add_console_commands(user_cmds, command)
 
     key_cmds = groups.add_parser("keys", help="manage API keys").add_subparsers(dest="command", required=True)
     command(key_cmds, "create", keys_create, "create a key and print it once").add_argument("user")

@@ -479,6 +479,28 @@ class BodyLimitsConfig(StrictModel):
     )
 
 
+class ConsoleConfig(StrictModel):
+    """The web console at `/`: accounts, sessions and log-in limits."""
+
+    signup: bool = Field(
+        default=True,
+        description="Anyone may create an account at /signup (on the default plan, with its starting "
+        "credits); false for invite-only servers, whose users come from `pixelray users create`.",
+    )
+    session_hours: float = Field(
+        default=24 * 7, gt=0, le=24 * 90, description="How long a console log-in lasts, in hours."
+    )
+    login_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        description="Bad passwords for one account in any 60 s; the next log-in to it is refused until "
+        "the minute has passed.",
+    )
+    login_failures_per_address: int = Field(
+        default=20, ge=1, description="Bad passwords from one client address in any 60 s, over all accounts."
+    )
+
+
 class AppConfig(StrictModel):
     """The `args` of the pixelray application in a serve config."""
 
@@ -540,6 +562,9 @@ class AppConfig(StrictModel):
     )
     webhooks: WebhookConfig = Field(
         default_factory=WebhookConfig, description="Retries and timeouts of job webhook deliveries."
+    )
+    console: ConsoleConfig = Field(
+        default_factory=ConsoleConfig, description="The web console at `/` (sign-up, sessions, log-in limits)."
     )
 
     @field_validator("routes")

@@ -5,8 +5,9 @@ body limit and no middleware of its own, and it forwards body chunks as the repl
 So the ingress refuses a body by its `Content-Length` before pulling a byte, and counts the bytes
 of a body without one, stopping at the limit. Once the 413 is sent, the proxy stops reading too.
 
-Only the generate routes take bodies above the general limit (an img2img image); there the key
-is checked before such a body is read, so an anonymous client cannot make the server hold one.
+Only the generate routes (the API's and the console playground's) take bodies above the general
+limit (an img2img image); there the credentials are checked before such a body is read, so an
+anonymous client cannot make the server hold one.
 """
 
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,11 @@ from serve_app.config import BodyLimitsConfig
 from serve_app.errors import ApiError
 
 GENERATE_PATHS = frozenset(
-    {"/api/v1/generate", "/api/v1/generate/", "/api/v1/generate/product", "/api/v1/generate/logo"}
+    {
+        "/api/v1/generate", "/api/v1/generate/", "/api/v1/generate/product", "/api/v1/generate/logo",
+        # The console's playground: the same generation, its img2img image an uploaded file.
+        "/playground/generate",
+    }
 )
 # Checks the request's credentials; raises the ApiError (401, 403) a route would.
 Authenticate = Callable[[Headers], Awaitable[None]]

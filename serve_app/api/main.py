@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 
 from serve_app.api.body_limit import BodyLimitMiddleware
 from serve_app.api.deps import key_user
@@ -17,7 +18,11 @@ from serve_app.api.routes import (
 )
 from serve_app.api.routes import webhooks
 from serve_app.api.state import AppState
+from serve_app.errors import Unauthorized
 from serve_app.schemas.common import ErrorEnvelope
+from serve_app.services.sessions import active_session
+from serve_app.web import mount_console
+from serve_app.web.deps import SESSION_COOKIE
 
 _ERROR_RESPONSES = {
     status: {"model": ErrorEnvelope} for status in (400, 401, 402, 403, 404, 413, 429, 500, 502, 503)
@@ -37,14 +42,24 @@ def create_app(state: AppState) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         responses=_ERROR_RESPONSES,
+        # Served by the console from the application's own files, never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.pixelray = state
 
-    async def check_key(headers: Headers) -> None:
+    async def check_credentials(headers: Headers) -> None:
+        # The API signs in with a key; the console's playground, which takes an uploaded image
+        # too, with its session cookie.
+        session_token = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
+        if headers.get("authorization") is None and session_token:
+            if await active_session(db=state.db, clock=state.clock, token=session_token) is None:
+                raise Unauthorized("log in to the console again")
+            return
         await key_user(state, headers.get("authorization"))
 
     # Inside the request context (its 413s and 401s carry the request id), before everything else.
-    app.add_middleware(BodyLimitMiddleware, limits=state.config.body_limits, authenticate=check_key)
+    app.add_middleware(BodyLimitMiddleware, limits=state.config.body_limits, authenticate=check_credentials)
     app.add_middleware(RequestContextMiddleware)
     cors = state.config.cors
     # Outermost, so preflights are answered before anything else and every response,
@@ -67,4 +82,5 @@ def create_app(state: AppState) -> FastAPI:
     ):
         app.include_router(module.router)
         app.state.api_routes.extend(module.router.routes)
+    mount_console(app)
     return app

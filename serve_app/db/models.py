@@ -250,3 +250,36 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, index=True)
     delivered_at: datetime | None = None
+
+
+class Account(SQLModel, table=True):
+    """A user's console log-in and role. Users made by the CLI have no password until one is set."""
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    password_hash: str | None = Field(default=None, max_length=200, description="Argon2id, PHC string.")
+    role: str = Field(default="user", max_length=16, description="user or admin.")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A console log-in. The cookie carries a random token; only its SHA-256 is stored."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    csrf_token: str = Field(max_length=64, description="Every state-changing console request must send it.")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A bad password, counted per account and per address over the last minute, on every replica."""
+
+    __table_args__ = (
+        Index("ix_loginfailure_account_at", "account", "at"),
+        Index("ix_loginfailure_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=200)
+    address: str = Field(max_length=64)
+    at: datetime

@@ -18,6 +18,8 @@ class ImagePublic(BaseModel):
     width: int
     height: int
     seed: int
+    num_inference_steps: int
+    guidance_scale: float
     content_type: str
     size_bytes: int
     created_at: datetime

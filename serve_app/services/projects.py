@@ -97,3 +97,29 @@ async def rotate_secret(*, db: Database, slug: str) -> str:
     if moved.rowcount != 1:
         raise ProjectNotFound(slug)
     return secret
+
+
+async def projects_of(*, db: Database, user: User) -> list[Project]:
+    async with db.read() as session:
+        return list(await session.exec(select(Project).where(Project.user_id == user.id).order_by(Project.id)))
+
+
+async def own_project(*, db: Database, user: User, slug: str) -> Project:
+    """The user's project; another user's is indistinguishable from a missing one."""
+    project = await find_project(db=db, slug=slug)
+    if project.user_id != user.id:
+        raise ProjectNotFound(slug)
+    return project
+
+
+async def update_project(
+    *, db: Database, project: Project, origins: Sequence[str], require_signature: bool
+) -> Project:
+    allowed = " ".join(normalize_origin(origin) for origin in origins)
+    async with db.write() as session:
+        await session.execute(
+            update(Project).where(Project.id == project.id).values(
+                allowed_origins=allowed, require_signature=require_signature
+            )
+        )
+    return project.model_copy(update={"allowed_origins": allowed, "require_signature": require_signature})

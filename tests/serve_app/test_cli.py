@@ -52,3 +52,18 @@ def test_users_storage_turns_a_users_storage_off_and_on(config_path):
     cli(config_path, "users", "storage", "carol", "on")
     row = next(line for line in cli(config_path, "users", "list") if "carol" in line)
     assert row.split()[-2:] == ["on", "active"]
+
+
+def test_users_set_password_and_role_let_a_cli_made_user_run_the_console(config_path):
+    import subprocess
+    import sys
+
+    cli(config_path, "users", "create", "--name", "root")
+    result = subprocess.run(
+        [sys.executable, "-m", "serve_app.cli", "--config", str(config_path), "users", "set-password", "root",
+         "--password-stdin"],
+        input="a long enough password\n", capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "'root' can now log in to the console"
+    assert cli(config_path, "users", "role", "root", "admin") == ["'root' now has the admin role"]
