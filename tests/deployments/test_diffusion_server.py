@@ -2,7 +2,9 @@
 groups, pixel-bounded batch sizes, and a failing request that fails alone."""
 
 import asyncio
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -78,3 +80,19 @@ async def test_requests_beyond_the_queue_are_refused_at_once_as_overloaded(handl
     refused = [r for r in results if isinstance(r, Overloaded)]
     assert len(refused) >= 6 and all(r.status_code == 503 and r.retry_after >= 1 for r in refused)
     assert all(not isinstance(r, Exception) for r in results if not isinstance(r, Overloaded))
+
+
+async def test_requests_that_queue_while_a_batch_runs_all_join_the_next_one(handle):
+    # Long enough that the others arrive while it runs.
+    running = handle.generate.remote(replace(params(0), num_inference_steps=50))
+    deadline = time.monotonic() + 120
+    while (await handle.stats.remote())["running"] == 0:
+        assert time.monotonic() < deadline, "the first request never started"
+        await asyncio.sleep(0.02)
+    queued = [handle.generate.remote(params(seed)) for seed in range(1, 1 + BATCHING.max_batch_size)]
+    while (await handle.stats.remote())["queued"] < BATCHING.max_batch_size:
+        assert time.monotonic() < deadline, "the requests never queued"
+        await asyncio.sleep(0.02)
+    results = await asyncio.gather(*queued)
+    await running
+    assert [r.batch_size for r in results] == [BATCHING.max_batch_size] * BATCHING.max_batch_size
