@@ -247,7 +247,10 @@ def run_data_plane(plane: str, options, *, work_dir: Path, models_dir: Path) -> 
     figures = json.loads(out.read_text())
     # JSON keys are strings; sizes are ints everywhere else.
     for label in ("on", "off"):
-        figures[label] = {int(size): value for size, value in figures[label].items()}
+        figures[label] = {
+            int(size): {**value, "batch_sizes": {int(n): count for n, count in value["batch_sizes"].items()}}
+            for size, value in figures[label].items()
+        }
     return figures
 
 
