@@ -79,16 +79,19 @@ def report(plane: str, served: dict, *, raw: dict, raw_latency: list[float], bas
 
 
 def compare(planes: dict[str, dict], options) -> None:
-    if not {"default", "optimized"} <= planes.keys():
+    if "default" not in planes:
         return
-    default, optimized = planes["default"], planes["optimized"]
-    print("\noptimized / default")
-    for size in options.sizes:
-        print(f"  {size}x{size} batching on: {optimized['on'][size]['throughput'] / default['on'][size]['throughput']:.2f}")
-    for name in ("cache hit", "GET /api/v1/models"):
-        if name in default["hits"] and name in optimized["hits"]:
-            ratio = optimized["hits"][name]["requests_per_s"] / default["hits"][name]["requests_per_s"]
-            print(f"  {name} req/s: {ratio:.2f}")
+    default = planes["default"]
+    for plane, served in planes.items():
+        if plane == "default":
+            continue
+        print(f"\n{plane} / default")
+        for size in options.sizes:
+            print(f"  {size}x{size} batching on: {served['on'][size]['throughput'] / default['on'][size]['throughput']:.2f}")
+        for name in ("cache hit", "GET /api/v1/models"):
+            if name in default["hits"] and name in served["hits"]:
+                ratio = served["hits"][name]["requests_per_s"] / default["hits"][name]["requests_per_s"]
+                print(f"  {name} req/s: {ratio:.2f}")
 
 
 def main() -> None:

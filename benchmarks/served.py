@@ -27,6 +27,9 @@ from benchmarks.common import DEVICE, DTYPE, STEPS, TORCH_THREADS, closed_loop, 
 DATA_PLANES = {
     "default": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "0", "RAY_SERVE_ENABLE_HA_PROXY": "0"},
     "optimized": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"},
+    # Throughput-optimized behind the Python proxy, which passes client hang-ups on (HAProxy
+    # did not here; benchmarks/README.md): `--data-planes default optimized no-haproxy`.
+    "no-haproxy": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "0"},
 }
 
 
@@ -247,7 +250,10 @@ def run_data_plane(plane: str, options, *, work_dir: Path, models_dir: Path) -> 
     figures = json.loads(out.read_text())
     # JSON keys are strings; sizes are ints everywhere else.
     for label in ("on", "off"):
-        figures[label] = {int(size): value for size, value in figures[label].items()}
+        figures[label] = {
+            int(size): {**value, "batch_sizes": {int(n): count for n, count in value["batch_sizes"].items()}}
+            for size, value in figures[label].items()
+        }
     return figures
 
 

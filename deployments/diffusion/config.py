@@ -22,7 +22,8 @@ class BatchingConfig(BaseModel):
         ge=0.0,
         le=10.0,
         description="How long a partial batch waits for more requests when the pipeline is idle; "
-        "while a batch runs, the next one keeps filling until the running one should end.",
+        "while a batch runs, requests queue and the next batch takes them (up to the bounds) "
+        "the moment it ends.",
     )
     max_batch_pixels: int = Field(
         default=8 * 512 * 512,
@@ -32,7 +33,7 @@ class BatchingConfig(BaseModel):
     )
 
     def batch_size(self, sizes: Sequence[tuple[int, int]]) -> int:
-        """The size `@serve.batch` compares with `max_batch_size`: the image count, or the pixel
+        """The size the replica compares with `max_batch_size`: the image count, or the pixel
         total scaled so that `max_batch_pixels` maps to `max_batch_size`, whichever is larger.
 
         One image never counts for more than a full batch, so an oversized request runs alone

@@ -4,6 +4,7 @@ groups, pixel-bounded batch sizes, and a failing request that fails alone."""
 import asyncio
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -91,3 +92,19 @@ async def test_requests_beyond_the_queue_are_refused_at_once_as_overloaded(handl
     freed = sum(1 for at, r in finished if not isinstance(r, Exception) and at < max(at for at, _ in refused))
     assert len(refused) >= 6 - freed
     assert all(not isinstance(r, Exception) for _, r in finished if not isinstance(r, Overloaded))
+
+
+async def test_requests_that_queue_while_a_batch_runs_all_join_the_next_one(handle):
+    # Long enough that the others arrive while it runs.
+    running = handle.generate.remote(replace(params(0), num_inference_steps=50))
+    deadline = time.monotonic() + 120
+    while (await handle.stats.remote())["running"] == 0:
+        assert time.monotonic() < deadline, "the first request never started"
+        await asyncio.sleep(0.02)
+    queued = [handle.generate.remote(params(seed)) for seed in range(1, 1 + BATCHING.max_batch_size)]
+    while (await handle.stats.remote())["queued"] < BATCHING.max_batch_size:
+        assert time.monotonic() < deadline, "the requests never queued"
+        await asyncio.sleep(0.02)
+    results = await asyncio.gather(*queued)
+    await running
+    assert [r.batch_size for r in results] == [BATCHING.max_batch_size] * BATCHING.max_batch_size
