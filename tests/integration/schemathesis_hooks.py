@@ -11,8 +11,9 @@ import schemathesis
 MAX_SIDE = 128
 MAX_STEPS = 2
 MAX_IMAGES = 2
-# Connection refused at once: a hero job for a fuzzed page URL fails fast (and is refunded)
-# instead of queueing DNS lookups of random hosts in front of the other tests' jobs.
+# Connection refused at once: a hero job for a fuzzed page URL, or an img2img input URL, fails
+# fast (and is refunded) instead of waiting on DNS lookups of random hosts; hero jobs would queue
+# them in front of the other tests' jobs.
 UNREACHABLE_PAGE = "http://127.0.0.1:9/fuzzed-page"
 # `quality: high|hd` picks the test app's deliberately broken model (tests/factories.py), whose
 # documented answer is a 502; every other 5xx is a failure.
@@ -37,9 +38,10 @@ def _cheap_item(body: dict) -> None:
         sides = size.split("x", 1)
         if all(side.isdigit() and MAX_SIDE < int(side) <= 256 for side in sides):
             body["size"] = f"{MAX_SIDE}x{MAX_SIDE}"
-    url = body.get("url")
-    if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
-        body["url"] = UNREACHABLE_PAGE
+    for field in ("url", "image"):
+        value = body.get(field)
+        if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+            body[field] = UNREACHABLE_PAGE
 
 
 @schemathesis.hook
