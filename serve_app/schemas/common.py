@@ -2,9 +2,9 @@
 text types every free-text input goes through."""
 
 import unicodedata
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, GetJsonSchemaHandler
 
 DataT = TypeVar("DataT")
 # Offsets beyond this are pages no one has (and beyond a 64-bit SQL integer they would be errors).
@@ -31,10 +31,35 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _integral(value: Any) -> Any:
+    # JSON Schema counts 7.0 as an integer, so generated clients may send it; `true` stays refused.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+class JsonPattern:
+    """Adds a `pattern` to a type's JSON Schema (also inside `X | None`), for a rule that a
+    validator enforces with a better message than a regex failure."""
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return {**handler(core_schema), "pattern": self.pattern}
+
+
+# ECMA-262 classes (what JSON Schema patterns are): every control character but tab, LF and CR.
+_CONTROLS = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F"
 # Free text that is stored or shown: no control characters but line breaks and tabs.
-Text = Annotated[str, AfterValidator(_printable)]
+Text = Annotated[str, AfterValidator(_printable), JsonPattern(f"^[^{_CONTROLS}]*$")]
 # A prompt: Text with something other than whitespace in it.
-PromptText = Annotated[str, AfterValidator(_printable), AfterValidator(_not_blank)]
+PromptText = Annotated[
+    str,
+    AfterValidator(_printable),
+    AfterValidator(_not_blank),
+    JsonPattern(rf"^[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*$"),
+]
+# An integer in a strict body: a JSON integer, or a float without a fraction (7.0), never a bool.
+Integer = Annotated[int, BeforeValidator(_integral)]
 
 
 class StrictRequest(BaseModel):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from deployments.protocol import GenerationParams
 from serve_app.config import ModelConfig
 from serve_app.errors import InvalidRequest
-from serve_app.schemas.common import ErrorBody, PromptText, StrictRequest, Text
+from serve_app.schemas.common import ErrorBody, Integer, PromptText, StrictRequest, Text
 from serve_app.schemas.webhooks import WEBHOOK_URL_DESCRIPTION, check_webhook_url
 
 MAX_SEED = 2**32 - 1
@@ -70,27 +70,27 @@ class GenerateRequest(StrictRequest):
     negative_prompt: Text | None = Field(
         default=None, max_length=1000, description="What to keep out of the image; only for models that take one."
     )
-    width: int | None = Field(
+    width: Integer | None = Field(
         default=None, ge=8, le=4096, multiple_of=8, description="Pixels; the model's default if unset."
     )
-    height: int | None = Field(
+    height: Integer | None = Field(
         default=None, ge=8, le=4096, multiple_of=8, description="Pixels; the model's default if unset."
     )
     aspect_ratio: AspectRatio | None = Field(
         default=None,
         description="A size in this ratio near the model's default pixel count; not with width/height.",
     )
-    num_inference_steps: int | None = Field(
+    num_inference_steps: Integer | None = Field(
         default=None, ge=1, le=50, description="Denoising steps; the model's default if unset."
     )
     guidance_scale: float | None = Field(
         default=None, ge=0, le=30, description="Prompt adherence; the model's default if unset."
     )
-    seed: int | None = Field(
+    seed: Integer | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Same seed and inputs, same image; random if unset."
     )
     model: str | None = Field(default=None, description="Catalog slug; the default model if unset.")
-    count: int = Field(
+    count: Integer = Field(
         default=1, ge=1, le=100, description="Images to draw, up to the model's and the plan's maximum; "
         "image i uses seed + i.",
     )

@@ -1,16 +1,17 @@
 """Wire models of the hero-image flow: submit a page URL, follow its job, browse its images."""
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator
 
-from serve_app.schemas.common import StrictRequest, Text
+from serve_app.schemas.common import JsonPattern, StrictRequest, Text
 from serve_app.schemas.webhooks import WEBHOOK_URL_DESCRIPTION, check_webhook_url
 from serve_app.services.hero.styles import STYLES, TEXT_TREATMENTS
 
 
 class HeroRequest(StrictRequest):
-    url: Text = Field(min_length=1, max_length=2048, description="The page to make a hero image for (http or https).")
+    url: Annotated[Text, JsonPattern("^[hH][tT][tT][pP][sS]?://")] = Field(min_length=1, max_length=2048, description="The page to make a hero image for (http or https).")
     style: str = Field(default="auto", description=f"One of: {', '.join(STYLES)}.")
     text_treatment: str = Field(default="none", description=f"One of: {', '.join(TEXT_TREATMENTS)}.")
     webhook_url: str | None = Field(default=None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)

@@ -10,7 +10,7 @@ from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS
 from deployments.protocol import GenerationParams
 from serve_app.config import ModelConfig
 from serve_app.errors import InvalidRequest
-from serve_app.schemas.common import PromptText, StrictRequest, Text
+from serve_app.schemas.common import Integer, PromptText, StrictRequest, Text
 from serve_app.schemas.generate import MAX_SEED
 
 _SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
@@ -29,7 +29,7 @@ class ImagesGenerationRequest(StrictRequest):
         default=None,
         description="A catalog slug; OpenAI names (`dall-e-3`, `gpt-image-1`, ...) pick by `quality`.",
     )
-    n: int = Field(default=1, ge=1, le=10, description="Images to generate, up to the model's and plan's max.")
+    n: Integer = Field(default=1, ge=1, le=10, description="Images to generate, up to the model's and plan's max.")
     quality: Literal["auto", "low", "medium", "high", "standard", "hd"] = Field(
         default="auto", description="Picks the route `quality/fast|balanced|high`; `auto` is balanced."
     )
@@ -43,10 +43,10 @@ class ImagesGenerationRequest(StrictRequest):
     negative_prompt: Text | None = Field(
         default=None, max_length=1000, description="pixelray extra: what to keep out of the image."
     )
-    seed: int | None = Field(
+    seed: Integer | None = Field(
         default=None, ge=0, le=MAX_SEED, description="pixelray extra: image i uses seed + i; random if unset."
     )
-    steps: int | None = Field(
+    steps: Integer | None = Field(
         default=None, ge=1, le=50, description="pixelray extra: denoising steps; the model's default if unset."
     )
 

@@ -1,11 +1,22 @@
 """Pydantic validation errors phrased for clients: the field at fault and what it allows.
 Used for request bodies (api/errors.py) and for each item of a batch."""
 
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from serve_app.errors import InvalidRequest
+
+
+def _is_text(annotation: Any) -> bool:
+    """str, or str inside Optional/Annotated (not a list of str)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_text(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_is_text(arg) for arg in get_args(annotation))
+    return annotation is str
 
 
 def _bounds(model: type[BaseModel] | None, name: str) -> str:
@@ -23,7 +34,7 @@ def _bounds(model: type[BaseModel] | None, name: str) -> str:
         low = limits.get("ge", limits.get("gt", ""))
         parts.append(f"{'>' if 'gt' in limits else ''}{low}–{limits.get('le', '')}")
     if "min_length" in limits or "max_length" in limits:
-        unit = "characters" if field.annotation in (str, str | None) else "items"
+        unit = "characters" if _is_text(field.annotation) else "items"
         parts.append(f"{limits.get('min_length', 0)}–{limits.get('max_length', '')} {unit}")
     if "multiple_of" in limits:
         parts.append(f"a multiple of {limits['multiple_of']}")
@@ -44,7 +55,9 @@ def describe_errors(errors: list[dict], model: type[BaseModel] | None) -> tuple[
     if error["type"] == "missing" and field == "body":
         return "body", "body: a JSON object is required"
     message = error["msg"].removeprefix("Value error, ")
-    return field, f"{field}: {message}{_bounds(model, loc[0]) if len(loc) == 1 else ''}"
+    # A validator's own message says what to fix; the field's bounds would only add noise to it.
+    bounds = _bounds(model, loc[0]) if len(loc) == 1 and error["type"] != "value_error" else ""
+    return field, f"{field}: {message}{bounds}"
 
 
 def invalid_request(exc: ValidationError, model: type[BaseModel], *, prefix: str = "") -> InvalidRequest:

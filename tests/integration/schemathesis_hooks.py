@@ -7,15 +7,22 @@ from typing import Any
 
 import schemathesis
 
+from tests.factories import TEST_ROUTES
+
 # The tiny model draws 64–256 px; above 128 px or 2 steps a request only costs more time.
 MAX_SIDE = 128
 MAX_STEPS = 2
 MAX_IMAGES = 2
-# Connection refused at once: a hero job for a fuzzed page URL fails fast (and is refunded)
-# instead of queueing DNS lookups of random hosts in front of the other tests' jobs.
+# Connection refused at once: a hero job for a fuzzed page URL, or an img2img input URL, fails
+# fast (and is refunded) instead of waiting on DNS lookups of random hosts; hero jobs would queue
+# them in front of the other tests' jobs.
 UNREACHABLE_PAGE = "http://127.0.0.1:9/fuzzed-page"
-# `quality: high|hd` picks the test app's deliberately broken model (tests/factories.py), whose
-# documented answer is a 502; every other 5xx is a failure.
+# The test app has a deliberately broken model (tests/factories.py), whose documented answer is
+# a 502; Schemathesis learns its slug and routes from the responses, and every other 5xx is a
+# failure. So requests naming it (or a route of only it, or `quality: high|hd`, which the OpenAI
+# endpoint maps to such a route) go to the working model instead.
+BROKEN_MODEL = "broken-sd"
+BROKEN_ROUTES = tuple(name for name, slugs in TEST_ROUTES.items() if set(slugs) == {BROKEN_MODEL})
 BROKEN_QUALITIES = ("high", "hd")
 FUZZ_PROJECT = "fuzz-project"
 
@@ -30,6 +37,7 @@ def _cheap_item(body: dict) -> None:
         # Only valid values are capped: out-of-range ones must still reach the server as sent.
         if _is_int(body.get(field)) and cap < body[field] <= 256:
             body[field] = cap
+    _working_model(body)
     if body.get("quality") in BROKEN_QUALITIES:
         body["quality"] = "low"
     size = body.get("size")
@@ -37,13 +45,23 @@ def _cheap_item(body: dict) -> None:
         sides = size.split("x", 1)
         if all(side.isdigit() and MAX_SIDE < int(side) <= 256 for side in sides):
             body["size"] = f"{MAX_SIDE}x{MAX_SIDE}"
-    url = body.get("url")
-    if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
-        body["url"] = UNREACHABLE_PAGE
+    for field in ("url", "image"):
+        value = body.get(field)
+        if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+            body[field] = UNREACHABLE_PAGE
+
+
+def _working_model(values: dict) -> None:
+    if values.get("model") == BROKEN_MODEL:
+        values["model"] = "tiny-sd"
+    if values.get("route") in BROKEN_ROUTES:
+        values["route"] = "quality/fast"
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs) -> None:
+    if isinstance(case.query, dict):
+        _working_model(case.query)
     body = case.body
     if not isinstance(body, dict):
         return

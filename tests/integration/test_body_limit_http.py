@@ -24,7 +24,8 @@ async def answer_to_headers(base_url: str, path: str, *, content_length: int, au
     writer.write(f"{head}Content-Length: {content_length}\r\n\r\n".encode())
     await writer.drain()
     try:
-        answer = await asyncio.wait_for(reader.read(65536), timeout=60)
+        # The server closes the connection after its answer (the body was never read).
+        answer = await asyncio.wait_for(reader.read(), timeout=60)
     finally:
         writer.close()
     return int(answer.split(b" ", 2)[1]), answer.decode(errors="replace")

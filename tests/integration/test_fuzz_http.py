@@ -66,9 +66,10 @@ async def test_no_operation_answers_a_5xx_or_outside_its_schema(serve_app, tmp_p
         "--report", "json", "--report-json-path", str(report),
         "--no-color",
     ]
+    # Run from tmp_path: Schemathesis keeps a crash cache in its working directory.
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration.schemathesis_hooks", "PYTHONPATH": str(REPO)}
     result = await asyncio.to_thread(
-        subprocess.run, command, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
+        subprocess.run, command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT_S
     )
 
     print(result.stdout[-6000:])

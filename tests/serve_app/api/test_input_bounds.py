@@ -110,6 +110,17 @@ async def test_the_openapi_schema_states_the_cross_field_rules(client):
     assert len(schemas["BuildRequest"]["anyOf"]) == 7
 
 
+async def test_the_openapi_schema_states_the_text_rules_as_patterns(client):
+    import re
+
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    prompt = re.compile(schemas["GenerateRequest"]["properties"]["prompt"]["pattern"])
+    assert prompt.match("a fox\n\tin snow") and not prompt.match("a\x00fox") and not prompt.match("  \n")
+    negative = schemas["GenerateRequest"]["properties"]["negative_prompt"]
+    assert any("pattern" in member for member in [negative, *negative.get("anyOf", [])])
+    assert schemas["HeroRequest"]["properties"]["url"]["pattern"].startswith("^[hH]")
+
+
 async def test_the_openapi_schema_documents_400s_and_413s_not_fastapis_422(client):
     document = (await client.get("/openapi.json")).json()
     responses = document["paths"]["/api/v1/images"]["get"]["responses"]

@@ -58,7 +58,7 @@ def test_other_stored_text_refuses_control_characters(model, body, field):
         (GenerateRequest, {"prompt": "a", "seed": False}, "seed"),
         (GenerateRequest, {"prompt": "a", "count": True}, "count"),
         (GenerateRequest, {"prompt": "a", "width": "64"}, "width"),
-        (GenerateRequest, {"prompt": "a", "seed": 1.0}, "seed"),
+        (GenerateRequest, {"prompt": "a", "seed": 1.5}, "seed"),
         (GenerateRequest, {"prompt": "a", "enhance": 1}, "enhance"),
         (ImagesGenerationRequest, {"prompt": "a", "n": True}, "n"),
     ],
@@ -69,6 +69,20 @@ def test_bools_and_integers_are_strict(model, body, field):
 
 def test_an_integer_is_still_a_number():
     assert GenerateRequest.model_validate({"prompt": "a", "guidance_scale": 7}).guidance_scale == 7
+
+
+def test_a_float_without_a_fraction_is_an_integer_as_in_json_schema():
+    request = ImagesGenerationRequest.model_validate({"prompt": "a", "seed": 327.0, "n": 2.0})
+    assert (request.seed, request.n) == (327, 2) and isinstance(request.seed, int)
+
+
+def test_a_validator_message_is_not_followed_by_the_length_bounds():
+    from serve_app.schemas.validation import invalid_request
+
+    with pytest.raises(ValidationError) as caught:
+        BuildRequest.model_validate({"art_style": "oil\x13"})
+    message = invalid_request(caught.value, BuildRequest).message
+    assert "U+0013" in message and "characters)" not in message
 
 
 def test_an_image_that_is_neither_a_url_nor_a_data_url_is_refused_before_any_work():
