@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from deployments.builtin_extras import build_tiny_inpaint, build_tiny_lora
 from deployments.sources import BUILTIN_PREFIX, default_cache_dir
 
 TINY_SD_SEED = 0
@@ -180,6 +181,8 @@ def _build_tiny_lm(target: Path) -> None:
 
 # builder, and the file whose presence marks a finished build.
 _BUILDERS = {"tiny-sd": (_build_tiny_sd, "model_index.json"), "tiny-lm": (_build_tiny_lm, "config.json")}
+_BUILDERS["tiny-inpaint"] = (build_tiny_inpaint, "model_index.json")
+_BUILDERS["tiny-lora"] = (build_tiny_lora, "pytorch_lora_weights.safetensors")
 
 
 def builtin_model_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:

@@ -15,17 +15,32 @@ class GenerationParams:
     seed: int
     negative_prompt: str | None = None
     output_format: str = "png"
-    # "text2img" | "img2img".
+    # "text2img" | "img2img" | "inpaint".
     mode: str = "text2img"
     # The already validated input image (PNG/JPEG/WebP bytes, decoded by the replica).
     init_image: bytes | None = None
-    # img2img only: how far the init image is noised (0 keeps it, 1 ignores it).
+    # img2img and inpaint: how far the init image is noised (0 keeps it, 1 ignores it).
     strength: float = 0.8
+    # inpaint only: a PNG the size of `init_image` whose white area is redrawn; black is kept.
+    mask_image: bytes | None = None
+    # LoRA adapters as (catalog slug, weight), sorted by slug; empty draws with the base model.
+    adapters: tuple[tuple[str, float], ...] = ()
 
     @property
     def batch_key(self) -> tuple:
-        strength = self.strength if self.mode == "img2img" else None
-        return (self.mode, self.width, self.height, self.num_inference_steps, self.guidance_scale, strength)
+        strength = self.strength if self.mode in ("img2img", "inpaint") else None
+        return (
+            self.mode, self.width, self.height, self.num_inference_steps, self.guidance_scale, strength, self.adapters
+        )
+
+    @property
+    def adapter_set(self) -> str:
+        """The adapters to have loaded, as one Serve multiplexed model id ("" for none)."""
+        return adapter_set_id(slug for slug, _ in self.adapters)
+
+
+def adapter_set_id(slugs) -> str:
+    return "+".join(sorted(set(slugs)))
 
 
 @dataclass(frozen=True)

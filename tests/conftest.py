@@ -21,7 +21,14 @@ from sqlalchemy import text
 from serve_app.db.models import SQLModel
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
-from tests.factories import TEST_ROUTES, app_args, tiny_lm_enhancer, tiny_model_entry
+from tests.factories import (
+    TEST_ROUTES,
+    app_args,
+    tiny_inpaint_entry,
+    tiny_lm_enhancer,
+    tiny_lora_entry,
+    tiny_model_entry,
+)
 from tests.support.pages import PageServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -42,6 +49,8 @@ def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("models")
     builtin_model_path("tiny-sd", cache)
     builtin_model_path("tiny-lm", cache)
+    builtin_model_path("tiny-inpaint", cache)
+    builtin_model_path("tiny-lora", cache)
     return cache
 
 
@@ -170,7 +179,12 @@ async def serve_app(
         tmp_dir=str(tmp_dir),
         model_cache_dir=str(model_cache_dir),
         public_base_url=base_url,
-        models=[tiny_model_entry(), tiny_model_entry("broken-sd", source=str(broken_model_dir))],
+        models=[
+            tiny_model_entry(),
+            tiny_model_entry("broken-sd", source=str(broken_model_dir)),
+            tiny_inpaint_entry(),
+            tiny_lora_entry(),
+        ],
         routes=TEST_ROUTES,
         base_domain="img.test",
         # Two ingress replicas: limits must hold on shared state, not per process.

@@ -2,17 +2,20 @@
 
 import io
 import logging
+import threading
 import time
+from collections import Counter
 from functools import cached_property
 
 import numpy as np
 import torch
-from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 from transformers.utils import logging as transformers_logging
 
 from deployments.builtin_models import resolve_source
+from deployments.diffusion.adapters import resolve_adapter
 from deployments.diffusion.config import DiffusionConfig
 from deployments.protocol import GenerationError, GenerationParams, GenerationResult
 from deployments.torch_runtime import place
@@ -42,14 +45,34 @@ def encode_image(pixels: np.ndarray, output_format: str) -> bytes:
 
 def decode_init_image(params: GenerationParams) -> Image.Image:
     """The img2img input as RGB at the requested size; GenerationError when it cannot be read."""
-    if params.init_image is None:
-        raise GenerationError("img2img needs an init_image")
+    return _decode(params.init_image, name="init_image", mode="RGB", size=(params.width, params.height))
+
+
+def decode_mask(params: GenerationParams) -> Image.Image:
+    """The inpainting mask as greyscale (white: redraw) at the requested size."""
+    return _decode(params.mask_image, name="mask_image", mode="L", size=(params.width, params.height))
+
+
+def _decode(data: bytes | None, *, name: str, mode: str, size: tuple[int, int]) -> Image.Image:
+    if data is None:
+        raise GenerationError(f"this mode needs {name}")
     try:
-        with Image.open(io.BytesIO(params.init_image)) as image:
-            image.draft("RGB", (params.width, params.height))
-            return image.convert("RGB").resize((params.width, params.height), Image.Resampling.LANCZOS)
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", size)
+            return image.convert(mode).resize(size, Image.Resampling.LANCZOS)
     except Exception as exc:
-        raise GenerationError(f"init_image could not be decoded ({type(exc).__name__}: {exc})") from None
+        raise GenerationError(f"{name} could not be decoded ({type(exc).__name__}: {exc})") from None
+
+
+def paste_outside_mask(drawn: np.ndarray, original: Image.Image, mask: Image.Image) -> np.ndarray:
+    """`drawn` (HxWx3 floats in 0–1) inside the mask, `original` outside it, blended on grey edges.
+
+    A pipeline redraws the whole frame through the VAE, which never returns the input exactly;
+    pasting the original back keeps what the user did not ask to change (as OpenAI's edits and
+    A1111's inpainting do).
+    """
+    weight = np.asarray(mask, dtype=np.float32)[..., None] / 255.0
+    return drawn * weight + np.asarray(original, dtype=np.float32) / 255.0 * (1.0 - weight)
 
 
 def is_out_of_memory(exc: Exception) -> bool:
@@ -61,10 +84,16 @@ class DiffusionBackend:
 
     def __init__(self, config: DiffusionConfig):
         self.device, dtype = place(device=config.device, dtype=config.dtype, num_threads=config.num_threads)
+        self._config = config
         path = resolve_source(config.source, config.cache_dir)
         self.pipeline = AutoPipelineForText2Image.from_pretrained(path, dtype=dtype)
         self.pipeline.to(self.device)
         self.pipeline.set_progress_bar_config(disable=True)
+        # Loading or deleting an adapter rewrites the UNet's layers: never while a call runs.
+        self._pipeline_lock = threading.Lock()
+        # Adapters on the pipeline, and how many of the replica's loaded adapter sets hold each.
+        self._loaded_adapters: set[str] = set()
+        self._adapter_holders: Counter[str] = Counter()
 
     @cached_property
     def img2img(self):
@@ -72,6 +101,44 @@ class DiffusionBackend:
         pipeline = AutoPipelineForImage2Image.from_pipe(self.pipeline)
         pipeline.set_progress_bar_config(disable=True)
         return pipeline
+
+    @cached_property
+    def inpaint(self):
+        """The inpainting pipeline over the loaded components. A 9-channel UNet (an inpainting
+        model) sees the mask and the masked image; a 4-channel one blends them into its latents."""
+        pipeline = AutoPipelineForInpainting.from_pipe(self.pipeline)
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline
+
+    def load_adapters(self, slugs: list[str]) -> list[str]:
+        """Holds the catalog adapters `slugs` on the base pipeline; returns those it had to load."""
+        loaded = []
+        with self._pipeline_lock:
+            for slug in slugs:
+                if self._ensure_loaded(slug):
+                    loaded.append(slug)
+                self._adapter_holders[slug] += 1
+        return loaded
+
+    def unload_adapters(self, slugs: list[str]) -> None:
+        """Releases one hold on each of `slugs`; adapters nobody holds leave the pipeline."""
+        with self._pipeline_lock:
+            for slug in slugs:
+                self._adapter_holders[slug] -= 1
+            for slug in sorted(self._loaded_adapters):
+                if self._adapter_holders[slug] <= 0:
+                    del self._adapter_holders[slug]
+                    self._loaded_adapters.discard(slug)
+                    self.pipeline.delete_adapters(slug)
+
+    def _ensure_loaded(self, slug: str) -> bool:
+        """Loads `slug` unless it is on the pipeline; whether it did. Called under the pipeline lock."""
+        if slug in self._loaded_adapters:
+            return False
+        source = resolve_adapter(self._config.adapters[slug], self._config.cache_dir)
+        self.pipeline.load_lora_weights(source.path, weight_name=source.weight_name, adapter_name=slug)
+        self._loaded_adapters.add(slug)
+        return True
 
     def generate(self, batch: list[GenerationParams]) -> list[GenerationResult | Exception]:
         """Returns one result or exception per input, in input order.
@@ -81,26 +148,25 @@ class DiffusionBackend:
         (or a group too large for the device's memory) fails alone.
         """
         results: list[GenerationResult | Exception | None] = [None] * len(batch)
-        init_images: dict[int, Image.Image] = {}
+        inputs: dict[int, _Inputs] = {}
         groups: dict[tuple, list[int]] = {}
         for i, params in enumerate(batch):
-            if params.mode == "img2img":
-                try:
-                    init_images[i] = decode_init_image(params)
-                except GenerationError as exc:
-                    results[i] = exc
-                    continue
+            try:
+                inputs[i] = _Inputs.decode(params)
+            except GenerationError as exc:
+                results[i] = exc
+                continue
             groups.setdefault(params.batch_key, []).append(i)
         for indices in groups.values():
             try:
-                outputs = self._run([batch[i] for i in indices], [init_images.get(i) for i in indices])
+                outputs = self._run([batch[i] for i in indices], [inputs[i] for i in indices])
             except Exception as exc:
                 self._after_failure(exc)
                 if len(indices) == 1:
                     outputs = [exc]
                 else:
                     logger.warning("batch of %d failed (%s); retrying one by one", len(indices), exc)
-                    outputs = [self._run_one(batch[i], init_images.get(i)) for i in indices]
+                    outputs = [self._run_one(batch[i], inputs[i]) for i in indices]
             for i, output in zip(indices, outputs):
                 results[i] = output
         return results
@@ -110,17 +176,15 @@ class DiffusionBackend:
         if is_out_of_memory(exc) and self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
-    def _run_one(self, params: GenerationParams, init_image: Image.Image | None) -> GenerationResult | Exception:
+    def _run_one(self, params: GenerationParams, inputs: "_Inputs") -> GenerationResult | Exception:
         try:
-            return self._run([params], [init_image])[0]
+            return self._run([params], [inputs])[0]
         except Exception as exc:
             self._after_failure(exc)
             return exc
 
     @torch.inference_mode()
-    def _run(
-        self, group: list[GenerationParams], init_images: list[Image.Image | None]
-    ) -> list[GenerationResult | Exception]:
+    def _run(self, group: list[GenerationParams], inputs: list["_Inputs"]) -> list[GenerationResult | Exception]:
         first = group[0]
         started = time.perf_counter()
         # One CPU generator per request: its latents depend on its seed alone, wherever it
@@ -131,18 +195,31 @@ class DiffusionBackend:
             kwargs["negative_prompt"] = [p.negative_prompt or "" for p in group]
         if first.mode == "img2img":
             pipeline = self.img2img
-            kwargs.update(image=init_images, strength=first.strength)
+            kwargs.update(image=[i.image for i in inputs], strength=first.strength)
+        elif first.mode == "inpaint":
+            pipeline = self.inpaint
+            kwargs.update(
+                image=[i.image for i in inputs],
+                mask_image=[i.mask for i in inputs],
+                strength=first.strength,
+                width=first.width,
+                height=first.height,
+            )
         else:
             pipeline = self.pipeline
             kwargs.update(width=first.width, height=first.height)
-        images = pipeline(
-            prompt=[p.prompt for p in group],
-            num_inference_steps=first.num_inference_steps,
-            guidance_scale=first.guidance_scale,
-            generator=generators,
-            output_type="np",
-            **kwargs,
-        ).images
+        with self._pipeline_lock:
+            self._activate_adapters(first.adapters)
+            images = pipeline(
+                prompt=[p.prompt for p in group],
+                num_inference_steps=first.num_inference_steps,
+                guidance_scale=first.guidance_scale,
+                generator=generators,
+                output_type="np",
+                **kwargs,
+            ).images
+        if first.mode == "inpaint":
+            images = [paste_outside_mask(drawn, i.image, i.mask) for drawn, i in zip(images, inputs)]
         elapsed = time.perf_counter() - started
         outputs: list[GenerationResult | Exception] = []
         for params, pixels in zip(group, images):
@@ -162,3 +239,35 @@ class DiffusionBackend:
                 )
             )
         return outputs
+
+    def _activate_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
+        """Makes exactly `adapters` active at their weights; called under the pipeline lock.
+
+        An adapter evicted between its request's arrival and its batch's turn is loaded again
+        here rather than failing the request.
+        """
+        for slug, _ in adapters:
+            self._ensure_loaded(slug)
+        if not self._loaded_adapters:
+            return
+        if not adapters:
+            self.pipeline.disable_lora()
+            return
+        self.pipeline.enable_lora()
+        self.pipeline.set_adapters([slug for slug, _ in adapters], adapter_weights=[w for _, w in adapters])
+
+
+class _Inputs:
+    """A request's decoded input images (none for text2img)."""
+
+    def __init__(self, image: Image.Image | None = None, mask: Image.Image | None = None):
+        self.image = image
+        self.mask = mask
+
+    @classmethod
+    def decode(cls, params: GenerationParams) -> "_Inputs":
+        if params.mode == "img2img":
+            return cls(decode_init_image(params))
+        if params.mode == "inpaint":
+            return cls(decode_init_image(params), decode_mask(params))
+        return cls()

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deployments.diffusion.adapters import AdapterSource
 from deployments.runtime_config import RuntimeConfig
 
 
@@ -64,3 +65,12 @@ class DiffusionConfig(RuntimeConfig):
         description="`builtin:tiny-sd`, a Hugging Face repo id (`org/name`) or a local directory."
     )
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    adapters: dict[str, AdapterSource] = Field(
+        default_factory=dict, description="LoRA adapters requests may name, by catalog slug."
+    )
+    max_loaded_adapter_sets: int = Field(
+        default=4,
+        ge=1,
+        description="Adapter sets (the adapters one request names) a replica keeps loaded; the least "
+        "recently used set is unloaded first.",
+    )

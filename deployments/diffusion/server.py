@@ -44,6 +44,15 @@ class DiffusionServer:
             batch_size_fn=self._batch_size,
         )(self._run_batch)
 
+        # A closure, not a bound method: Serve keeps its LRU cache as an attribute of the
+        # function it wraps, and a bound method takes no attributes.
+        async def load_adapter_set(adapter_set: str) -> LoadedAdapters:
+            return await self._load_adapter_set(adapter_set)
+
+        self._adapter_sets = serve.multiplexed(max_num_models_per_replica=config.max_loaded_adapter_sets)(
+            load_adapter_set
+        )
+
     def reconfigure(self, user_config: dict) -> None:
         """Applies `user_config` (a BatchingConfig) without a restart."""
         self._batching = BatchingConfig.model_validate(user_config or {})
@@ -69,6 +78,8 @@ class DiffusionServer:
         # Read by the batch queue when this request is the first of a new batch.
         self._generate_batch.set_batch_wait_timeout_s(self._fill_time())
         started = time.perf_counter()
+        if params.adapters:
+            await self._adapter_sets(params.adapter_set)
         result = await self._generate_batch(params)
         self._metrics.record_result(result, elapsed_s=time.perf_counter() - started)
         if isinstance(result, GenerationError):
@@ -78,6 +89,13 @@ class DiffusionServer:
             # Re-raised as our own type: torch exceptions need not unpickle in the ingress.
             raise GenerationError(f"{type(result).__name__}: {result}")
         return result
+
+    async def _load_adapter_set(self, adapter_set: str) -> "LoadedAdapters":
+        slugs = adapter_set.split("+")
+        # Off the event loop: loading waits for the running batch, and requests keep arriving.
+        for slug in await asyncio.to_thread(self._backend.load_adapters, slugs):
+            self._metrics.record_adapter_load(slug)
+        return LoadedAdapters(self._backend, slugs)
 
     async def _run_batch(self, batch: list[GenerationParams]) -> list[GenerationResult | Exception]:
         # The pipeline runs in a worker thread so the replica keeps accepting requests and
@@ -100,3 +118,19 @@ class DiffusionServer:
         """Serve's health probe: the pipeline is loaded or the constructor would have failed."""
         if self._backend is None:
             raise RuntimeError("pipeline not loaded")
+
+
+class LoadedAdapters:
+    """One adapter set held on the pipeline. Serve's multiplexing LRU calls `__del__` when it
+    evicts the set, which releases the adapters no other loaded set uses."""
+
+    def __init__(self, backend, slugs: list[str]):
+        self._backend = backend
+        self._slugs = slugs
+        self._released = False
+
+    def __del__(self) -> None:
+        # Serve calls this on eviction, and Python again when the object is collected.
+        if not self._released:
+            self._released = True
+            self._backend.unload_adapters(self._slugs)

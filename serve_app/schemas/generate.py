@@ -15,6 +15,9 @@ MAX_SEED = 2**32 - 1
 # A data: URL of the largest accepted input image (10 MiB), base64-encoded, plus its header.
 MAX_IMAGE_FIELD = 14 * 1024 * 1024 + 100
 
+# Inpainting redraws the masked area from noise by default; img2img keeps some of its input.
+DEFAULT_STRENGTH = {"img2img": 0.8, "inpaint": 1.0}
+
 AspectRatio = Literal["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "9:21", "21:9"]
 ASPECT_RATIOS: tuple[str, ...] = get_args(AspectRatio)
 
@@ -33,6 +36,35 @@ def size_for_aspect_ratio(ratio: str, model: ModelConfig) -> tuple[int, int]:
         return min(model.max_size, max(model.min_size, round(side * scale / 8) * 8))
 
     return snap(width), snap(height)
+
+
+MAX_LORAS = 4
+
+
+class LoraRequest(StrictRequest):
+    slug: str = Field(min_length=1, max_length=63, description="An adapter the model lists in GET /api/v1/models.")
+    weight: float | None = Field(
+        default=None, ge=-2, le=2, description="Strength; 0 leaves the model unchanged. The adapter's default if unset."
+    )
+
+
+def adapters_for(model: ModelConfig, loras: list[LoraRequest], *, field: str = "loras") -> tuple[tuple[str, float], ...]:
+    """(slug, weight) pairs sorted by slug, defaults applied; InvalidRequest on `field` naming an
+    unknown or repeated adapter."""
+    pairs = []
+    for lora in loras:
+        adapter = model.adapter(lora.slug)
+        if adapter is None:
+            known = ", ".join(a.slug for a in model.adapters) or "none"
+            raise InvalidRequest(
+                field=field, message=f"unknown adapter {lora.slug!r} for model {model.slug!r}; its adapters: {known}"
+            )
+        pairs.append((adapter.slug, adapter.default_weight if lora.weight is None else lora.weight))
+    slugs = [slug for slug, _ in pairs]
+    repeated = sorted({slug for slug in slugs if slugs.count(slug) > 1})
+    if repeated:
+        raise InvalidRequest(field=field, message=f"adapter {repeated[0]!r} is named twice; name each once")
+    return tuple(sorted(pairs))
 
 
 class GenerateRequest(StrictRequest):
@@ -64,20 +96,39 @@ class GenerateRequest(StrictRequest):
         default=1, ge=1, le=100, description="Images to draw, up to the model's and the plan's maximum; "
         "image i uses seed + i.",
     )
-    mode: Literal["text2img", "img2img"] = Field(
-        default="text2img", description="`img2img` starts from `image`."
+    mode: Literal["text2img", "img2img", "inpaint"] = Field(
+        default="text2img",
+        description="`img2img` starts from `image`; `inpaint` redraws the white area of `mask` in `image`.",
     )
     image: str | None = Field(
         default=None,
         max_length=MAX_IMAGE_FIELD,
-        description="img2img input: an http(s) URL or a data: URL of a PNG, JPEG or WebP (≤ 10 MiB).",
+        description="img2img and inpaint input: an http(s) URL or a data: URL of a PNG, JPEG or WebP (≤ 10 MiB).",
+    )
+    mask: str | None = Field(
+        default=None,
+        max_length=MAX_IMAGE_FIELD,
+        description="inpaint: an image the size of `image`, white where to redraw and black where to keep; "
+        "an http(s) or data: URL.",
     )
     strength: float | None = Field(
-        default=None, gt=0, le=1, description="img2img: how far to move from the input (0–1, default 0.8)."
+        default=None,
+        gt=0,
+        le=1,
+        description="img2img and inpaint: how far to move from the input (0–1; default 0.8 for img2img, "
+        "1 for inpaint).",
     )
     output_format: Literal["png", "jpeg", "webp"] = Field(default="png", description="Encoding of the result.")
     enhance: bool = Field(
         default=False, description="Expand the prompt with the prompt enhancer first; see `revised_prompt`."
+    )
+    lora: str | None = Field(
+        default=None, max_length=63, description="One LoRA adapter of the model at its default weight; see `loras`."
+    )
+    loras: list[LoraRequest] | None = Field(
+        default=None,
+        max_length=MAX_LORAS,
+        description=f"LoRA adapters of the model with weights, up to {MAX_LORAS}; GET /api/v1/models lists them.",
     )
 
     def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:
@@ -96,9 +147,9 @@ class GenerateRequest(StrictRequest):
                     f"(multiples of 8) for model {model.slug!r}",
                 )
         steps = self.num_inference_steps or model.default_steps
-        strength = 0.8 if self.strength is None else self.strength
+        strength = self.strength if self.strength is not None else DEFAULT_STRENGTH.get(self.mode, 0.8)
         # img2img runs only the last `steps × strength` steps (rounded down): none is no image.
-        if self.mode == "img2img" and int(steps * strength) < 1:
+        if self.mode in ("img2img", "inpaint") and int(steps * strength) < 1:
             raise InvalidRequest(
                 field="strength",
                 message=f"{strength} × {steps} steps leaves no denoising step; use strength ≥ {1 / steps:.3g} "
@@ -117,10 +168,17 @@ class GenerateRequest(StrictRequest):
             output_format=self.output_format,
             mode=self.mode,
             strength=strength,
+            adapters=adapters_for(model, self.requested_loras, field="lora" if self.lora else "loras"),
         )
+
+    @property
+    def requested_loras(self) -> list[LoraRequest]:
+        return [LoraRequest(slug=self.lora)] if self.lora else list(self.loras or [])
 
     def _check_against(self, model: ModelConfig) -> None:
         """The rules that join fields, or a field and the model."""
+        if self.lora and self.loras:
+            raise InvalidRequest(field="lora", message="give either lora or loras, not both")
         if self.aspect_ratio is not None and (self.width or self.height):
             raise InvalidRequest(
                 field="aspect_ratio", message="give either aspect_ratio or width/height, not both"
@@ -137,11 +195,19 @@ class GenerateRequest(StrictRequest):
             raise InvalidRequest(
                 field="mode", message=f"model {model.slug!r} supports {', '.join(model.modes)}, not {self.mode}"
             )
-        if self.mode == "img2img" and not self.image:
-            raise InvalidRequest(field="image", message="img2img needs an input image: an http(s) or data: URL")
+        if self.mode in ("img2img", "inpaint") and not self.image:
+            raise InvalidRequest(
+                field="image", message=f"{self.mode} needs an input image: an http(s) or data: URL"
+            )
+        if self.mode == "inpaint" and not self.mask:
+            raise InvalidRequest(
+                field="mask", message="inpaint needs a mask: white where to redraw, as an http(s) or data: URL"
+            )
+        if self.mode != "inpaint" and self.mask:
+            raise InvalidRequest(field="mask", message='mask is only used with "mode": "inpaint"')
         if self.mode == "text2img" and (self.image or self.strength is not None):
             field = "image" if self.image else "strength"
-            raise InvalidRequest(field=field, message=f"{field} is only used with \"mode\": \"img2img\"")
+            raise InvalidRequest(field=field, message=f"{field} is only used with \"mode\": \"img2img\" or \"inpaint\"")
 
 
 class BatchRequest(StrictRequest):

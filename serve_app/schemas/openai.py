@@ -4,6 +4,7 @@ OpenAI's order; the extra fields pixelray accepts come last."""
 import re
 from typing import Literal
 
+from fastapi import UploadFile
 from pydantic import BaseModel, Field, field_validator
 
 from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS
@@ -16,6 +17,12 @@ from serve_app.schemas.generate import MAX_SEED
 _SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
 # What `style` adds to the prompt; the result comes back as `revised_prompt`.
 STYLE_TERMS = {"vivid": "vivid, hyper-real, dramatic colors", "natural": "natural, realistic colors"}
+
+
+def _valid_size(value: str) -> str:
+    if value != "auto" and not _SIZE.match(value):
+        raise ValueError(f"{value!r} is not a size; use WIDTHxHEIGHT such as 512x512, or auto")
+    return value
 
 
 class ImagesGenerationRequest(StrictRequest):
@@ -48,9 +55,7 @@ class ImagesGenerationRequest(StrictRequest):
     @field_validator("size")
     @classmethod
     def _size(cls, value: str) -> str:
-        if value != "auto" and not _SIZE.match(value):
-            raise ValueError(f"{value!r} is not a size; use WIDTHxHEIGHT such as 512x512, or auto")
-        return value
+        return _valid_size(value)
 
     @property
     def revised_prompt(self) -> str:
@@ -58,16 +63,7 @@ class ImagesGenerationRequest(StrictRequest):
 
     def to_params(self, model: ModelConfig, *, seed: int) -> list[GenerationParams]:
         """One params per image; raises InvalidRequest naming the field when the model cannot take it."""
-        width, height = model.default_width, model.default_height
-        if self.size != "auto":
-            width, height = map(int, self.size.split("x"))
-        for value in (width, height):
-            if not model.min_size <= value <= model.max_size or value % 8:
-                raise InvalidRequest(
-                    field="size",
-                    message=f"{self.size} is not available for model {model.slug!r}: width and height "
-                    f"must be multiples of 8 within {model.min_size}–{model.max_size}, or use auto",
-                )
+        width, height = model_size(self.size, model)
         if self.n > model.max_count:
             raise InvalidRequest(field="n", message=f"model {model.slug!r} draws at most {model.max_count} images")
         if self.negative_prompt and not model.supports_negative_prompt:
@@ -87,6 +83,76 @@ class ImagesGenerationRequest(StrictRequest):
             )
             for i in range(self.n)
         ]
+
+
+class ImagesEditRequest(StrictRequest):
+    """`POST /v1/images/edits`, a multipart form: the masked area of `image` is redrawn."""
+
+    image: UploadFile = Field(description="The image to edit: PNG, JPEG or WebP (≤ 10 MiB).")
+    prompt: str = Field(min_length=1, max_length=PROMPT_MAX_CHARS, description="What to draw in the masked area.")
+    mask: UploadFile | None = Field(
+        default=None,
+        description="A PNG the size of `image` whose fully transparent pixels mark the area to redraw; "
+        "unset: `image`'s own transparent pixels.",
+    )
+    model: str | None = Field(
+        default=None, description="A catalog slug of an inpainting model; unset or an OpenAI name: the first one."
+    )
+    n: int = Field(default=1, ge=1, le=10, description="Images to generate, up to the model's and plan's max.")
+    size: str = Field(default="auto", description="`WxH` within the model's limits, or `auto` (the model's default).")
+    response_format: Literal["url", "b64_json"] = Field(
+        default="url", description="A hosted URL, or the image itself base64-encoded."
+    )
+    output_format: Literal["png", "jpeg", "webp"] = Field(default="png", description="Encoding of the image.")
+    user: str | None = Field(default=None, max_length=256, description="Your end user's id; not used.")
+    seed: int | None = Field(
+        default=None, ge=0, le=MAX_SEED, description="pixelray extra: image i uses seed + i; random if unset."
+    )
+    steps: int | None = Field(
+        default=None, ge=1, le=50, description="pixelray extra: denoising steps; the model's default if unset."
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        return _valid_size(value)
+
+    def to_params(self, model: ModelConfig, *, seed: int, image: bytes, mask: bytes) -> list[GenerationParams]:
+        """One inpainting params per image; raises InvalidRequest naming the field the model cannot take."""
+        width, height = model_size(self.size, model)
+        if self.n > model.max_count:
+            raise InvalidRequest(field="n", message=f"model {model.slug!r} draws at most {model.max_count} images")
+        return [
+            GenerationParams(
+                prompt=self.prompt,
+                width=width,
+                height=height,
+                num_inference_steps=self.steps or model.default_steps,
+                guidance_scale=model.default_guidance_scale,
+                seed=(seed + i) % (MAX_SEED + 1),
+                output_format=self.output_format,
+                mode="inpaint",
+                init_image=image,
+                mask_image=mask,
+                strength=1.0,
+            )
+            for i in range(self.n)
+        ]
+
+
+def model_size(size: str, model: ModelConfig) -> tuple[int, int]:
+    """(width, height) of an OpenAI `size` on `model`; `auto` is the model's default."""
+    if size == "auto":
+        return model.default_width, model.default_height
+    width, height = map(int, size.split("x"))
+    for value in (width, height):
+        if not model.min_size <= value <= model.max_size or value % 8:
+            raise InvalidRequest(
+                field="size",
+                message=f"{size} is not available for model {model.slug!r}: width and height "
+                f"must be multiples of 8 within {model.min_size}–{model.max_size}, or use auto",
+            )
+    return width, height
 
 
 class ImageObject(BaseModel):

@@ -21,7 +21,7 @@ from serve_app.schemas.generate import (
 from serve_app.services.accounting import Accounting
 from serve_app.services.batch import generate_batch
 from serve_app.services.context import RequestContext
-from serve_app.services.init_images import ImageFetcher, load_init_image
+from serve_app.services.init_images import ImageFetcher, check_mask_fits, load_init_image
 from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
 from serve_app.services.publish import discard_images, publish_image
@@ -103,8 +103,12 @@ class GenerationService:
             enhanced = await self._prompts.enhance(prompt=params.prompt, tone=DEFAULT_TONE, seed=seed)
             revised_prompt = enhanced.prompt
             params = replace(params, prompt=revised_prompt)
-        if request.mode == "img2img":
+        if request.mode in ("img2img", "inpaint"):
             params = replace(params, init_image=await load_init_image(request.image, fetch=self._fetch_image))
+        if request.mode == "inpaint":
+            mask = await load_init_image(request.mask, fetch=self._fetch_image, field="mask")
+            check_mask_fits(params.init_image, mask)
+            params = replace(params, mask_image=mask)
         batch = [replace(params, seed=(seed + i) % (MAX_SEED + 1)) for i in range(request.count)]
         images = await self.run(user=user, model=model, params=batch, context=context, request_id=request_id)
         first = images[0].result
@@ -142,7 +146,10 @@ class GenerationService:
             request_id=request_id,
             model=model.slug,
             images=len(params),
-            cost=sum(model.credit_cost(width=p.width, height=p.height) for p in params),
+            cost=sum(
+                model.credit_cost(width=p.width, height=p.height, adapters=[slug for slug, _ in p.adapters])
+                for p in params
+            ),
         )
         context.rate_limit = admission.rate_limit
         enabled = storage_info(self._config, user=user, plan=self._accounting.plan_of(user)).enabled

@@ -21,7 +21,11 @@ class ModelClient:
         self._timeout_s = timeout_s
 
     async def generate(self, slug: str, params: GenerationParams) -> GenerationResult:
-        response = self._handles[slug].generate.remote(params)
+        handle = self._handles[slug]
+        if params.adapters:
+            # Serve routes the request to a replica that already holds this adapter set.
+            handle = handle.options(multiplexed_model_id=params.adapter_set)
+        response = handle.generate.remote(params)
         try:
             return await asyncio.wait_for(_awaited(response), timeout=self._timeout_s)
         except BackPressureError as exc:

@@ -1,0 +1,41 @@
+"""The built-in tiny inpainting model and LoRA adapter: derived from tiny-sd, seeded, loadable."""
+
+import json
+
+from deployments.builtin_models import builtin_model_path
+from tests.deployments.test_builtin_models import digests
+
+
+def weights(root) -> dict[str, str]:
+    """Digests of the weight files: configs also record the path they were loaded from."""
+    return {name: digest for name, digest in digests(root).items() if name.endswith(".safetensors")}
+
+
+def test_the_inpainting_model_is_tiny_sd_with_a_9_channel_unet(model_cache_dir):
+    from diffusers import AutoPipelineForInpainting, StableDiffusionInpaintPipeline
+
+    path = builtin_model_path("tiny-inpaint", model_cache_dir)
+    pipeline = AutoPipelineForInpainting.from_pretrained(path)
+
+    assert isinstance(pipeline, StableDiffusionInpaintPipeline)
+    assert pipeline.unet.config.in_channels == 9 and pipeline.unet.config.out_channels == 4
+    base_unet = json.loads((model_cache_dir / "tiny-sd" / "unet" / "config.json").read_text())
+    assert list(pipeline.unet.config.block_out_channels) == base_unet["block_out_channels"]
+    assert weights(path / "vae") == weights(model_cache_dir / "tiny-sd" / "vae")
+    assert weights(path / "text_encoder") == weights(model_cache_dir / "tiny-sd" / "text_encoder")
+
+
+def test_building_the_extras_twice_gives_identical_files(tmp_path, model_cache_dir):
+    # A cache that already holds tiny-sd, so only the extras are built again.
+    (tmp_path / "tiny-sd").symlink_to(model_cache_dir / "tiny-sd")
+    for name in ("tiny-inpaint", "tiny-lora"):
+        assert weights(builtin_model_path(name, tmp_path)) == weights(model_cache_dir / name), name
+
+
+def test_the_adapter_loads_onto_tiny_sd_through_diffusers(model_cache_dir):
+    from diffusers import StableDiffusionPipeline
+
+    pipeline = StableDiffusionPipeline.from_pretrained(model_cache_dir / "tiny-sd")
+    pipeline.load_lora_weights(builtin_model_path("tiny-lora", model_cache_dir), adapter_name="tiny-style")
+
+    assert pipeline.get_list_adapters() == {"unet": ["tiny-style"]}

@@ -1,0 +1,134 @@
+"""The diffusion backend's inpainting and LoRA adapters, on the built-in tiny models."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deployments.protocol import GenerationParams
+from tests.deployments.test_diffusion_backend import assert_same_image, pixels
+
+SIZE = 64
+
+
+def backend_for(source: str, cache_dir, **config):
+    from deployments.diffusion.backend import DiffusionBackend
+    from deployments.diffusion.config import DiffusionConfig
+
+    return DiffusionBackend(
+        DiffusionConfig(source=source, cache_dir=str(cache_dir), device="cpu", num_threads=1, **config)
+    )
+
+
+@pytest.fixture(scope="module")
+def inpainter(model_cache_dir):
+    return backend_for("builtin:tiny-inpaint", model_cache_dir)
+
+
+@pytest.fixture(scope="module")
+def with_adapter(model_cache_dir):
+    return backend_for("builtin:tiny-sd", model_cache_dir, adapters={"tiny-style": {"source": "builtin:tiny-lora"}})
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def gradient() -> Image.Image:
+    x, y = np.meshgrid(np.arange(SIZE), np.arange(SIZE))
+    rgb = np.stack([x * 4, y * 4, np.full_like(x, 128)], axis=-1).astype(np.uint8)
+    return Image.fromarray(rgb, mode="RGB")
+
+
+def centre_mask(margin: int = 0) -> np.ndarray:
+    """True in a centred square of half the image's side, grown by `margin` pixels each way."""
+    mask = np.zeros((SIZE, SIZE), dtype=bool)
+    low, high = SIZE // 4 - margin, 3 * SIZE // 4 + margin
+    mask[low:high, low:high] = True
+    return mask
+
+
+def inpaint(seed: int = 1, **overrides) -> GenerationParams:
+    values = dict(
+        prompt="a red door", width=SIZE, height=SIZE, num_inference_steps=2, guidance_scale=5.0, seed=seed,
+        mode="inpaint", strength=1.0, init_image=png(gradient()),
+        mask_image=png(Image.fromarray(centre_mask().astype(np.uint8) * 255, mode="L")),
+    )
+    values.update(overrides)
+    return GenerationParams(**values)
+
+
+def test_inpainting_keeps_the_pixels_outside_the_mask_and_redraws_those_inside(inpainter):
+    result = inpainter.generate([inpaint()])[0]
+
+    out, original = pixels(result), np.asarray(gradient(), dtype=np.int16)
+    # Resampling softens the mask's edge by a pixel or two: judge away from it.
+    outside, inside = ~centre_mask(margin=3), centre_mask(margin=-3)
+    assert np.abs(out[outside] - original[outside]).max() <= 2
+    assert np.abs(out[inside] - original[inside]).mean() > 20
+
+
+def test_inpainting_is_reproducible_and_follows_the_seed(inpainter):
+    first, again, other = inpainter.generate([inpaint(seed=7), inpaint(seed=7), inpaint(seed=8)])
+    assert_same_image(first, again)
+    assert first.image != other.image
+
+
+def test_inpainting_draws_at_the_requested_size(inpainter):
+    result = inpainter.generate([inpaint(width=96)])[0]
+    assert Image.open(io.BytesIO(result.image)).size == (96, SIZE)
+
+
+def test_an_undecodable_mask_fails_that_request_alone(inpainter):
+    good, bad = inpainter.generate([inpaint(), inpaint(mask_image=b"not an image")])
+    assert not isinstance(good, Exception)
+    assert isinstance(bad, Exception) and "mask_image" in str(bad)
+
+
+def text2img(seed: int = 3, adapters: tuple = ()) -> GenerationParams:
+    return GenerationParams(
+        prompt="a fox", width=SIZE, height=SIZE, num_inference_steps=2, guidance_scale=5.0, seed=seed,
+        adapters=adapters,
+    )
+
+
+def test_an_adapter_changes_the_image_of_the_same_seed(with_adapter):
+    with_adapter.load_adapters(["tiny-style"])
+    try:
+        base, styled = with_adapter.generate([text2img(), text2img(adapters=(("tiny-style", 1.0),))])
+    finally:
+        with_adapter.unload_adapters(["tiny-style"])
+    assert np.abs(pixels(base) - pixels(styled)).mean() > 1
+
+
+def test_weight_0_gives_the_base_image(with_adapter):
+    base = with_adapter.generate([text2img()])[0]
+    with_adapter.load_adapters(["tiny-style"])
+    try:
+        zero = with_adapter.generate([text2img(adapters=(("tiny-style", 0.0),))])[0]
+    finally:
+        with_adapter.unload_adapters(["tiny-style"])
+    assert_same_image(zero, base)
+
+
+def test_base_requests_beside_an_adapter_batch_draw_the_base_image(with_adapter):
+    base = with_adapter.generate([text2img(seed=4)])[0]
+    with_adapter.load_adapters(["tiny-style"])
+    try:
+        styled_first = with_adapter.generate([text2img(seed=4, adapters=(("tiny-style", 1.0),)), text2img(seed=4)])
+    finally:
+        with_adapter.unload_adapters(["tiny-style"])
+    assert_same_image(styled_first[1], base)
+    assert np.abs(pixels(styled_first[0]) - pixels(base)).mean() > 1
+
+
+def test_an_unloaded_adapter_leaves_the_pipeline(with_adapter):
+    assert with_adapter.load_adapters(["tiny-style"]) == ["tiny-style"]
+    assert with_adapter.load_adapters(["tiny-style"]) == [], "a second hold loads nothing"
+    with_adapter.unload_adapters(["tiny-style"])
+    assert "tiny-style" in with_adapter.pipeline.get_list_adapters().get("unet", [])
+    with_adapter.unload_adapters(["tiny-style"])
+    assert with_adapter.pipeline.get_list_adapters().get("unet", []) == []
