@@ -188,7 +188,7 @@ async def serve_app(
         routes=TEST_ROUTES,
         base_domain="img.test",
         # Two ingress replicas: limits must hold on shared state, not per process.
-        ingress={"num_replicas": 2, "max_ongoing_requests": 256, "ray_actor_options": {"num_cpus": 0}},
+        ingress={"num_replicas": 2, "max_ongoing_requests": 512, "ray_actor_options": {"num_cpus": 0}},
         # The test pages live on loopback, which only the allow-list opens.
         scraper={"allow_list": ["127.0.0.1/32"], "deployment": {"ray_actor_options": {"num_cpus": 0}}},
         # A killed worker is noticed and replaced within seconds, so lease-expiry tests stay short.
