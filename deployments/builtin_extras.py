@@ -1,14 +1,16 @@
-"""Built-in tiny models for the capabilities beyond text2img: inpainting and LoRA adapters.
+"""Built-in tiny models for the capabilities beyond text2img: inpainting, upscaling and LoRA adapters.
 
 Each derives from the built-in `tiny-sd` (loaded from its cache, built first if needed), so it
 follows whatever architecture `tiny-sd` has: the inpainting model is tiny-sd with a 9-channel
-UNet, the adapter is a LoRA for tiny-sd's UNet. Like tiny-sd, their weights are random and seeded.
+UNet, the upscaler tiny-sd's text encoder with a 7-channel UNet and a 4x VAE, the adapter a LoRA
+for tiny-sd's UNet. Like tiny-sd, their weights are random and seeded.
 """
 
 from pathlib import Path
 
 TINY_INPAINT_SEED = 10
 TINY_LORA_SEED = 20
+TINY_UPSCALER_SEED = 30
 TINY_LORA_RANK = 4
 # Channels an SD inpainting UNet reads: 4 noisy latents, 1 mask, 4 latents of the masked image.
 _INPAINT_IN_CHANNELS = 9
@@ -46,6 +48,39 @@ def build_tiny_inpaint(target: Path) -> None:
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
+    )
+    pipeline.save_pretrained(target, safe_serialization=True)
+
+
+def build_tiny_upscaler(target: Path) -> None:
+    """A StableDiffusionUpscalePipeline shaped like stable-diffusion-x4-upscaler: a UNet reading 4
+    latent and 3 low-resolution image channels with a noise-level class embedding, and a 3-level
+    VAE whose decoder enlarges 4x, with tiny-sd's text encoder and tokenizer."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionUpscalePipeline, UNet2DConditionModel
+
+    base = _tiny_sd(target)
+    torch.manual_seed(TINY_UPSCALER_SEED)
+    unet = UNet2DConditionModel.from_config({**base.unet.config, "in_channels": 7, "num_class_embeds": 1000})
+    torch.manual_seed(TINY_UPSCALER_SEED + 1)
+    vae = AutoencoderKL(
+        block_out_channels=(32, 32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        latent_channels=4,
+        # The x4 upscaler's latent scale; the pipeline warns about any other.
+        scaling_factor=0.08333,
+    )
+    pipeline = StableDiffusionUpscalePipeline(
+        vae=vae,
+        text_encoder=base.text_encoder,
+        tokenizer=base.tokenizer,
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(beta_start=0.0001, beta_end=0.02, beta_schedule="scaled_linear"),
+        scheduler=DDIMScheduler.from_config(base.scheduler.config),
+        max_noise_level=350,
     )
     pipeline.save_pretrained(target, safe_serialization=True)
 

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from deployments.builtin_extras import build_tiny_inpaint, build_tiny_lora
+from deployments.builtin_extras import build_tiny_inpaint, build_tiny_lora, build_tiny_upscaler
 from deployments.sources import BUILTIN_PREFIX, default_cache_dir
 
 TINY_SD_SEED = 0
@@ -183,6 +183,7 @@ def _build_tiny_lm(target: Path) -> None:
 _BUILDERS = {"tiny-sd": (_build_tiny_sd, "model_index.json"), "tiny-lm": (_build_tiny_lm, "config.json")}
 _BUILDERS["tiny-inpaint"] = (build_tiny_inpaint, "model_index.json")
 _BUILDERS["tiny-lora"] = (build_tiny_lora, "pytorch_lora_weights.safetensors")
+_BUILDERS["tiny-upscaler"] = (build_tiny_upscaler, "model_index.json")
 
 
 def builtin_model_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:

@@ -15,7 +15,7 @@ class GenerationParams:
     seed: int
     negative_prompt: str | None = None
     output_format: str = "png"
-    # "text2img" | "img2img" | "inpaint".
+    # "text2img" | "img2img" | "inpaint" | "upscale".
     mode: str = "text2img"
     # The already validated input image (PNG/JPEG/WebP bytes, decoded by the replica).
     init_image: bytes | None = None
@@ -25,12 +25,21 @@ class GenerationParams:
     mask_image: bytes | None = None
     # LoRA adapters as (catalog slug, weight), sorted by slug; empty draws with the base model.
     adapters: tuple[tuple[str, float], ...] = ()
+    # upscale only: width and height ÷ the input's (2 or 4); the input is `init_image`.
+    scale: int = 1
 
     @property
     def batch_key(self) -> tuple:
         strength = self.strength if self.mode in ("img2img", "inpaint") else None
         return (
-            self.mode, self.width, self.height, self.num_inference_steps, self.guidance_scale, strength, self.adapters
+            self.mode,
+            self.width,
+            self.height,
+            self.num_inference_steps,
+            self.guidance_scale,
+            strength,
+            self.adapters,
+            self.scale,
         )
 
     @property

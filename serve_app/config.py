@@ -161,8 +161,11 @@ class ModelConfig(StrictModel):
     source: str = Field(
         description="`builtin:tiny-sd`, a Hugging Face repo id or a local model directory."
     )
-    modes: list[Literal["text2img", "img2img", "inpaint"]] = Field(
-        default_factory=lambda: ["text2img"], min_length=1, description="Supported modes."
+    modes: list[Literal["text2img", "img2img", "inpaint", "upscale"]] = Field(
+        default_factory=lambda: ["text2img"],
+        min_length=1,
+        description="Supported modes; `upscale` (an upscaler such as stable-diffusion-x4-upscaler, "
+        "serving POST /api/v1/upscale) stands alone.",
     )
     supports_negative_prompt: bool = Field(default=True, description="Accepts negative_prompt.")
     default_steps: int = Field(default=20, ge=1, le=50, description="Denoising steps by default.")
@@ -217,6 +220,13 @@ class ModelConfig(StrictModel):
             raise ValueError(f"adapter slugs must be unique per model; repeated: {', '.join(repeated)}")
         return value
 
+    @field_validator("modes")
+    @classmethod
+    def _upscale_alone(cls, value: list[str]) -> list[str]:
+        if "upscale" in value and len(value) > 1:
+            raise ValueError("an upscaler does only `upscale`: give modes: [upscale], or list it as its own model")
+        return value
+
     def adapter(self, slug: str) -> AdapterConfig | None:
         return next((a for a in self.adapters if a.slug == slug), None)
 
@@ -266,6 +276,7 @@ class ModelConfig(StrictModel):
             dtype=self.dtype,
             num_threads=self.num_threads,
             batching=self.batching,
+            upscaler="upscale" in self.modes,
             adapters={a.slug: AdapterSource(source=a.source, weight_name=a.weight_name) for a in self.adapters},
             max_loaded_adapter_sets=self.max_loaded_adapter_sets,
         )

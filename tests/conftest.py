@@ -28,6 +28,7 @@ from tests.factories import (
     tiny_lm_enhancer,
     tiny_lora_entry,
     tiny_model_entry,
+    tiny_upscaler_entry,
 )
 from tests.support.pages import PageServer
 
@@ -51,6 +52,7 @@ def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     builtin_model_path("tiny-lm", cache)
     builtin_model_path("tiny-inpaint", cache)
     builtin_model_path("tiny-lora", cache)
+    builtin_model_path("tiny-upscaler", cache)
     return cache
 
 
@@ -184,6 +186,7 @@ async def serve_app(
             tiny_model_entry("broken-sd", source=str(broken_model_dir)),
             tiny_inpaint_entry(),
             tiny_lora_entry(),
+            tiny_upscaler_entry(),
         ],
         routes=TEST_ROUTES,
         base_domain="img.test",

@@ -146,3 +146,12 @@ def tiny_lora_entry(slug: str = "tiny-lora-sd", **overrides: Any) -> dict[str, A
     entry["deployment"] = {**entry["deployment"], "num_replicas": 2}
     entry.update(overrides)
     return entry
+
+
+def tiny_upscaler_entry(slug: str = "tiny-upscaler", **overrides: Any) -> dict[str, Any]:
+    """The built-in x4 upscaler: sizes bound its output, 64–256 px like the tiny model's."""
+    entry = tiny_model_entry(
+        slug, name="Tiny upscaler", source="builtin:tiny-upscaler", modes=["upscale"], credits_per_megapixel=100
+    )
+    entry.update(overrides)
+    return entry

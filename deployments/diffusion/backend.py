@@ -9,7 +9,12 @@ from functools import cached_property
 
 import numpy as np
 import torch
-from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+from diffusers import (
+    AutoPipelineForImage2Image,
+    AutoPipelineForInpainting,
+    AutoPipelineForText2Image,
+    StableDiffusionUpscalePipeline,
+)
 from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 from transformers.utils import logging as transformers_logging
@@ -44,8 +49,10 @@ def encode_image(pixels: np.ndarray, output_format: str) -> bytes:
 
 
 def decode_init_image(params: GenerationParams) -> Image.Image:
-    """The img2img input as RGB at the requested size; GenerationError when it cannot be read."""
-    return _decode(params.init_image, name="init_image", mode="RGB", size=(params.width, params.height))
+    """The input image as RGB at the requested size (÷ `scale` for an upscale); GenerationError
+    when it cannot be read."""
+    size = (params.width // params.scale, params.height // params.scale)
+    return _decode(params.init_image, name="init_image", mode="RGB", size=size)
 
 
 def decode_mask(params: GenerationParams) -> Image.Image:
@@ -62,6 +69,15 @@ def _decode(data: bytes | None, *, name: str, mode: str, size: tuple[int, int]) 
             return image.convert(mode).resize(size, Image.Resampling.LANCZOS)
     except Exception as exc:
         raise GenerationError(f"{name} could not be decoded ({type(exc).__name__}: {exc})") from None
+
+
+def resize_pixels(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HxWx3 floats in 0–1 at `size` (width, height): a x4 upscaler's output brought to x2.
+    Non-finite pixels stay as they are, for the check that fails them."""
+    if (pixels.shape[1], pixels.shape[0]) == size or not np.isfinite(pixels).all():
+        return pixels
+    image = Image.fromarray((pixels * 255).round().clip(0, 255).astype(np.uint8), mode="RGB")
+    return np.asarray(image.resize(size, Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
 
 
 def paste_outside_mask(drawn: np.ndarray, original: Image.Image, mask: Image.Image) -> np.ndarray:
@@ -86,7 +102,9 @@ class DiffusionBackend:
         self.device, dtype = place(device=config.device, dtype=config.dtype, num_threads=config.num_threads)
         self._config = config
         path = resolve_source(config.source, config.cache_dir)
-        self.pipeline = AutoPipelineForText2Image.from_pretrained(path, dtype=dtype)
+        # AutoPipeline has no upscaling task: an upscaler is loaded as what it is.
+        loader = StableDiffusionUpscalePipeline if config.upscaler else AutoPipelineForText2Image
+        self.pipeline = loader.from_pretrained(path, dtype=dtype)
         self.pipeline.to(self.device)
         self.pipeline.set_progress_bar_config(disable=True)
         # Loading or deleting an adapter rewrites the UNet's layers: never while a call runs.
@@ -205,6 +223,9 @@ class DiffusionBackend:
                 width=first.width,
                 height=first.height,
             )
+        elif first.mode == "upscale":
+            pipeline = self.pipeline
+            kwargs.update(image=[i.image for i in inputs])
         else:
             pipeline = self.pipeline
             kwargs.update(width=first.width, height=first.height)
@@ -220,6 +241,8 @@ class DiffusionBackend:
             ).images
         if first.mode == "inpaint":
             images = [paste_outside_mask(drawn, i.image, i.mask) for drawn, i in zip(images, inputs)]
+        if first.mode == "upscale":
+            images = [resize_pixels(pixels, (first.width, first.height)) for pixels in images]
         elapsed = time.perf_counter() - started
         outputs: list[GenerationResult | Exception] = []
         for params, pixels in zip(group, images):
@@ -266,7 +289,7 @@ class _Inputs:
 
     @classmethod
     def decode(cls, params: GenerationParams) -> "_Inputs":
-        if params.mode == "img2img":
+        if params.mode in ("img2img", "upscale"):
             return cls(decode_init_image(params))
         if params.mode == "inpaint":
             return cls(decode_init_image(params), decode_mask(params))

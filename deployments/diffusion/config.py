@@ -65,6 +65,11 @@ class DiffusionConfig(RuntimeConfig):
         description="`builtin:tiny-sd`, a Hugging Face repo id (`org/name`) or a local directory."
     )
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    upscaler: bool = Field(
+        default=False,
+        description="`source` is an upscaling pipeline (like stabilityai/stable-diffusion-x4-upscaler), "
+        "loaded as one; it serves mode `upscale` only.",
+    )
     adapters: dict[str, AdapterSource] = Field(
         default_factory=dict, description="LoRA adapters requests may name, by catalog slug."
     )

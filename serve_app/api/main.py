@@ -11,6 +11,7 @@ from serve_app.api.middleware import RequestContextMiddleware
 from serve_app.api.routes import (
     account, files, generate, health, image, images, model_routes, models, openai, prompts, urls,
 )
+from serve_app.api.routes import upscale
 from serve_app.api.state import AppState
 from serve_app.schemas.common import ErrorEnvelope
 
@@ -50,4 +51,5 @@ def create_app(state: AppState) -> FastAPI:
     register_error_handlers(app)
     for module in (generate, urls, account, images, models, health, files, prompts, openai, model_routes, image):
         app.include_router(module.router)
+    app.include_router(upscale.router)
     return app

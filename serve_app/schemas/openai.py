@@ -63,6 +63,10 @@ class ImagesGenerationRequest(StrictRequest):
 
     def to_params(self, model: ModelConfig, *, seed: int) -> list[GenerationParams]:
         """One params per image; raises InvalidRequest naming the field when the model cannot take it."""
+        if "text2img" not in model.modes:
+            raise InvalidRequest(
+                field="model", message=f"model {model.slug!r} does not draw from a prompt alone ({', '.join(model.modes)})"
+            )
         width, height = model_size(self.size, model)
         if self.n > model.max_count:
             raise InvalidRequest(field="n", message=f"model {model.slug!r} draws at most {model.max_count} images")

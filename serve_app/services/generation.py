@@ -9,7 +9,7 @@ from deployments.protocol import GenerationParams, GenerationResult
 from serve_app.config import AppConfig, ModelConfig, PlanConfig
 from serve_app.db.models import Image, User
 from serve_app.db.session import Database
-from serve_app.errors import UnknownModel
+from serve_app.errors import InvalidRequest, UnknownModel
 from serve_app.schemas.generate import (
     MAX_SEED,
     BatchData,
@@ -21,7 +21,8 @@ from serve_app.schemas.generate import (
 from serve_app.services.accounting import Accounting
 from serve_app.services.batch import generate_batch
 from serve_app.services.context import RequestContext
-from serve_app.services.init_images import ImageFetcher, check_mask_fits, load_init_image
+from serve_app.schemas.upscale import UpscaleRequest
+from serve_app.services.init_images import ImageFetcher, check_mask_fits, image_size, load_init_image
 from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
 from serve_app.services.publish import discard_images, publish_image
@@ -61,6 +62,20 @@ class GenerationService:
         model = self._config.model(slug or self._config.default_model_slug)
         if model is None:
             raise UnknownModel(slug=slug, known=[m.slug for m in self._config.models])
+        return model
+
+    def resolve_upscaler(self, slug: str | None) -> ModelConfig:
+        """The named catalog model, which must upscale, else the first catalog model that does."""
+        upscalers = [m.slug for m in self._config.models if "upscale" in m.modes]
+        if slug is None and upscalers:
+            slug = upscalers[0]
+        model = self.resolve_model(slug) if slug else None
+        if model is None or "upscale" not in model.modes:
+            raise InvalidRequest(
+                field="model",
+                message=f"{'model ' + repr(slug) if slug else 'this server'} does not upscale; upscalers: "
+                f"{', '.join(upscalers) or 'none'}",
+            )
         return model
 
     def plan_of(self, user: User) -> PlanConfig:
@@ -122,6 +137,25 @@ class GenerationService:
             mode=params.mode,
             storage=storage_info(self._config, user=user, plan=self.plan_of(user)),
             revised_prompt=revised_prompt,
+        )
+
+    async def upscale(self, *, user: User, request: UpscaleRequest, context: RequestContext) -> GenerateData:
+        """`request.image` enlarged `scale` times on an upscaler model, stored and charged like a
+        generation (per output megapixel where the model says so)."""
+        model = self.resolve_upscaler(request.model)
+        image = await load_init_image(request.image, fetch=self._fetch_image)
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        params = request.to_params(model, seed=seed, image=image, input_size=image_size(image))
+        (published,) = await self.run(user=user, model=model, params=[params], context=context)
+        return GenerateData(
+            image=published.url,
+            images=[GeneratedImage(id=published.id, image=published.url, seed=published.result.seed)],
+            seed=published.result.seed,
+            model=model.slug,
+            width=published.result.width,
+            height=published.result.height,
+            mode="upscale",
+            storage=storage_info(self._config, user=user, plan=self.plan_of(user)),
         )
 
     async def run(

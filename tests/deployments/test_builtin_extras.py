@@ -39,3 +39,14 @@ def test_the_adapter_loads_onto_tiny_sd_through_diffusers(model_cache_dir):
     pipeline.load_lora_weights(builtin_model_path("tiny-lora", model_cache_dir), adapter_name="tiny-style")
 
     assert pipeline.get_list_adapters() == {"unet": ["tiny-style"]}
+
+
+def test_the_upscaler_enlarges_4x_like_the_sd_x4_upscaler(model_cache_dir):
+    from diffusers import StableDiffusionUpscalePipeline
+
+    pipeline = StableDiffusionUpscalePipeline.from_pretrained(builtin_model_path("tiny-upscaler", model_cache_dir))
+
+    assert pipeline.vae_scale_factor == 4 and pipeline.unet.config.in_channels == 7
+    assert weights(builtin_model_path("tiny-upscaler", model_cache_dir) / "text_encoder") == weights(
+        model_cache_dir / "tiny-sd" / "text_encoder"
+    )

@@ -132,3 +132,31 @@ def test_an_unloaded_adapter_leaves_the_pipeline(with_adapter):
     assert "tiny-style" in with_adapter.pipeline.get_list_adapters().get("unet", [])
     with_adapter.unload_adapters(["tiny-style"])
     assert with_adapter.pipeline.get_list_adapters().get("unet", []) == []
+
+
+@pytest.fixture(scope="module")
+def upscaler(model_cache_dir):
+    return backend_for("builtin:tiny-upscaler", model_cache_dir, upscaler=True)
+
+
+def upscale(scale: int, input_size=(40, 24), **overrides) -> GenerationParams:
+    values = dict(
+        prompt="", width=input_size[0] * scale, height=input_size[1] * scale, num_inference_steps=2,
+        guidance_scale=5.0, seed=1, mode="upscale", init_image=png(gradient().resize(input_size)), scale=scale,
+    )
+    values.update(overrides)
+    return GenerationParams(**values)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_an_upscale_is_scale_times_wider_and_taller(upscaler, scale):
+    result = upscaler.generate([upscale(scale)])[0]
+    assert Image.open(io.BytesIO(result.image)).size == (40 * scale, 24 * scale) == (result.width, result.height)
+
+
+def test_an_upscale_follows_its_input(upscaler):
+    red, blue = upscaler.generate([
+        upscale(4, init_image=png(Image.new("RGB", (40, 24), (255, 0, 0)))),
+        upscale(4, init_image=png(Image.new("RGB", (40, 24), (0, 0, 255)))),
+    ])
+    assert red.image != blue.image

@@ -228,3 +228,32 @@ async def adapter_loads(port: int, *, minimum: int, timeout_s: float = 60) -> di
         if sum(per_replica.values()) >= minimum or time.monotonic() > deadline:
             return per_replica
         await asyncio.sleep(1)
+
+
+async def test_upscale_enlarges_the_image_and_charges_per_output_megapixel(serve_app, api, account):
+    user_id, key = account
+    response = await api.post(
+        "/api/v1/upscale", json={"image": data_url(gradient().resize((40, 24))), "scale": 4, "seed": 2},
+        headers=auth(key),
+    )
+
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert (data["width"], data["height"], data["mode"], data["model"]) == (160, 96, "upscale", "tiny-upscaler")
+    assert Image.open(io.BytesIO(await download(api, data["image"]))).size == (160, 96)
+    # 160 × 96 px at 100 credits per megapixel: 1.5, rounded up.
+    assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000 - 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"image": "SIZE", "scale": 4, "model": "tiny-sd"}, "model"), ({"image": "BIG", "scale": 4}, "image"),
+     ({"image": "SIZE", "scale": 3}, "scale")],
+)
+async def test_bad_upscale_requests_are_400s_naming_the_field(serve_app, api, account, body, field):
+    user_id, key = account
+    images = {"SIZE": data_url(gradient().resize((40, 24))), "BIG": data_url(gradient().resize((128, 64)))}
+    response = await api.post("/api/v1/upscale", json={**body, "image": images[body["image"]]}, headers=auth(key))
+
+    assert response.status_code == 400 and response.json()["error"]["field"] == field, response.text
+    assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000

@@ -10,7 +10,7 @@ async def test_models_lists_the_catalog_without_a_key(api):
 
     assert response.status_code == 200
     models = response.json()["data"]["models"]
-    assert [m["slug"] for m in models] == ["tiny-sd", "broken-sd", "tiny-inpaint", "tiny-lora-sd"]
+    assert [m["slug"] for m in models] == ["tiny-sd", "broken-sd", "tiny-inpaint", "tiny-lora-sd", "tiny-upscaler"]
     tiny = models[0]
     assert tiny["credits"] == {"per_image": 1, "per_megapixel": None}
     assert tiny["sizes"]["min"] == 64 and tiny["sizes"]["max"] == 256
