@@ -67,6 +67,14 @@ def adapters_for(model: ModelConfig, loras: list[LoraRequest], *, field: str = "
     return tuple(sorted(pairs))
 
 
+class HiresRequest(StrictRequest):
+    scale: Literal[2, 4] = Field(default=2, description="How many times wider and taller the final image is.")
+    model: str | None = Field(default=None, description="An upscaler's catalog slug; the first upscaler if unset.")
+    num_inference_steps: int | None = Field(
+        default=None, ge=1, le=50, description="The upscaler's denoising steps; its default if unset."
+    )
+
+
 class GenerateRequest(StrictRequest):
     prompt: str = Field(min_length=1, max_length=2000, description="What to draw.")
     negative_prompt: str | None = Field(
@@ -129,6 +137,10 @@ class GenerateRequest(StrictRequest):
         default=None,
         max_length=MAX_LORAS,
         description=f"LoRA adapters of the model with weights, up to {MAX_LORAS}; GET /api/v1/models lists them.",
+    )
+    hires: HiresRequest | None = Field(
+        default=None,
+        description="Draw at the requested size, then enlarge on an upscaler; the upscaler's price is added.",
     )
 
     def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:

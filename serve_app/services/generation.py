@@ -9,7 +9,7 @@ from deployments.protocol import GenerationParams, GenerationResult
 from serve_app.config import AppConfig, ModelConfig, PlanConfig
 from serve_app.db.models import Image, User
 from serve_app.db.session import Database
-from serve_app.errors import InvalidRequest, UnknownModel
+from serve_app.errors import UnknownModel
 from serve_app.schemas.generate import (
     MAX_SEED,
     BatchData,
@@ -27,6 +27,7 @@ from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
 from serve_app.services.publish import discard_images, publish_image
 from serve_app.services.settings import storage_info
+from serve_app.services.upscale import Hires, hires_plan, resolve_upscaler
 from serve_app.services.variants import PromptVariant
 from serve_app.storage.base import ObjectStore
 
@@ -62,20 +63,6 @@ class GenerationService:
         model = self._config.model(slug or self._config.default_model_slug)
         if model is None:
             raise UnknownModel(slug=slug, known=[m.slug for m in self._config.models])
-        return model
-
-    def resolve_upscaler(self, slug: str | None) -> ModelConfig:
-        """The named catalog model, which must upscale, else the first catalog model that does."""
-        upscalers = [m.slug for m in self._config.models if "upscale" in m.modes]
-        if slug is None and upscalers:
-            slug = upscalers[0]
-        model = self.resolve_model(slug) if slug else None
-        if model is None or "upscale" not in model.modes:
-            raise InvalidRequest(
-                field="model",
-                message=f"{'model ' + repr(slug) if slug else 'this server'} does not upscale; upscalers: "
-                f"{', '.join(upscalers) or 'none'}",
-            )
         return model
 
     def plan_of(self, user: User) -> PlanConfig:
@@ -124,8 +111,11 @@ class GenerationService:
             mask = await load_init_image(request.mask, fetch=self._fetch_image, field="mask")
             check_mask_fits(params.init_image, mask)
             params = replace(params, mask_image=mask)
+        hires = hires_plan(self._config, request, params)
         batch = [replace(params, seed=(seed + i) % (MAX_SEED + 1)) for i in range(request.count)]
-        images = await self.run(user=user, model=model, params=batch, context=context, request_id=request_id)
+        images = await self.run(
+            user=user, model=model, params=batch, context=context, request_id=request_id, hires=hires
+        )
         first = images[0].result
         return GenerateData(
             image=images[0].url,
@@ -142,7 +132,7 @@ class GenerationService:
     async def upscale(self, *, user: User, request: UpscaleRequest, context: RequestContext) -> GenerateData:
         """`request.image` enlarged `scale` times on an upscaler model, stored and charged like a
         generation (per output megapixel where the model says so)."""
-        model = self.resolve_upscaler(request.model)
+        model = resolve_upscaler(self._config, request.model)
         image = await load_init_image(request.image, fetch=self._fetch_image)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         params = request.to_params(model, seed=seed, image=image, input_size=image_size(image))
@@ -166,8 +156,10 @@ class GenerationService:
         params: list[GenerationParams],
         context: RequestContext,
         request_id: str | None = None,
+        hires: Hires | None = None,
     ) -> list[PublishedImage]:
-        """Generates every image of one request on `model`, in order; all or nothing.
+        """Generates every image of one request on `model` (then enlarges each on `hires`'s
+        upscaler), in order; all or nothing.
 
         Everything that can reject the request runs before the debit (of all images at once);
         once debited, any failure (model, storage, database, a client that hung up) is refunded
@@ -182,6 +174,7 @@ class GenerationService:
             images=len(params),
             cost=sum(
                 model.credit_cost(width=p.width, height=p.height, adapters=[slug for slug, _ in p.adapters])
+                + (hires.cost(p) if hires else 0)
                 for p in params
             ),
         )
@@ -190,6 +183,10 @@ class GenerationService:
         stored_keys: list[str] = []
         try:
             results = await asyncio.gather(*(self._models.generate(model.slug, p) for p in params))
+            if hires is not None:
+                results = await asyncio.gather(
+                    *(self._models.generate(hires.model.slug, hires.params_for(p, r)) for p, r in zip(params, results))
+                )
             published, rows = [], []
             for p, result in zip(params, results):
                 url, key = await publish_image(result, store=self._store, enabled=enabled)

@@ -257,3 +257,30 @@ async def test_bad_upscale_requests_are_400s_naming_the_field(serve_app, api, ac
 
     assert response.status_code == 400 and response.json()["error"]["field"] == field, response.text
     assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000
+
+
+async def test_hires_draws_then_enlarges_and_adds_the_upscalers_price(serve_app, api, account):
+    user_id, key = account
+    response = await api.post(
+        "/api/v1/generate", json={"prompt": "a fox", "seed": 4, "hires": {"scale": 2}}, headers=auth(key)
+    )
+
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert (data["width"], data["height"]) == (128, 128)
+    assert Image.open(io.BytesIO(await download(api, data["image"]))).size == (128, 128)
+    # 1 for the 64x64 draw, then 128 × 128 px at 100 credits per megapixel: 1.6, rounded up.
+    assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000 - 3
+
+
+@pytest.mark.parametrize(
+    ("hires", "field"), [({"scale": 4, "model": "tiny-sd"}, "hires.model"), ({"scale": 4}, "hires.scale")]
+)
+async def test_a_hires_the_upscaler_cannot_do_is_a_400(serve_app, api, account, hires, field):
+    user_id, key = account
+    response = await api.post(
+        "/api/v1/generate", json={"prompt": "a fox", "width": 128, "height": 128, "hires": hires}, headers=auth(key)
+    )
+
+    assert response.status_code == 400 and response.json()["error"]["field"] == field, response.text
+    assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000
