@@ -27,6 +27,8 @@ class GenerationParams:
     adapters: tuple[tuple[str, float], ...] = ()
     # upscale only: width and height ÷ the input's (2 or 4); the input is `init_image`.
     scale: int = 1
+    # Through `generate_stream`: a preview image every this many denoising steps (0: none).
+    preview_every: int = 0
 
     @property
     def batch_key(self) -> tuple:
@@ -64,6 +66,15 @@ class GenerationResult:
     inference_seconds: float
     # How many images shared the pipeline call that drew this one.
     batch_size: int = 1
+
+
+@dataclass(frozen=True)
+class GenerationProgress:
+    """One denoising step of a request done; `preview` (encoded like its result) when due."""
+
+    step: int
+    total: int
+    preview: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
@@ -33,6 +34,24 @@ transformers_logging.set_verbosity_error()
 transformers_logging.disable_progress_bar()
 
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+# Stable Diffusion's 4 latent channels -> approximate RGB in -1..1: a fixed linear map (the one
+# A1111's "Approx cheap" and ComfyUI's latent previews use), so a preview needs no VAE decode.
+_LATENT_RGB = torch.tensor(
+    [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
+)
+# Called from the pipeline's thread with (index in the batch, steps done, steps in all, preview).
+StepHook = Callable[[int, int, int, bytes | None], None]
+
+
+def latent_preview(latents: torch.Tensor, params: GenerationParams) -> bytes | None:
+    """An encoded preview of one request's latents at its output size; None for latents that
+    are not 4-channel SD latents (FLUX packs its own)."""
+    if latents.ndim != 3 or latents.shape[0] != _LATENT_RGB.shape[0]:
+        return None
+    rgb = torch.einsum("chw,cr->hwr", latents.detach().float().cpu(), _LATENT_RGB)
+    pixels = ((rgb + 1) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+    image = Image.fromarray(pixels, mode="RGB").resize((params.width, params.height), Image.Resampling.BILINEAR)
+    return encode_image(np.asarray(image), params.output_format)
 
 
 def encode_image(pixels: np.ndarray, output_format: str) -> bytes:
@@ -158,8 +177,11 @@ class DiffusionBackend:
         self._loaded_adapters.add(slug)
         return True
 
-    def generate(self, batch: list[GenerationParams]) -> list[GenerationResult | Exception]:
-        """Returns one result or exception per input, in input order.
+    def generate(
+        self, batch: list[GenerationParams], on_step: StepHook | None = None
+    ) -> list[GenerationResult | Exception]:
+        """Returns one result or exception per input, in input order; `on_step` hears of every
+        denoising step of every input (with a preview every `preview_every` steps).
 
         Inputs that agree on `batch_key` share one pipeline call; a batch holding several keys
         runs one call per key. A failing group is retried one by one so that a bad request
@@ -177,14 +199,14 @@ class DiffusionBackend:
             groups.setdefault(params.batch_key, []).append(i)
         for indices in groups.values():
             try:
-                outputs = self._run([batch[i] for i in indices], [inputs[i] for i in indices])
+                outputs = self._run([batch[i] for i in indices], [inputs[i] for i in indices], indices, on_step)
             except Exception as exc:
                 self._after_failure(exc)
                 if len(indices) == 1:
                     outputs = [exc]
                 else:
                     logger.warning("batch of %d failed (%s); retrying one by one", len(indices), exc)
-                    outputs = [self._run_one(batch[i], inputs[i]) for i in indices]
+                    outputs = [self._run_one(batch[i], inputs[i], i, on_step) for i in indices]
             for i, output in zip(indices, outputs):
                 results[i] = output
         return results
@@ -194,15 +216,23 @@ class DiffusionBackend:
         if is_out_of_memory(exc) and self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
-    def _run_one(self, params: GenerationParams, inputs: "_Inputs") -> GenerationResult | Exception:
+    def _run_one(
+        self, params: GenerationParams, inputs: "_Inputs", index: int, on_step: StepHook | None
+    ) -> GenerationResult | Exception:
         try:
-            return self._run([params], [inputs])[0]
+            return self._run([params], [inputs], [index], on_step)[0]
         except Exception as exc:
             self._after_failure(exc)
             return exc
 
     @torch.inference_mode()
-    def _run(self, group: list[GenerationParams], inputs: list["_Inputs"]) -> list[GenerationResult | Exception]:
+    def _run(
+        self,
+        group: list[GenerationParams],
+        inputs: list["_Inputs"],
+        indices: list[int],
+        on_step: StepHook | None,
+    ) -> list[GenerationResult | Exception]:
         first = group[0]
         started = time.perf_counter()
         # One CPU generator per request: its latents depend on its seed alone, wherever it
@@ -229,6 +259,9 @@ class DiffusionBackend:
         else:
             pipeline = self.pipeline
             kwargs.update(width=first.width, height=first.height)
+        # diffusers' upscaler predates step-end callbacks: it reports no progress.
+        if on_step is not None and first.mode != "upscale":
+            kwargs["callback_on_step_end"] = _step_callback(group, indices, on_step)
         with self._pipeline_lock:
             self._activate_adapters(first.adapters)
             images = pipeline(
@@ -278,6 +311,21 @@ class DiffusionBackend:
             return
         self.pipeline.enable_lora()
         self.pipeline.set_adapters([slug for slug, _ in adapters], adapter_weights=[w for _, w in adapters])
+
+
+def _step_callback(group: list[GenerationParams], indices: list[int], on_step: StepHook):
+    """A diffusers `callback_on_step_end` that reports each request's step to `on_step`."""
+
+    def callback(pipeline, step: int, timestep, tensors: dict) -> dict:
+        total = pipeline.num_timesteps
+        latents = tensors["latents"]
+        for position, (params, index) in enumerate(zip(group, indices)):
+            done = step + 1
+            due = params.preview_every and done % params.preview_every == 0 and done < total
+            on_step(index, done, total, latent_preview(latents[position], params) if due else None)
+        return tensors
+
+    return callback
 
 
 class _Inputs:

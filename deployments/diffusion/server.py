@@ -4,12 +4,13 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import AsyncIterator, Callable
 
 from ray import serve
 
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig
 from deployments.diffusion.metrics import DiffusionMetrics
-from deployments.protocol import GenerationError, GenerationParams, GenerationResult
+from deployments.protocol import GenerationError, GenerationParams, GenerationProgress, GenerationResult
 
 logger = logging.getLogger("ray.serve")
 # Longest a filling batch waits on a running one: bounds the idle time a bad estimate can cost.
@@ -36,6 +37,9 @@ class DiffusionServer:
         # should end: together they say how long the next batch may keep filling for free.
         self._seconds_per_pixel_step: float | None = None
         self._busy_until = 0.0
+        # Streaming requests' progress listeners, by the id of their params object (the one
+        # `@serve.batch` hands back inside the batch).
+        self._listeners: dict[int, Callable[[GenerationProgress], None]] = {}
         # Built per replica rather than as a class decorator: the pixel bound reads this
         # replica's live batching config, which `reconfigure` replaces.
         self._generate_batch = serve.batch(
@@ -90,6 +94,39 @@ class DiffusionServer:
             raise GenerationError(f"{type(result).__name__}: {result}")
         return result
 
+    async def generate_stream(self, params: GenerationParams) -> AsyncIterator[GenerationProgress | GenerationResult]:
+        """Yields a GenerationProgress per denoising step (with a preview every
+        `params.preview_every` steps), then the GenerationResult; raises as `generate` does."""
+        events: asyncio.Queue[GenerationProgress] = asyncio.Queue()
+        self._listeners[id(params)] = events.put_nowait
+        result = asyncio.ensure_future(self.generate(params))
+        try:
+            while not result.done() or not events.empty():
+                event = asyncio.ensure_future(events.get())
+                await asyncio.wait({event, result}, return_when=asyncio.FIRST_COMPLETED)
+                if event.done():
+                    yield event.result()
+                else:
+                    event.cancel()
+            yield result.result()
+        finally:
+            self._listeners.pop(id(params), None)
+            result.cancel()
+
+    def _step_hook(self, batch: list[GenerationParams]):
+        """The backend's step hook for `batch`: hands each step of a streaming request to its
+        listener on the event loop. None when nobody listens, so plain batches pay nothing."""
+        listeners = [self._listeners.get(id(params)) for params in batch]
+        if not any(listeners):
+            return None
+        loop = asyncio.get_running_loop()
+
+        def hook(index: int, step: int, total: int, preview: bytes | None) -> None:
+            if (listener := listeners[index]) is not None:
+                loop.call_soon_threadsafe(listener, GenerationProgress(step=step, total=total, preview=preview))
+
+        return hook
+
     async def _load_adapter_set(self, adapter_set: str) -> "LoadedAdapters":
         slugs = adapter_set.split("+")
         # Off the event loop: loading waits for the running batch, and requests keep arriving.
@@ -105,7 +142,7 @@ class DiffusionServer:
         if self._seconds_per_pixel_step is not None:
             self._busy_until = started + work * self._seconds_per_pixel_step
         try:
-            return await asyncio.to_thread(self._backend.generate, batch)
+            return await asyncio.to_thread(self._backend.generate, batch, self._step_hook(batch))
         finally:
             self._busy_until = 0.0
             seconds = time.monotonic() - started

@@ -51,6 +51,14 @@ class ImagesGenerationRequest(StrictRequest):
     steps: int | None = Field(
         default=None, ge=1, le=50, description="pixelray extra: denoising steps; the model's default if unset."
     )
+    stream: bool = Field(
+        default=False,
+        description="Answer with Server-Sent Events: `image_generation.partial_image` previews, then "
+        "`image_generation.completed`; one image (`n` = 1).",
+    )
+    partial_images: int = Field(
+        default=0, ge=0, le=3, description="Previews to stream before the image (stream only); fewer on short runs."
+    )
 
     @field_validator("size")
     @classmethod
@@ -74,6 +82,13 @@ class ImagesGenerationRequest(StrictRequest):
             raise InvalidRequest(
                 field="negative_prompt", message=f"model {model.slug!r} does not take a negative prompt"
             )
+        if self.stream and self.n != 1:
+            raise InvalidRequest(field="n", message="a streamed request draws one image; use n=1 or stream=false")
+        if self.partial_images and not self.stream:
+            raise InvalidRequest(field="partial_images", message="partial_images needs stream=true")
+        steps = self.steps or model.default_steps
+        # Evenly spread over the run; the last step is never previewed, the image itself follows.
+        preview_every = max(1, steps // (self.partial_images + 1)) if self.partial_images else 0
         return [
             GenerationParams(
                 prompt=self.revised_prompt,
@@ -168,6 +183,30 @@ class ImageObject(BaseModel):
 class ImagesResponse(BaseModel):
     created: int = Field(description="Unix time the images were created.")
     data: list[ImageObject]
+
+
+class ImageGenPartialImageEvent(BaseModel):
+    type: Literal["image_generation.partial_image"] = "image_generation.partial_image"
+    b64_json: str = Field(description="A preview: the latents projected to RGB, no VAE decode.")
+    created_at: int
+    size: str
+    quality: str
+    background: Literal["opaque"] = "opaque"
+    output_format: str
+    partial_image_index: int
+
+
+class ImageGenCompletedEvent(BaseModel):
+    type: Literal["image_generation.completed"] = "image_generation.completed"
+    b64_json: str
+    created_at: int
+    size: str
+    quality: str
+    background: Literal["opaque"] = "opaque"
+    output_format: str
+
+
+ImageStreamEvent = ImageGenPartialImageEvent | ImageGenCompletedEvent
 
 
 class OpenAIModel(BaseModel):

@@ -2,10 +2,12 @@
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from deployments.prompt_enhancer.rules import DEFAULT_TONE
-from deployments.protocol import GenerationParams, GenerationResult
+from deployments.protocol import GenerationParams, GenerationProgress, GenerationResult
 from serve_app.config import AppConfig, ModelConfig, PlanConfig
 from serve_app.db.models import Image, User
 from serve_app.db.session import Database
@@ -157,6 +159,7 @@ class GenerationService:
         context: RequestContext,
         request_id: str | None = None,
         hires: Hires | None = None,
+        on_progress: Callable[[int, GenerationProgress], None] | None = None,
     ) -> list[PublishedImage]:
         """Generates every image of one request on `model` (then enlarges each on `hires`'s
         upscaler), in order; all or nothing.
@@ -164,6 +167,7 @@ class GenerationService:
         Everything that can reject the request runs before the debit (of all images at once);
         once debited, any failure (model, storage, database, a client that hung up) is refunded
         exactly once. The images are requested concurrently so the model's deployment batches them.
+        `on_progress` hears (image index, progress) for each denoising step of the drawing pass.
         `request_id` defaults to the context's; batch items pass their own.
         """
         request_id = request_id or context.request_id
@@ -182,7 +186,12 @@ class GenerationService:
         enabled = storage_info(self._config, user=user, plan=self._accounting.plan_of(user)).enabled
         stored_keys: list[str] = []
         try:
-            results = await asyncio.gather(*(self._models.generate(model.slug, p) for p in params))
+            results = await asyncio.gather(
+                *(
+                    self._models.generate(model.slug, p, on_progress=on_progress and partial(on_progress, i))
+                    for i, p in enumerate(params)
+                )
+            )
             if hires is not None:
                 results = await asyncio.gather(
                     *(self._models.generate(hires.model.slug, hires.params_for(p, r)) for p, r in zip(params, results))

@@ -5,12 +5,22 @@ import asyncio
 import base64
 import secrets
 import time
+from collections.abc import AsyncIterator
 
 from serve_app.config import AppConfig, ModelConfig
 from serve_app.db.models import User
 from serve_app.errors import InvalidRequest
 from serve_app.schemas.generate import MAX_SEED
-from serve_app.schemas.openai import ImageObject, ImagesEditRequest, ImagesGenerationRequest, ImagesResponse
+from deployments.protocol import GenerationProgress
+from serve_app.schemas.openai import (
+    ImageGenCompletedEvent,
+    ImageGenPartialImageEvent,
+    ImageObject,
+    ImagesEditRequest,
+    ImagesGenerationRequest,
+    ImagesResponse,
+    ImageStreamEvent,
+)
 from serve_app.services.accounting import Accounting
 from serve_app.services.context import RequestContext
 from serve_app.services.generation import GenerationService, PublishedImage
@@ -53,6 +63,54 @@ class OpenAIImagesService:
         params = request.to_params(model, seed=seed)
         images = await self._generation.run(user=user, model=model, params=params, context=context)
         return _response(images, revised_prompt=request.revised_prompt, response_format=request.response_format)
+
+    async def stream(
+        self, *, user: User, request: ImagesGenerationRequest, context: RequestContext
+    ) -> AsyncIterator[ImageStreamEvent]:
+        """OpenAI's streamed generation: up to `partial_images` previews, then the image.
+
+        Problems found before the first event (validation, admission) raise from the first
+        `anext`; later ones raise from the iteration. Closing the iterator stops the generation
+        (and refunds it).
+        """
+        model = self.resolve_model(request)
+        self._check_n(user, request.n)
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        (params,) = request.to_params(model, seed=seed)
+        shape = {"size": f"{params.width}x{params.height}", "quality": request.quality, "output_format": params.output_format}
+        previews: asyncio.Queue[ImageGenPartialImageEvent] = asyncio.Queue()
+        made = 0
+
+        def on_progress(_: int, progress: GenerationProgress) -> None:
+            nonlocal made
+            if progress.preview is not None and made < request.partial_images:
+                previews.put_nowait(
+                    ImageGenPartialImageEvent(
+                        b64_json=base64.b64encode(progress.preview).decode(),
+                        created_at=int(time.time()),
+                        partial_image_index=made,
+                        **shape,
+                    )
+                )
+                made += 1
+
+        run = asyncio.ensure_future(
+            self._generation.run(user=user, model=model, params=[params], context=context, on_progress=on_progress)
+        )
+        try:
+            while not run.done() or not previews.empty():
+                preview = asyncio.ensure_future(previews.get())
+                await asyncio.wait({preview, run}, return_when=asyncio.FIRST_COMPLETED)
+                if preview.done():
+                    yield preview.result()
+                else:
+                    preview.cancel()
+            (image,) = run.result()
+            yield ImageGenCompletedEvent(
+                b64_json=base64.b64encode(image.result.image).decode(), created_at=int(time.time()), **shape
+            )
+        finally:
+            run.cancel()
 
     def resolve_edit_model(self, request: ImagesEditRequest) -> ModelConfig:
         """The named catalog model, which must inpaint, else the first catalog model that does."""

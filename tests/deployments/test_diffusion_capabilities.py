@@ -160,3 +160,23 @@ def test_an_upscale_follows_its_input(upscaler):
         upscale(4, init_image=png(Image.new("RGB", (40, 24), (0, 0, 255)))),
     ])
     assert red.image != blue.image
+
+
+def test_each_step_of_each_request_is_reported_with_previews_when_due(model_cache_dir):
+    backend = backend_for("builtin:tiny-sd", model_cache_dir)
+    heard = []
+    batch = [
+        GenerationParams(prompt="a", width=SIZE, height=SIZE, num_inference_steps=4, guidance_scale=5.0, seed=1,
+                         preview_every=2),
+        GenerationParams(prompt="b", width=SIZE, height=SIZE, num_inference_steps=4, guidance_scale=5.0, seed=2),
+    ]
+
+    results = backend.generate(batch, on_step=lambda *event: heard.append(event))
+
+    assert [(i, step, total) for i, step, total, _ in heard] == [(i, s, 4) for s in (1, 2, 3, 4) for i in (0, 1)]
+    previews = [(i, step) for i, step, _, preview in heard if preview is not None]
+    assert previews == [(0, 2)], "every 2 steps, never at the last one (the result follows)"
+    preview = Image.open(io.BytesIO(heard[2][3]))
+    assert preview.size == (SIZE, SIZE) and preview.format == "PNG"
+    without = backend.generate(batch)
+    assert [r.image for r in results] == [r.image for r in without], "reporting changes no pixel"

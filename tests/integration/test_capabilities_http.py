@@ -284,3 +284,46 @@ async def test_a_hires_the_upscaler_cannot_do_is_a_400(serve_app, api, account, 
 
     assert response.status_code == 400 and response.json()["error"]["field"] == field, response.text
     assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000
+
+
+async def test_the_sdks_stream_gets_partial_images_then_the_completed_one(serve_app, account):
+    user_id, key = account
+
+    def stream() -> list:
+        return list(openai_client(serve_app, key).images.generate(
+            model="tiny-sd", prompt="a fox", size="64x64", stream=True, partial_images=2,
+            extra_body={"steps": 4, "seed": 3},
+        ))
+
+    events = await asyncio.to_thread(stream)
+
+    assert [e.type for e in events] == ["image_generation.partial_image"] * 2 + ["image_generation.completed"]
+    assert [e.partial_image_index for e in events[:2]] == [0, 1]
+    images = [Image.open(io.BytesIO(base64.b64decode(e.b64_json))) for e in events]
+    assert [image.size for image in images] == [(64, 64)] * 3
+    assert events[0].b64_json != events[1].b64_json != events[2].b64_json
+    assert events[2].size == "64x64" and events[2].output_format == "png"
+    assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000 - 1
+
+
+async def test_a_stream_whose_model_fails_raises_in_the_sdk_and_is_refunded(serve_app, account):
+    user_id, key = account
+
+    def stream() -> list:
+        return list(openai_client(serve_app, key).images.generate(
+            model="broken-sd", prompt="a fox", stream=True, partial_images=1, extra_body={"steps": 2},
+        ))
+
+    with pytest.raises(openai.APIError) as info:
+        await asyncio.to_thread(stream)
+
+    assert "broken-sd" in info.value.message
+    assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000
+
+
+@pytest.mark.parametrize(("kwargs", "param"), [({"stream": True, "n": 2}, "n"), ({"partial_images": 1}, "partial_images")])
+async def test_bad_stream_parameters_are_plain_400s(serve_app, account, kwargs, param):
+    _, key = account
+    with pytest.raises(openai.BadRequestError) as info:
+        await asyncio.to_thread(openai_client(serve_app, key).images.generate, prompt="a fox", **kwargs)
+    assert info.value.body["param"] == param

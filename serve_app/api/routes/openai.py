@@ -1,18 +1,26 @@
-from typing import Annotated
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, UploadFile
+from fastapi.responses import StreamingResponse
 
 from serve_app.api.deps import ContextDep, CurrentUser, OpenAIImagesDep, StateDep
-from serve_app.errors import InvalidRequest
+from serve_app.api.errors import openai_error
+from serve_app.errors import ApiError, InvalidRequest
 from serve_app.schemas.openai import (
     ImagesEditRequest,
     ImagesGenerationRequest,
     ImagesResponse,
+    ImageStreamEvent,
     OpenAIError,
     OpenAIModel,
     OpenAIModelList,
 )
 from serve_app.services.init_images import MAX_INPUT_BYTES
+
+logger = logging.getLogger("ray.serve")
 
 router = APIRouter(
     prefix="/v1",
@@ -24,9 +32,35 @@ router = APIRouter(
 @router.post("/images/generations", response_model=ImagesResponse, response_model_exclude_none=True)
 async def create_images(
     body: ImagesGenerationRequest, user: CurrentUser, images: OpenAIImagesDep, context: ContextDep
-) -> ImagesResponse:
-    """OpenAI Images API: generate `n` images from a prompt."""
-    return await images.generate(user=user, request=body, context=context)
+) -> Any:
+    """OpenAI Images API: generate `n` images from a prompt; `stream` answers with Server-Sent Events."""
+    if not body.stream:
+        return await images.generate(user=user, request=body, context=context)
+    events = images.stream(user=user, request=body, context=context)
+    # Awaited here so that what fails before the first event is a plain error response.
+    first = await anext(events)
+    return StreamingResponse(_server_sent(first, events), media_type="text/event-stream")
+
+
+async def _server_sent(first: ImageStreamEvent, events: AsyncIterator[ImageStreamEvent]) -> AsyncIterator[str]:
+    """OpenAI's SSE framing; a failure after the first event becomes an `error` event."""
+    try:
+        yield _frame(first.type, first.model_dump_json())
+        async for event in events:
+            yield _frame(event.type, event.model_dump_json())
+    except ApiError as exc:
+        _, body, _ = openai_error(exc.status_code, exc.body())
+        yield _frame("error", json.dumps({"type": "error", **body}))
+    except Exception:
+        logger.exception("streamed generation failed")
+        body = {"message": "internal error", "type": "server_error", "param": None, "code": None}
+        yield _frame("error", json.dumps({"type": "error", "error": body}))
+    finally:
+        await events.aclose()
+
+
+def _frame(event: str, data: str) -> str:
+    return f"event: {event}\ndata: {data}\n\n"
 
 
 @router.post("/images/edits", response_model=ImagesResponse, response_model_exclude_none=True)
