@@ -95,10 +95,11 @@ class ImagesGenerationRequest(StrictRequest):
                 negative_prompt=self.negative_prompt,
                 width=width,
                 height=height,
-                num_inference_steps=self.steps or model.default_steps,
+                num_inference_steps=steps,
                 guidance_scale=model.default_guidance_scale,
                 seed=(seed + i) % (MAX_SEED + 1),
                 output_format=self.output_format,
+                preview_every=preview_every,
             )
             for i in range(self.n)
         ]
