@@ -57,7 +57,13 @@ def build_tiny_upscaler(target: Path) -> None:
     latent and 3 low-resolution image channels with a noise-level class embedding, and a 3-level
     VAE whose decoder enlarges 4x, with tiny-sd's text encoder and tokenizer."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionUpscalePipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        DDPMScheduler,
+        StableDiffusionUpscalePipeline,
+        UNet2DConditionModel,
+    )
 
     base = _tiny_sd(target)
     torch.manual_seed(TINY_UPSCALER_SEED)

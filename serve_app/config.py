@@ -132,10 +132,14 @@ class AdapterConfig(StrictModel):
         description="`builtin:tiny-lora`, a Hugging Face repo id or a local directory holding LoRA weights."
     )
     weight_name: str | None = Field(
-        default=None, description="The weights file inside `source` (e.g. `pixel-art.safetensors`) when it holds several."
+        default=None,
+        description="The weights file inside `source` (e.g. `pixel-art.safetensors`) when it holds several.",
     )
     default_weight: float = Field(
-        default=1.0, ge=-2, le=2, description="Strength used when a request gives no weight; 0 leaves the model unchanged."
+        default=1.0,
+        ge=-2,
+        le=2,
+        description="Strength used when a request gives no weight; 0 leaves the model unchanged.",
     )
     credits_per_image: int = Field(default=0, ge=0, description="Credits added to each image drawn with it.")
 

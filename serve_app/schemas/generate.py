@@ -48,7 +48,9 @@ class LoraRequest(StrictRequest):
     )
 
 
-def adapters_for(model: ModelConfig, loras: list[LoraRequest], *, field: str = "loras") -> tuple[tuple[str, float], ...]:
+def adapters_for(
+    model: ModelConfig, loras: list[LoraRequest], *, field: str = "loras"
+) -> tuple[tuple[str, float], ...]:
     """(slug, weight) pairs sorted by slug, defaults applied; InvalidRequest on `field` naming an
     unknown or repeated adapter."""
     pairs = []

@@ -73,7 +73,8 @@ class ImagesGenerationRequest(StrictRequest):
         """One params per image; raises InvalidRequest naming the field when the model cannot take it."""
         if "text2img" not in model.modes:
             raise InvalidRequest(
-                field="model", message=f"model {model.slug!r} does not draw from a prompt alone ({', '.join(model.modes)})"
+                field="model",
+                message=f"model {model.slug!r} does not draw from a prompt alone ({', '.join(model.modes)})",
             )
         width, height = model_size(self.size, model)
         if self.n > model.max_count:

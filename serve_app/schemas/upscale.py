@@ -26,7 +26,9 @@ class UpscaleRequest(StrictRequest):
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Same seed and input, same result.")
     output_format: Literal["png", "jpeg", "webp"] = Field(default="png", description="Encoding of the result.")
 
-    def to_params(self, model: ModelConfig, *, seed: int, image: bytes, input_size: tuple[int, int]) -> GenerationParams:
+    def to_params(
+        self, model: ModelConfig, *, seed: int, image: bytes, input_size: tuple[int, int]
+    ) -> GenerationParams:
         """The upscale of `image` (`input_size` pixels); InvalidRequest on `image` when the result
         would fall outside the model's sizes."""
         width, height = (side // 8 * 8 * self.scale for side in input_size)

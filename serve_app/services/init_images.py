@@ -118,7 +118,8 @@ def check_mask_fits(image: bytes, mask: bytes) -> None:
     if image_size(mask) != image_size(image):
         (mask_w, mask_h), (image_w, image_h) = image_size(mask), image_size(image)
         raise InvalidRequest(
-            field="mask", message=f"is {mask_w}x{mask_h} but the image is {image_w}x{image_h}; send a mask of the same size"
+            field="mask",
+            message=f"is {mask_w}x{mask_h} but the image is {image_w}x{image_h}; send a mask of the same size",
         )
 
 

@@ -77,7 +77,9 @@ class OpenAIImagesService:
         self._check_n(user, request.n)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         (params,) = request.to_params(model, seed=seed)
-        shape = {"size": f"{params.width}x{params.height}", "quality": request.quality, "output_format": params.output_format}
+        shape = {
+            "size": f"{params.width}x{params.height}", "quality": request.quality, "output_format": params.output_format
+        }
         previews: asyncio.Queue[ImageGenPartialImageEvent] = asyncio.Queue()
         made = 0
 
