@@ -23,7 +23,10 @@ async def test_health_reports_every_component(api):
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["status"] == "healthy"
-    assert set(data["components"]) == {"database", "storage", "model:tiny-sd", "model:broken-sd"}
+    assert set(data["components"]) == {
+        "database", "storage", "model:tiny-sd", "model:broken-sd", "model:tiny-inpaint", "model:tiny-lora-sd",
+        "model:tiny-upscaler",
+    }
     assert all(c["status"] == "ok" for c in data["components"].values())
 
 
