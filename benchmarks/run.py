@@ -13,7 +13,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from benchmarks import raw_pipeline
+from benchmarks import previews, raw_pipeline
 from benchmarks.common import STEPS, TORCH_THREADS, LoadResult, closed_loop, machine, percentile, tiny_model_dir
 from benchmarks.served import DATA_PLANES, BaselineServer, add_served_options, run_data_plane
 
@@ -111,6 +111,9 @@ def main() -> None:
         raw_latency = raw_pipeline.latencies(backend, size=options.sizes[0], requests=options.latency_requests)
         print(f"raw  {options.sizes[0]}x{options.sizes[0]} one image: p50 {ms(statistics.median(raw_latency))}, "
               f"p99 {ms(percentile(raw_latency, 99))}", flush=True)
+        plain, previewed = previews.measure(backend, size=options.sizes[0], batch=8, steps=2 * STEPS, rounds=5)
+        print(f"raw  {options.sizes[0]}x{options.sizes[0]} batch 8, {2 * STEPS} steps: previews every "
+              f"{previews.PREVIEW_EVERY} steps cost {100 * (1 - previewed / plain):.1f}% of throughput", flush=True)
         del backend
         gc.collect()
         planes = {}

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from deployments.builtin_extras import build_tiny_inpaint, build_tiny_lora, build_tiny_upscaler
 from deployments.sources import BUILTIN_PREFIX, default_cache_dir
 
 TINY_SD_SEED = 0
@@ -17,7 +18,8 @@ TINY_LM_SEED = 0
 _CLIP_MAX_LENGTH = 77
 # A built model lives in a directory named for its version, so a cache built by an older
 # version is never loaded: bump a version whenever its builder changes what it writes.
-BUILD_VERSIONS = {"tiny-sd": 2, "tiny-lm": 1}
+# The extras (builtin_extras.py) are built from tiny-sd: bump them with it.
+BUILD_VERSIONS = {"tiny-sd": 2, "tiny-lm": 1, "tiny-inpaint": 2, "tiny-lora": 2, "tiny-upscaler": 2}
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -188,6 +190,9 @@ def _build_tiny_lm(target: Path) -> None:
 
 # builder, and the file whose presence marks a finished build.
 _BUILDERS = {"tiny-sd": (_build_tiny_sd, "model_index.json"), "tiny-lm": (_build_tiny_lm, "config.json")}
+_BUILDERS["tiny-inpaint"] = (build_tiny_inpaint, "model_index.json")
+_BUILDERS["tiny-lora"] = (build_tiny_lora, "pytorch_lora_weights.safetensors")
+_BUILDERS["tiny-upscaler"] = (build_tiny_upscaler, "model_index.json")
 
 
 def builtin_model_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:

@@ -15,17 +15,43 @@ class GenerationParams:
     seed: int
     negative_prompt: str | None = None
     output_format: str = "png"
-    # "text2img" | "img2img".
+    # "text2img" | "img2img" | "inpaint" | "upscale".
     mode: str = "text2img"
     # The already validated input image (PNG/JPEG/WebP bytes, decoded by the replica).
     init_image: bytes | None = None
-    # img2img only: how far the init image is noised (0 keeps it, 1 ignores it).
+    # img2img and inpaint: how far the init image is noised (0 keeps it, 1 ignores it).
     strength: float = 0.8
+    # inpaint only: a PNG the size of `init_image` whose white area is redrawn; black is kept.
+    mask_image: bytes | None = None
+    # LoRA adapters as (catalog slug, weight), sorted by slug; empty draws with the base model.
+    adapters: tuple[tuple[str, float], ...] = ()
+    # upscale only: width and height ÷ the input's (2 or 4); the input is `init_image`.
+    scale: int = 1
+    # Through `generate_stream`: a preview image every this many denoising steps (0: none).
+    preview_every: int = 0
 
     @property
     def batch_key(self) -> tuple:
-        strength = self.strength if self.mode == "img2img" else None
-        return (self.mode, self.width, self.height, self.num_inference_steps, self.guidance_scale, strength)
+        strength = self.strength if self.mode in ("img2img", "inpaint") else None
+        return (
+            self.mode,
+            self.width,
+            self.height,
+            self.num_inference_steps,
+            self.guidance_scale,
+            strength,
+            self.adapters,
+            self.scale,
+        )
+
+    @property
+    def adapter_set(self) -> str:
+        """The adapters to have loaded, as one Serve multiplexed model id ("" for none)."""
+        return adapter_set_id(slug for slug, _ in self.adapters)
+
+
+def adapter_set_id(slugs) -> str:
+    return "+".join(sorted(set(slugs)))
 
 
 @dataclass(frozen=True)
@@ -40,6 +66,15 @@ class GenerationResult:
     inference_seconds: float
     # How many images shared the pipeline call that drew this one.
     batch_size: int = 1
+
+
+@dataclass(frozen=True)
+class GenerationProgress:
+    """One denoising step of a request done; `preview` (encoded like its result) when due."""
+
+    step: int
+    total: int
+    preview: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from pathlib import Path
 import platformdirs
 
 BUILTIN_PREFIX = "builtin:"
-BUILTIN_MODELS = ("tiny-sd",)
+BUILTIN_MODELS = ("tiny-sd", "tiny-inpaint", "tiny-upscaler")
 BUILTIN_LMS = ("tiny-lm",)
+BUILTIN_ADAPTERS = ("tiny-lora",)
 _HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 

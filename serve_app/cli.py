@@ -95,6 +95,9 @@ async def models_build(args, config, db) -> None:
 
     for model in config.models:
         print(f"{model.slug}: {await asyncio.to_thread(resolve_source, model.source, config.model_cache_dir)}")
+        for adapter in model.adapters:
+            path = await asyncio.to_thread(resolve_source, adapter.source, config.model_cache_dir)
+            print(f"{model.slug} adapter {adapter.slug}: {path}")
     # Built whatever the backend, so switching the enhancer to `llm` needs no extra step.
     enhancer = await asyncio.to_thread(resolve_source, config.enhancer.source, config.model_cache_dir)
     print(f"prompt enhancer: {enhancer}")

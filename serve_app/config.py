@@ -3,15 +3,17 @@
 import ipaddress
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from deployments.diffusion.adapters import AdapterSource
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig, with_batching_defaults
 from deployments.prompt_enhancer.config import PromptEnhancerConfig
-from deployments.sources import BUILTIN_LMS, check_source
+from deployments.sources import BUILTIN_ADAPTERS, BUILTIN_LMS, check_source
 
 APP_IMPORT_PATH = "serve_app.app:build_app"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -137,6 +139,40 @@ def batched_serve_options(deployment: DeploymentOptions, batching: BatchingConfi
     return with_batching_defaults(deployment.to_serve_options(default_max_ongoing_requests=None), batching)
 
 
+class AdapterConfig(StrictModel):
+    """A LoRA adapter of one catalog model, which requests name in `loras`."""
+
+    slug: str = Field(description="Name used in requests' `loras`.")
+    name: str = Field(description="Display name.")
+    description: str = Field(default="", description="One line for the catalog.")
+    source: str = Field(
+        description="`builtin:tiny-lora`, a Hugging Face repo id or a local directory holding LoRA weights."
+    )
+    weight_name: str | None = Field(
+        default=None,
+        description="The weights file inside `source` (e.g. `pixel-art.safetensors`) when it holds several.",
+    )
+    default_weight: float = Field(
+        default=1.0,
+        ge=-2,
+        le=2,
+        description="Strength used when a request gives no weight; 0 leaves the model unchanged.",
+    )
+    credits_per_image: int = Field(default=0, ge=0, description="Credits added to each image drawn with it.")
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError("use lowercase letters, digits and '-', starting with a letter or digit")
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return check_source(value, BUILTIN_ADAPTERS)
+
+
 class ModelConfig(StrictModel):
     """One entry of the model catalog: what users see and pay, and how its replicas run."""
 
@@ -146,8 +182,11 @@ class ModelConfig(StrictModel):
     source: str = Field(
         description="`builtin:tiny-sd`, a Hugging Face repo id or a local model directory."
     )
-    modes: list[Literal["text2img", "img2img"]] = Field(
-        default_factory=lambda: ["text2img"], min_length=1, description="Supported modes."
+    modes: list[Literal["text2img", "img2img", "inpaint", "upscale"]] = Field(
+        default_factory=lambda: ["text2img"],
+        min_length=1,
+        description="Supported modes; `upscale` (an upscaler such as stable-diffusion-x4-upscaler, "
+        "serving POST /api/v1/upscale) stands alone.",
     )
     supports_negative_prompt: bool = Field(default=True, description="Accepts negative_prompt.")
     default_steps: int = Field(default=20, ge=1, le=50, description="Denoising steps by default.")
@@ -170,6 +209,16 @@ class ModelConfig(StrictModel):
     num_threads: int | None = Field(default=None, ge=1, description="torch threads on CPU.")
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     deployment: DeploymentOptions = Field(default_factory=DeploymentOptions)
+    adapters: list[AdapterConfig] = Field(
+        default_factory=list, description="LoRA adapters requests may apply to this model (`loras`)."
+    )
+    max_loaded_adapter_sets: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Adapter sets (the adapters one request names) each replica keeps loaded; the least "
+        "recently used is unloaded first. Requests are routed to a replica holding theirs.",
+    )
 
     @field_validator("slug")
     @classmethod
@@ -182,6 +231,25 @@ class ModelConfig(StrictModel):
     @classmethod
     def _source(cls, value: str) -> str:
         return check_source(value)
+
+    @field_validator("adapters")
+    @classmethod
+    def _unique_adapters(cls, value: list[AdapterConfig]) -> list[AdapterConfig]:
+        slugs = [adapter.slug for adapter in value]
+        repeated = sorted({slug for slug in slugs if slugs.count(slug) > 1})
+        if repeated:
+            raise ValueError(f"adapter slugs must be unique per model; repeated: {', '.join(repeated)}")
+        return value
+
+    @field_validator("modes")
+    @classmethod
+    def _upscale_alone(cls, value: list[str]) -> list[str]:
+        if "upscale" in value and len(value) > 1:
+            raise ValueError("an upscaler does only `upscale`: give modes: [upscale], or list it as its own model")
+        return value
+
+    def adapter(self, slug: str) -> AdapterConfig | None:
+        return next((a for a in self.adapters if a.slug == slug), None)
 
     @model_validator(mode="after")
     def _sizes(self) -> "ModelConfig":
@@ -204,12 +272,14 @@ class ModelConfig(StrictModel):
         """Serve options of this model's deployment, with the batching-aware defaults filled in."""
         return batched_serve_options(self.deployment, self.batching)
 
-    def credit_cost(self, *, width: int, height: int) -> int:
-        """Credits for one image: the larger of the per-image and per-megapixel costs, rounded up, at least 1."""
+    def credit_cost(self, *, width: int, height: int, adapters: Sequence[str] = ()) -> int:
+        """Credits for one image: the larger of the per-image and per-megapixel costs, rounded up, at
+        least 1, plus the surcharge of each adapter in `adapters`."""
         cost = float(self.credits_per_image)
         if self.credits_per_megapixel is not None:
             cost = max(cost, self.credits_per_megapixel * width * height / 1_000_000)
-        return max(1, math.ceil(cost))
+        surcharge = sum(adapter.credits_per_image for adapter in self.adapters if adapter.slug in adapters)
+        return max(1, math.ceil(cost)) + surcharge
 
     def to_diffusion_config(self, *, cache_dir: str | None) -> DiffusionConfig:
         return DiffusionConfig(
@@ -219,6 +289,9 @@ class ModelConfig(StrictModel):
             dtype=self.dtype,
             num_threads=self.num_threads,
             batching=self.batching,
+            upscaler="upscale" in self.modes,
+            adapters={a.slug: AdapterSource(source=a.source, weight_name=a.weight_name) for a in self.adapters},
+            max_loaded_adapter_sets=self.max_loaded_adapter_sets,
         )
 
 

@@ -22,7 +22,15 @@ from deployments.builtin_models import builtin_model_path
 from serve_app.db.models import SQLModel
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
-from tests.factories import TEST_ROUTES, app_args, tiny_lm_enhancer, tiny_model_entry
+from tests.factories import (
+    TEST_ROUTES,
+    app_args,
+    tiny_inpaint_entry,
+    tiny_lm_enhancer,
+    tiny_lora_entry,
+    tiny_model_entry,
+    tiny_upscaler_entry,
+)
 from tests.support.pages import PageServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -41,6 +49,9 @@ def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = tmp_path_factory.mktemp("models")
     builtin_model_path("tiny-sd", cache)
     builtin_model_path("tiny-lm", cache)
+    builtin_model_path("tiny-inpaint", cache)
+    builtin_model_path("tiny-lora", cache)
+    builtin_model_path("tiny-upscaler", cache)
     return cache
 
 
@@ -169,11 +180,17 @@ async def serve_app(
         tmp_dir=str(tmp_dir),
         model_cache_dir=str(model_cache_dir),
         public_base_url=base_url,
-        models=[tiny_model_entry(), tiny_model_entry("broken-sd", source=str(broken_model_dir))],
+        models=[
+            tiny_model_entry(),
+            tiny_model_entry("broken-sd", source=str(broken_model_dir)),
+            tiny_inpaint_entry(),
+            tiny_lora_entry(),
+            tiny_upscaler_entry(),
+        ],
         routes=TEST_ROUTES,
         base_domain="img.test",
         # Two ingress replicas: limits must hold on shared state, not per process.
-        ingress={"num_replicas": 2, "max_ongoing_requests": 256, "ray_actor_options": {"num_cpus": 0},
+        ingress={"num_replicas": 2, "max_ongoing_requests": 512, "ray_actor_options": {"num_cpus": 0},
                  "health_check_period_s": 1},
         # The test pages live on loopback, which only the allow-list opens.
         scraper={"allow_list": ["127.0.0.1/32"], "deployment": {"ray_actor_options": {"num_cpus": 0}}},

@@ -130,3 +130,30 @@ class ManualClock:
 
     def advance(self, **delta) -> None:
         self.moment += timedelta(**delta)
+
+
+def tiny_inpaint_entry(slug: str = "tiny-inpaint", **overrides: Any) -> dict[str, Any]:
+    """The built-in 9-channel inpainting model, like the tiny model otherwise."""
+    return tiny_model_entry(slug, name="Tiny inpainting", source="builtin:tiny-inpaint", modes=["inpaint"], **overrides)
+
+
+TINY_ADAPTER = {"slug": "tiny-style", "name": "Tiny style", "source": "builtin:tiny-lora", "credits_per_image": 1}
+
+
+def tiny_lora_entry(slug: str = "tiny-lora-sd", **overrides: Any) -> dict[str, Any]:
+    """The tiny model with the built-in adapter on two replicas: multiplexed routing has a choice."""
+    # `tiny-routing` is the same adapter under a name only the routing test uses.
+    adapters = [TINY_ADAPTER, {**TINY_ADAPTER, "slug": "tiny-routing", "credits_per_image": 0}]
+    entry = tiny_model_entry(slug, adapters=adapters, max_loaded_adapter_sets=2)
+    entry["deployment"] = {**entry["deployment"], "num_replicas": 2}
+    entry.update(overrides)
+    return entry
+
+
+def tiny_upscaler_entry(slug: str = "tiny-upscaler", **overrides: Any) -> dict[str, Any]:
+    """The built-in x4 upscaler: sizes bound its output, 64–256 px like the tiny model's."""
+    entry = tiny_model_entry(
+        slug, name="Tiny upscaler", source="builtin:tiny-upscaler", modes=["upscale"], credits_per_megapixel=100
+    )
+    entry.update(overrides)
+    return entry

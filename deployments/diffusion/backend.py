@@ -3,18 +3,26 @@
 import inspect
 import io
 import logging
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
 import torch
-from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+from diffusers import (
+    AutoPipelineForImage2Image,
+    AutoPipelineForInpainting,
+    AutoPipelineForText2Image,
+    StableDiffusionUpscalePipeline,
+)
 from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 from transformers.utils import logging as transformers_logging
 
 from deployments.builtin_models import resolve_source
+from deployments.diffusion.adapters import resolve_adapter
 from deployments.diffusion.config import DiffusionConfig
 from deployments.protocol import GenerationAbandoned, GenerationError, GenerationParams, GenerationResult
 from deployments.torch_runtime import place
@@ -27,6 +35,24 @@ transformers_logging.set_verbosity_error()
 transformers_logging.disable_progress_bar()
 
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+# Stable Diffusion's 4 latent channels -> approximate RGB in -1..1: a fixed linear map (the one
+# A1111's "Approx cheap" and ComfyUI's latent previews use), so a preview needs no VAE decode.
+_LATENT_RGB = torch.tensor(
+    [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
+)
+# Called from the pipeline's thread with (index in the batch, steps done, steps in all, preview).
+StepHook = Callable[[int, int, int, bytes | None], None]
+
+
+def latent_preview(latents: torch.Tensor, params: GenerationParams) -> bytes | None:
+    """An encoded preview of one request's latents at its output size; None for latents that
+    are not 4-channel SD latents (FLUX packs its own)."""
+    if latents.ndim != 3 or latents.shape[0] != _LATENT_RGB.shape[0]:
+        return None
+    rgb = torch.einsum("chw,cr->hwr", latents.detach().float().cpu(), _LATENT_RGB)
+    pixels = ((rgb + 1) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+    image = Image.fromarray(pixels, mode="RGB").resize((params.width, params.height), Image.Resampling.BILINEAR)
+    return encode_image(np.asarray(image), params.output_format)
 
 
 def encode_image(pixels: np.ndarray, output_format: str) -> bytes:
@@ -43,23 +69,50 @@ def encode_image(pixels: np.ndarray, output_format: str) -> bytes:
 
 
 def decode_init_image(params: GenerationParams) -> Image.Image:
-    """The img2img input as RGB at the requested size; GenerationError when it cannot be read."""
-    if params.init_image is None:
-        raise GenerationError("img2img needs an init_image")
+    """The input image as RGB at the requested size (÷ `scale` for an upscale); GenerationError
+    when it cannot be read."""
+    size = (params.width // params.scale, params.height // params.scale)
+    return _decode(params.init_image, name="init_image", mode="RGB", size=size)
+
+
+def decode_mask(params: GenerationParams) -> Image.Image:
+    """The inpainting mask as greyscale (white: redraw) at the requested size."""
+    return _decode(params.mask_image, name="mask_image", mode="L", size=(params.width, params.height))
+
+
+def _decode(data: bytes | None, *, name: str, mode: str, size: tuple[int, int]) -> Image.Image:
+    if data is None:
+        raise GenerationError(f"this mode needs {name}")
     try:
-        with Image.open(io.BytesIO(params.init_image)) as image:
-            image.draft("RGB", (params.width, params.height))
-            return image.convert("RGB").resize((params.width, params.height), Image.Resampling.LANCZOS)
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", size)
+            return image.convert(mode).resize(size, Image.Resampling.LANCZOS)
     except Exception as exc:
-        raise GenerationError(f"init_image could not be decoded ({type(exc).__name__}: {exc})") from None
+        raise GenerationError(f"{name} could not be decoded ({type(exc).__name__}: {exc})") from None
+
+
+def resize_pixels(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HxWx3 floats in 0–1 at `size` (width, height): a x4 upscaler's output brought to x2.
+    Non-finite pixels stay as they are, for the check that fails them."""
+    if (pixels.shape[1], pixels.shape[0]) == size or not np.isfinite(pixels).all():
+        return pixels
+    image = Image.fromarray((pixels * 255).round().clip(0, 255).astype(np.uint8), mode="RGB")
+    return np.asarray(image.resize(size, Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+
+
+def paste_outside_mask(drawn: np.ndarray, original: Image.Image, mask: Image.Image) -> np.ndarray:
+    """`drawn` (HxWx3 floats in 0–1) inside the mask, `original` outside it, blended on grey edges.
+
+    A pipeline redraws the whole frame through the VAE, which never returns the input exactly;
+    pasting the original back keeps what the user did not ask to change (as OpenAI's edits and
+    A1111's inpainting do).
+    """
+    weight = np.asarray(mask, dtype=np.float32)[..., None] / 255.0
+    return drawn * weight + np.asarray(original, dtype=np.float32) / 255.0 * (1.0 - weight)
 
 
 def is_out_of_memory(exc: Exception) -> bool:
     return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc)
-
-
-def _every(abandoned: Callable[[int], bool], indices: list[int]) -> Callable[[], bool]:
-    return lambda: all(abandoned(i) for i in indices)
 
 
 class DiffusionBackend:
@@ -67,12 +120,20 @@ class DiffusionBackend:
 
     def __init__(self, config: DiffusionConfig):
         self.device, dtype = place(device=config.device, dtype=config.dtype, num_threads=config.num_threads)
+        self._config = config
         path = resolve_source(config.source, config.cache_dir)
-        self.pipeline = AutoPipelineForText2Image.from_pretrained(path, dtype=dtype)
+        # AutoPipeline has no upscaling task: an upscaler is loaded as what it is.
+        loader = StableDiffusionUpscalePipeline if config.upscaler else AutoPipelineForText2Image
+        self.pipeline = loader.from_pretrained(path, dtype=dtype)
         self.pipeline.to(self.device)
         self.pipeline.set_progress_bar_config(disable=True)
         # Denoising steps run by every pipeline call so far (a step of a batch counts once).
         self.steps_run = 0
+        # Loading or deleting an adapter rewrites the UNet's layers: never while a call runs.
+        self._pipeline_lock = threading.Lock()
+        # Adapters on the pipeline, and how many of the replica's loaded adapter sets hold each.
+        self._loaded_adapters: set[str] = set()
+        self._adapter_holders: Counter[str] = Counter()
 
     @cached_property
     def img2img(self):
@@ -81,10 +142,53 @@ class DiffusionBackend:
         pipeline.set_progress_bar_config(disable=True)
         return pipeline
 
+    @cached_property
+    def inpaint(self):
+        """The inpainting pipeline over the loaded components. A 9-channel UNet (an inpainting
+        model) sees the mask and the masked image; a 4-channel one blends them into its latents."""
+        pipeline = AutoPipelineForInpainting.from_pipe(self.pipeline)
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline
+
+    def load_adapters(self, slugs: list[str]) -> list[str]:
+        """Holds the catalog adapters `slugs` on the base pipeline; returns those it had to load."""
+        loaded = []
+        with self._pipeline_lock:
+            for slug in slugs:
+                if self._ensure_loaded(slug):
+                    loaded.append(slug)
+                self._adapter_holders[slug] += 1
+        return loaded
+
+    def unload_adapters(self, slugs: list[str]) -> None:
+        """Releases one hold on each of `slugs`; adapters nobody holds leave the pipeline."""
+        with self._pipeline_lock:
+            for slug in slugs:
+                self._adapter_holders[slug] -= 1
+            for slug in sorted(self._loaded_adapters):
+                if self._adapter_holders[slug] <= 0:
+                    del self._adapter_holders[slug]
+                    self._loaded_adapters.discard(slug)
+                    self.pipeline.delete_adapters(slug)
+
+    def _ensure_loaded(self, slug: str) -> bool:
+        """Loads `slug` unless it is on the pipeline; whether it did. Called under the pipeline lock."""
+        if slug in self._loaded_adapters:
+            return False
+        source = resolve_adapter(self._config.adapters[slug], self._config.cache_dir)
+        self.pipeline.load_lora_weights(source.path, weight_name=source.weight_name, adapter_name=slug)
+        self._loaded_adapters.add(slug)
+        return True
+
     def generate(
-        self, batch: list[GenerationParams], *, abandoned: Callable[[int], bool] = lambda i: False
+        self,
+        batch: list[GenerationParams],
+        *,
+        abandoned: Callable[[int], bool] = lambda i: False,
+        on_step: StepHook | None = None,
     ) -> list[GenerationResult | Exception]:
-        """Returns one result or exception per input, in input order.
+        """Returns one result or exception per input, in input order; `on_step` hears of every
+        denoising step of every input (with a preview every `preview_every` steps).
 
         Inputs that agree on `batch_key` share one pipeline call; a batch holding several keys
         runs one call per key. A failing group is retried one by one so that a bad request
@@ -93,20 +197,19 @@ class DiffusionBackend:
         denoising step and its inputs get `GenerationAbandoned`; a call with one caller left runs on.
         """
         results: list[GenerationResult | Exception | None] = [None] * len(batch)
-        init_images: dict[int, Image.Image] = {}
+        inputs: dict[int, _Inputs] = {}
         groups: dict[tuple, list[int]] = {}
         for i, params in enumerate(batch):
-            if params.mode == "img2img":
-                try:
-                    init_images[i] = decode_init_image(params)
-                except GenerationError as exc:
-                    results[i] = exc
-                    continue
+            try:
+                inputs[i] = _Inputs.decode(params)
+            except GenerationError as exc:
+                results[i] = exc
+                continue
             groups.setdefault(params.batch_key, []).append(i)
         for indices in groups.values():
             try:
                 outputs = self._run(
-                    [batch[i] for i in indices], [init_images.get(i) for i in indices], _every(abandoned, indices)
+                    [batch[i] for i in indices], [inputs[i] for i in indices], indices, abandoned, on_step
                 )
             except GenerationAbandoned as exc:
                 outputs = [exc] * len(indices)
@@ -116,7 +219,7 @@ class DiffusionBackend:
                     outputs = [exc]
                 else:
                     logger.warning("batch of %d failed (%s); retrying one by one", len(indices), exc)
-                    outputs = [self._run_one(batch[i], init_images.get(i), _every(abandoned, [i])) for i in indices]
+                    outputs = [self._run_one(batch[i], inputs[i], i, abandoned, on_step) for i in indices]
             for i, output in zip(indices, outputs):
                 results[i] = output
         return results
@@ -127,20 +230,30 @@ class DiffusionBackend:
             torch.cuda.empty_cache()
 
     def _run_one(
-        self, params: GenerationParams, init_image: Image.Image | None, gone: Callable[[], bool]
+        self,
+        params: GenerationParams,
+        inputs: "_Inputs",
+        index: int,
+        abandoned: Callable[[int], bool],
+        on_step: StepHook | None,
     ) -> GenerationResult | Exception:
         try:
-            return self._run([params], [init_image], gone)[0]
+            return self._run([params], [inputs], [index], abandoned, on_step)[0]
         except Exception as exc:
             self._after_failure(exc)
             return exc
 
     @torch.inference_mode()
     def _run(
-        self, group: list[GenerationParams], init_images: list[Image.Image | None], gone: Callable[[], bool]
+        self,
+        group: list[GenerationParams],
+        inputs: list["_Inputs"],
+        indices: list[int],
+        abandoned: Callable[[int], bool],
+        on_step: StepHook | None,
     ) -> list[GenerationResult | Exception]:
         first = group[0]
-        if gone():
+        if all(abandoned(i) for i in indices):
             raise GenerationAbandoned("every caller left before the call started")
         started = time.perf_counter()
         # One CPU generator per request: its latents depend on its seed alone, wherever it
@@ -151,19 +264,37 @@ class DiffusionBackend:
             kwargs["negative_prompt"] = [p.negative_prompt or "" for p in group]
         if first.mode == "img2img":
             pipeline = self.img2img
-            kwargs.update(image=init_images, strength=first.strength)
+            kwargs.update(image=[i.image for i in inputs], strength=first.strength)
+        elif first.mode == "inpaint":
+            pipeline = self.inpaint
+            kwargs.update(
+                image=[i.image for i in inputs],
+                mask_image=[i.mask for i in inputs],
+                strength=first.strength,
+                width=first.width,
+                height=first.height,
+            )
+        elif first.mode == "upscale":
+            pipeline = self.pipeline
+            kwargs.update(image=[i.image for i in inputs])
         else:
             pipeline = self.pipeline
             kwargs.update(width=first.width, height=first.height)
-        kwargs.update(self._step_callback(pipeline, gone))
-        images = pipeline(
-            prompt=[p.prompt for p in group],
-            num_inference_steps=first.num_inference_steps,
-            guidance_scale=first.guidance_scale,
-            generator=generators,
-            output_type="np",
-            **kwargs,
-        ).images
+        kwargs.update(self._step_callback(pipeline, group, indices, abandoned, on_step))
+        with self._pipeline_lock:
+            self._activate_adapters(first.adapters)
+            images = pipeline(
+                prompt=[p.prompt for p in group],
+                num_inference_steps=first.num_inference_steps,
+                guidance_scale=first.guidance_scale,
+                generator=generators,
+                output_type="np",
+                **kwargs,
+            ).images
+        if first.mode == "inpaint":
+            images = [paste_outside_mask(drawn, i.image, i.mask) for drawn, i in zip(images, inputs)]
+        if first.mode == "upscale":
+            images = [resize_pixels(pixels, (first.width, first.height)) for pixels in images]
         elapsed = time.perf_counter() - started
         outputs: list[GenerationResult | Exception] = []
         for params, pixels in zip(group, images):
@@ -184,8 +315,18 @@ class DiffusionBackend:
             )
         return outputs
 
-    def _step_callback(self, pipeline, gone: Callable[[], bool]) -> dict:
-        """The `callback_on_step_end` argument that counts steps and ends a call nobody waits for.
+    def _step_callback(
+        self,
+        pipeline,
+        group: list[GenerationParams],
+        indices: list[int],
+        abandoned: Callable[[int], bool],
+        on_step: StepHook | None,
+    ) -> dict:
+        """The `callback_on_step_end` argument: after each denoising step it counts the step,
+        ends the call when every caller of it has left, and reports each request's step (with
+        its preview when due) to `on_step`. Pipelines without step-end callbacks (diffusers'
+        upscaler) get none: they neither stop early nor report progress.
 
         Raising ends the call at once; diffusers' own `_interrupt` would skip the remaining steps
         but still decode the latents, which costs more than a step at large sizes.
@@ -193,10 +334,47 @@ class DiffusionBackend:
         if "callback_on_step_end" not in inspect.signature(pipeline.__call__).parameters:
             return {}
 
-        def on_step_end(_pipeline, _step: int, _timestep, callback_kwargs: dict) -> dict:
+        def on_step_end(pipeline, step: int, _timestep, tensors: dict) -> dict:
             self.steps_run += 1
-            if gone():
+            if all(abandoned(i) for i in indices):
                 raise GenerationAbandoned("every caller left; stopped after a denoising step")
-            return callback_kwargs
+            if on_step is not None:
+                total, done, latents = pipeline.num_timesteps, step + 1, tensors["latents"]
+                for position, (params, index) in enumerate(zip(group, indices)):
+                    due = params.preview_every and done % params.preview_every == 0 and done < total
+                    on_step(index, done, total, latent_preview(latents[position], params) if due else None)
+            return tensors
 
         return {"callback_on_step_end": on_step_end}
+
+    def _activate_adapters(self, adapters: tuple[tuple[str, float], ...]) -> None:
+        """Makes exactly `adapters` active at their weights; called under the pipeline lock.
+
+        An adapter evicted between its request's arrival and its batch's turn is loaded again
+        here rather than failing the request.
+        """
+        for slug, _ in adapters:
+            self._ensure_loaded(slug)
+        if not self._loaded_adapters:
+            return
+        if not adapters:
+            self.pipeline.disable_lora()
+            return
+        self.pipeline.enable_lora()
+        self.pipeline.set_adapters([slug for slug, _ in adapters], adapter_weights=[w for _, w in adapters])
+
+
+class _Inputs:
+    """A request's decoded input images (none for text2img)."""
+
+    def __init__(self, image: Image.Image | None = None, mask: Image.Image | None = None):
+        self.image = image
+        self.mask = mask
+
+    @classmethod
+    def decode(cls, params: GenerationParams) -> "_Inputs":
+        if params.mode in ("img2img", "upscale"):
+            return cls(decode_init_image(params))
+        if params.mode == "inpaint":
+            return cls(decode_init_image(params), decode_mask(params))
+        return cls()

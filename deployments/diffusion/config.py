@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deployments.diffusion.adapters import AdapterSource
 from deployments.runtime_config import RuntimeConfig
 
 
@@ -65,3 +66,17 @@ class DiffusionConfig(RuntimeConfig):
         description="`builtin:tiny-sd`, a Hugging Face repo id (`org/name`) or a local directory."
     )
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    upscaler: bool = Field(
+        default=False,
+        description="`source` is an upscaling pipeline (like stabilityai/stable-diffusion-x4-upscaler), "
+        "loaded as one; it serves mode `upscale` only.",
+    )
+    adapters: dict[str, AdapterSource] = Field(
+        default_factory=dict, description="LoRA adapters requests may name, by catalog slug."
+    )
+    max_loaded_adapter_sets: int = Field(
+        default=4,
+        ge=1,
+        description="Adapter sets (the adapters one request names) a replica keeps loaded; the least "
+        "recently used set is unloaded first.",
+    )

@@ -49,12 +49,20 @@ class DiffusionMetrics:
             "ran) or running (its call stopped at the next step unless another caller was left).",
             tag_keys=("model", "stage"),
         )
+        self._adapter_loads = Counter(
+            "pixelray_adapter_loads",
+            description="LoRA adapters loaded onto a replica's pipeline (each load after an eviction counts).",
+            tag_keys=("model", "adapter"),
+        )
         for metric in (
             self._generated, self._failed, self._batch_size, self._generation_seconds, self._queue_wait_seconds,
-            self._steps, self._abandoned,
+            self._steps, self._abandoned, self._adapter_loads,
         ):
             # A fresh dict each: Serve adds its replica tags to the one it is given.
             metric.set_default_tags({"model": model})
+
+    def record_adapter_load(self, adapter: str) -> None:
+        self._adapter_loads.inc(tags={"adapter": adapter})
 
     def record_batch(self, *, size: int, seconds: float, steps: int) -> None:
         self._batch_size.observe(size)

@@ -5,13 +5,14 @@ import logging
 import os
 import time
 from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from ray import serve
 
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig
 from deployments.diffusion.metrics import DiffusionMetrics
-from deployments.protocol import GenerationError, GenerationParams, GenerationResult
+from deployments.protocol import GenerationError, GenerationParams, GenerationProgress, GenerationResult
 
 logger = logging.getLogger("ray.serve")
 
@@ -24,6 +25,8 @@ class _Queued:
     future: asyncio.Future = field(repr=False)
     abandoned: bool = False
     running: bool = False
+    # A streaming request's: hears each of its denoising steps (on the event loop).
+    listener: Callable[[GenerationProgress], None] | None = field(default=None, repr=False)
 
 
 class DiffusionServer:
@@ -57,16 +60,33 @@ class DiffusionServer:
         self._abandoned = Counter({"queued": 0, "running": 0})
         self._running = 0
 
+        # A closure, not a bound method: Serve keeps its LRU cache as an attribute of the
+        # function it wraps, and a bound method takes no attributes.
+        async def load_adapter_set(adapter_set: str) -> LoadedAdapters:
+            return await self._load_adapter_set(adapter_set)
+
+        self._adapter_sets = serve.multiplexed(max_num_models_per_replica=config.max_loaded_adapter_sets)(
+            load_adapter_set
+        )
+
     def reconfigure(self, user_config: dict) -> None:
         """Applies `user_config` (a BatchingConfig) without a restart; the next batch uses it."""
         self._batching = BatchingConfig.model_validate(user_config or {})
 
     async def generate(self, params: GenerationParams) -> GenerationResult:
         """Returns the image for `params`; raises when this request alone fails."""
+        return await self._generate(params)
+
+    async def _generate(
+        self, params: GenerationParams, *, listener: Callable[[GenerationProgress], None] | None = None
+    ) -> GenerationResult:
+        if params.adapters:
+            # Serve's multiplexing keeps the replica's adapter sets loaded, least recently used out.
+            await self._adapter_sets(params.adapter_set)
         if self._batcher is None or self._batcher.done():
             self._batcher = asyncio.create_task(self._batch_loop())
         started = time.perf_counter()
-        queued = _Queued(params, asyncio.get_running_loop().create_future())
+        queued = _Queued(params, asyncio.get_running_loop().create_future(), listener=listener)
         self._waiting.append(queued)
         self._arrived.set()
         try:
@@ -87,6 +107,24 @@ class DiffusionServer:
             # Re-raised as our own type: torch exceptions need not unpickle in the ingress.
             raise GenerationError(f"{type(result).__name__}: {result}")
         return result
+
+    async def generate_stream(self, params: GenerationParams) -> AsyncIterator[GenerationProgress | GenerationResult]:
+        """Yields a GenerationProgress per denoising step (with a preview every
+        `params.preview_every` steps), then the GenerationResult; raises as `generate` does.
+        A caller that stops listening leaves like one of `generate` that hangs up."""
+        events: asyncio.Queue[GenerationProgress] = asyncio.Queue()
+        result = asyncio.ensure_future(self._generate(params, listener=events.put_nowait))
+        try:
+            while not result.done() or not events.empty():
+                event = asyncio.ensure_future(events.get())
+                await asyncio.wait({event, result}, return_when=asyncio.FIRST_COMPLETED)
+                if event.done():
+                    yield event.result()
+                else:
+                    event.cancel()
+            yield result.result()
+        finally:
+            result.cancel()
 
     async def _batch_loop(self) -> None:
         while True:
@@ -128,6 +166,27 @@ class DiffusionServer:
     def _batch_size(self, batch: list[_Queued]) -> int:
         return self._batching.batch_size([(q.params.width, q.params.height) for q in batch])
 
+    def _step_hook(self, batch: list[_Queued]):
+        """The backend's step hook for `batch`: hands each step of a streaming request to its
+        listener on the event loop. None when nobody listens, so plain batches pay nothing."""
+        listeners = [queued.listener for queued in batch]
+        if not any(listeners):
+            return None
+        loop = asyncio.get_running_loop()
+
+        def hook(index: int, step: int, total: int, preview: bytes | None) -> None:
+            if (listener := listeners[index]) is not None:
+                loop.call_soon_threadsafe(listener, GenerationProgress(step=step, total=total, preview=preview))
+
+        return hook
+
+    async def _load_adapter_set(self, adapter_set: str) -> "LoadedAdapters":
+        slugs = adapter_set.split("+")
+        # Off the event loop: loading waits for the running batch, and requests keep arriving.
+        for slug in await asyncio.to_thread(self._backend.load_adapters, slugs):
+            self._metrics.record_adapter_load(slug)
+        return LoadedAdapters(self._backend, slugs)
+
     async def _run_batch(self, batch: list[_Queued]) -> None:
         # The pipeline runs in a worker thread so the replica keeps accepting requests (and
         # noticing callers that leave) while it computes.
@@ -138,7 +197,10 @@ class DiffusionServer:
         self._running = len(batch)
         try:
             results = await asyncio.to_thread(
-                self._backend.generate, [q.params for q in batch], abandoned=lambda i: batch[i].abandoned
+                self._backend.generate,
+                [q.params for q in batch],
+                abandoned=lambda i: batch[i].abandoned,
+                on_step=self._step_hook(batch),
             )
         except Exception as exc:
             logger.exception("a batch of %d failed outside the pipeline", len(batch))
@@ -171,3 +233,19 @@ class DiffusionServer:
             raise RuntimeError("pipeline not loaded")
         if self._batcher is not None and self._batcher.done() and not self._batcher.cancelled():
             raise RuntimeError(f"the batch loop stopped: {self._batcher.exception()!r}")
+
+
+class LoadedAdapters:
+    """One adapter set held on the pipeline. Serve's multiplexing LRU calls `__del__` when it
+    evicts the set, which releases the adapters no other loaded set uses."""
+
+    def __init__(self, backend, slugs: list[str]):
+        self._backend = backend
+        self._slugs = slugs
+        self._released = False
+
+    def __del__(self) -> None:
+        # Serve calls this on eviction, and Python again when the object is collected.
+        if not self._released:
+            self._released = True
+            self._backend.unload_adapters(self._slugs)

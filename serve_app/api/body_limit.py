@@ -5,9 +5,10 @@ body limit and no middleware of its own, and it forwards body chunks as the repl
 So the ingress refuses a body by its `Content-Length` before pulling a byte, and counts the bytes
 of a body without one, stopping at the limit. Once the 413 is sent, the proxy stops reading too.
 
-Only the generate routes (the API's and the console playground's) take bodies above the general
-limit (an img2img image); there the credentials are checked before such a body is read, so an
-anonymous client cannot make the server hold one.
+Only the routes that take images (generate, the console playground's, OpenAI edits, upscale)
+take bodies above the general limit (an img2img or inpainting image and mask, an image to
+upscale); there the credentials are checked before such a body is read, so an anonymous client
+cannot make the server hold one.
 """
 
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,8 @@ GENERATE_PATHS = frozenset(
         "/api/v1/generate", "/api/v1/generate/", "/api/v1/generate/product", "/api/v1/generate/logo",
         # The console's playground: the same generation, its img2img image an uploaded file.
         "/playground/generate",
+        # Edits take an image and a mask in their multipart form; upscaling takes an image.
+        "/v1/images/edits", "/api/v1/upscale",
     }
 )
 # Checks the request's credentials; raises the ApiError (401, 403) a route would.

@@ -22,6 +22,11 @@ class Idempotent:
         self._key = key
         self._endpoint = endpoint
 
+    @property
+    def keyed(self) -> bool:
+        """Whether the request carried an Idempotency-Key."""
+        return self._key is not None
+
     async def __call__(self, body: BaseModel, run: Callable[[], Awaitable[Response]]) -> Response:
         """`run()`'s response, or without running it, the stored response of the first request
         that carried this key and this body."""

@@ -16,7 +16,7 @@ from serve_app.api.middleware import RequestContextMiddleware
 from serve_app.api.routes import (
     account, files, generate, health, image, images, model_routes, models, openai, prompts, urls,
 )
-from serve_app.api.routes import webhooks
+from serve_app.api.routes import upscale, webhooks
 from serve_app.api.state import AppState
 from serve_app.errors import Unauthorized
 from serve_app.schemas.common import ErrorEnvelope
@@ -78,7 +78,8 @@ def create_app(state: AppState) -> FastAPI:
     # Every route with its full path, for the `Allow` header of a 405 (api/errors.py).
     app.state.api_routes = []
     for module in (
-        generate, urls, account, images, models, health, files, prompts, openai, model_routes, image, webhooks
+        generate, urls, account, images, models, health, files, prompts, openai, model_routes, image, webhooks,
+        upscale,
     ):
         app.include_router(module.router)
         app.state.api_routes.extend(module.router.routes)

@@ -17,6 +17,9 @@ MAX_SEED = 2**32 - 1
 # A data: URL of the largest accepted input image (10 MiB), base64-encoded, plus its header.
 MAX_IMAGE_FIELD = 14 * 1024 * 1024 + 100
 
+# Inpainting redraws the masked area from noise by default; img2img keeps some of its input.
+DEFAULT_STRENGTH = {"img2img": 0.8, "inpaint": 1.0}
+
 AspectRatio = Literal["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "9:21", "21:9"]
 ASPECT_RATIOS: tuple[str, ...] = get_args(AspectRatio)
 
@@ -46,9 +49,18 @@ _CROSS_FIELD_RULES: dict[str, Any] = {
             "then": {"properties": {"width": {"type": "null"}, "height": {"type": "null"}}},
         },
         {
-            "if": {"properties": {"mode": {"const": "img2img"}}, "required": ["mode"]},
+            "if": {"properties": {"mode": {"enum": ["img2img", "inpaint"]}}, "required": ["mode"]},
             "then": {"required": ["image"], "properties": {"image": {"type": "string"}}},
             "else": {"properties": {"image": {"type": "null"}, "strength": {"type": "null"}}},
+        },
+        {
+            "if": {"properties": {"mode": {"const": "inpaint"}}, "required": ["mode"]},
+            "then": {"required": ["mask"], "properties": {"mask": {"type": "string"}}},
+            "else": {"properties": {"mask": {"type": "null"}}},
+        },
+        {
+            "if": {"properties": {"lora": {"type": "string"}}, "required": ["lora"]},
+            "then": {"properties": {"loras": {"type": "null"}}},
         },
     ]
 }
@@ -56,13 +68,53 @@ _CROSS_FIELD_RULES: dict[str, Any] = {
 IMAGE_SOURCE_PATTERN = "^([hH][tT][tT][pP][sS]?://|[dD][aA][tT][aA]:)"
 
 
+MAX_LORAS = 4
+
+
+class LoraRequest(StrictRequest):
+    slug: str = Field(min_length=1, max_length=63, description="An adapter the model lists in GET /api/v1/models.")
+    weight: float | None = Field(
+        default=None, ge=-2, le=2, description="Strength; 0 leaves the model unchanged. The adapter's default if unset."
+    )
+
+
+def adapters_for(
+    model: ModelConfig, loras: list[LoraRequest], *, field: str = "loras"
+) -> tuple[tuple[str, float], ...]:
+    """(slug, weight) pairs sorted by slug, defaults applied; InvalidRequest on `field` naming an
+    unknown or repeated adapter."""
+    pairs = []
+    for lora in loras:
+        adapter = model.adapter(lora.slug)
+        if adapter is None:
+            known = ", ".join(a.slug for a in model.adapters) or "none"
+            raise InvalidRequest(
+                field=field, message=f"unknown adapter {lora.slug!r} for model {model.slug!r}; its adapters: {known}"
+            )
+        pairs.append((adapter.slug, adapter.default_weight if lora.weight is None else lora.weight))
+    slugs = [slug for slug, _ in pairs]
+    repeated = sorted({slug for slug in slugs if slugs.count(slug) > 1})
+    if repeated:
+        raise InvalidRequest(field=field, message=f"adapter {repeated[0]!r} is named twice; name each once")
+    return tuple(sorted(pairs))
+
+
+class HiresRequest(StrictRequest):
+    scale: Literal[2, 4] = Field(default=2, description="How many times wider and taller the final image is.")
+    model: str | None = Field(default=None, description="An upscaler's catalog slug; the first upscaler if unset.")
+    num_inference_steps: Integer | None = Field(
+        default=None, ge=1, le=50, description="The upscaler's denoising steps; its default if unset."
+    )
+
+
 class GenerateRequest(StrictRequest):
     """One image request. Besides each field's limits, the server enforces (a 400 names the field):
-    `aspect_ratio` excludes `width` and `height`; `"mode": "img2img"` needs `image`, and `image`
-    and `strength` go only with img2img, where `num_inference_steps × strength` must be at least 1;
-    the model (GET /api/v1/models) bounds `width` and `height` (its min_size–max_size), `count`
-    (its max_count), `mode` (its modes) and `negative_prompt` (only models that take one); the
-    plan bounds `count` too (GET /api/v1/usage)."""
+    `aspect_ratio` excludes `width` and `height`; `lora` excludes `loras`; `"mode": "img2img"` and
+    `"inpaint"` need `image`, and `image` and `strength` go only with them, where
+    `num_inference_steps × strength` must be at least 1; `"inpaint"` needs `mask`, which goes only
+    with it; the model (GET /api/v1/models) bounds `width` and `height` (its min_size–max_size),
+    `count` (its max_count), `mode` (its modes), `negative_prompt` (only models that take one) and
+    `lora`/`loras` (its adapters); the plan bounds `count` too (GET /api/v1/usage)."""
 
     model_config = ConfigDict(json_schema_extra=_CROSS_FIELD_RULES)
 
@@ -94,27 +146,51 @@ class GenerateRequest(StrictRequest):
         default=1, ge=1, le=100, description="Images to draw, up to the model's and the plan's maximum; "
         "image i uses seed + i.",
     )
-    mode: Literal["text2img", "img2img"] = Field(
-        default="text2img", description="`img2img` starts from `image`."
+    mode: Literal["text2img", "img2img", "inpaint"] = Field(
+        default="text2img",
+        description="`img2img` starts from `image`; `inpaint` redraws the white area of `mask` in `image`.",
     )
     image: str | None = Field(
         default=None,
         max_length=MAX_IMAGE_FIELD,
         json_schema_extra={"pattern": IMAGE_SOURCE_PATTERN},
-        description="img2img input: an http(s) URL or a data: URL of a PNG, JPEG or WebP (≤ 10 MiB).",
+        description="img2img and inpaint input: an http(s) URL or a data: URL of a PNG, JPEG or WebP (≤ 10 MiB).",
+    )
+    mask: str | None = Field(
+        default=None,
+        max_length=MAX_IMAGE_FIELD,
+        json_schema_extra={"pattern": IMAGE_SOURCE_PATTERN},
+        description="inpaint: an image the size of `image`, white where to redraw and black where to keep; "
+        "an http(s) or data: URL.",
     )
     strength: float | None = Field(
-        default=None, gt=0, le=1, description="img2img: how far to move from the input (0–1, default 0.8)."
+        default=None,
+        gt=0,
+        le=1,
+        description="img2img and inpaint: how far to move from the input (0–1; default 0.8 for img2img, "
+        "1 for inpaint).",
     )
     output_format: Literal["png", "jpeg", "webp"] = Field(default="png", description="Encoding of the result.")
     enhance: bool = Field(
         default=False, description="Expand the prompt with the prompt enhancer first; see `revised_prompt`."
     )
+    lora: str | None = Field(
+        default=None, max_length=63, description="One LoRA adapter of the model at its default weight; see `loras`."
+    )
+    loras: list[LoraRequest] | None = Field(
+        default=None,
+        max_length=MAX_LORAS,
+        description=f"LoRA adapters of the model with weights, up to {MAX_LORAS}; GET /api/v1/models lists them.",
+    )
+    hires: HiresRequest | None = Field(
+        default=None,
+        description="Draw at the requested size, then enlarge on an upscaler; the upscaler's price is added.",
+    )
 
-    @field_validator("image")
+    @field_validator("image", "mask")
     @classmethod
     def _image_source(cls, value: str | None) -> str | None:
-        # Only the form is checked here; the image is fetched and decoded once the request is paid.
+        # Only the form is checked here; the images are fetched and decoded once the request is paid.
         if value is not None and not re.match(IMAGE_SOURCE_PATTERN, value):
             raise ValueError("give an http(s) URL or a data: URL of a PNG, JPEG or WebP image")
         return value
@@ -135,9 +211,9 @@ class GenerateRequest(StrictRequest):
                     f"(multiples of 8) for model {model.slug!r}",
                 )
         steps = self.num_inference_steps or model.default_steps
-        strength = 0.8 if self.strength is None else self.strength
+        strength = self.strength if self.strength is not None else DEFAULT_STRENGTH.get(self.mode, 0.8)
         # img2img runs only the last `steps × strength` steps (rounded down): none is no image.
-        if self.mode == "img2img" and int(steps * strength) < 1:
+        if self.mode in ("img2img", "inpaint") and int(steps * strength) < 1:
             raise InvalidRequest(
                 field="strength",
                 message=f"{strength} × {steps} steps leaves no denoising step; use strength ≥ {1 / steps:.3g} "
@@ -156,10 +232,17 @@ class GenerateRequest(StrictRequest):
             output_format=self.output_format,
             mode=self.mode,
             strength=strength,
+            adapters=adapters_for(model, self.requested_loras, field="lora" if self.lora else "loras"),
         )
+
+    @property
+    def requested_loras(self) -> list[LoraRequest]:
+        return [LoraRequest(slug=self.lora)] if self.lora else list(self.loras or [])
 
     def _check_against(self, model: ModelConfig) -> None:
         """The rules that join fields, or a field and the model."""
+        if self.lora and self.loras:
+            raise InvalidRequest(field="lora", message="give either lora or loras, not both")
         if self.aspect_ratio is not None and (self.width or self.height):
             raise InvalidRequest(
                 field="aspect_ratio", message="give either aspect_ratio or width/height, not both"
@@ -176,11 +259,19 @@ class GenerateRequest(StrictRequest):
             raise InvalidRequest(
                 field="mode", message=f"model {model.slug!r} supports {', '.join(model.modes)}, not {self.mode}"
             )
-        if self.mode == "img2img" and not self.image:
-            raise InvalidRequest(field="image", message="img2img needs an input image: an http(s) or data: URL")
+        if self.mode in ("img2img", "inpaint") and not self.image:
+            raise InvalidRequest(
+                field="image", message=f"{self.mode} needs an input image: an http(s) or data: URL"
+            )
+        if self.mode == "inpaint" and not self.mask:
+            raise InvalidRequest(
+                field="mask", message="inpaint needs a mask: white where to redraw, as an http(s) or data: URL"
+            )
+        if self.mode != "inpaint" and self.mask:
+            raise InvalidRequest(field="mask", message='mask is only used with "mode": "inpaint"')
         if self.mode == "text2img" and (self.image or self.strength is not None):
             field = "image" if self.image else "strength"
-            raise InvalidRequest(field=field, message=f"{field} is only used with \"mode\": \"img2img\"")
+            raise InvalidRequest(field=field, message=f"{field} is only used with \"mode\": \"img2img\" or \"inpaint\"")
 
 
 class BatchRequest(StrictRequest):

@@ -19,6 +19,14 @@ class ModelSizes(BaseModel):
     multiple_of: int = 8
 
 
+class AdapterPublic(BaseModel):
+    slug: str = Field(description="Name to give in a request's `lora` or `loras`.")
+    name: str
+    description: str
+    default_weight: float = Field(description="Weight used when a request gives none.")
+    credits_per_image: int = Field(description="Credits added to each image drawn with this adapter.")
+
+
 class ModelPublic(BaseModel):
     slug: str
     name: str
@@ -33,6 +41,7 @@ class ModelPublic(BaseModel):
     default_steps: int
     max_count: int
     default: bool = Field(description="Used when a request names no model.")
+    adapters: list[AdapterPublic] = Field(description="LoRA adapters requests may apply to this model.")
 
     @classmethod
     def from_config(cls, model: ModelConfig, *, default: bool) -> "ModelPublic":
@@ -55,6 +64,16 @@ class ModelPublic(BaseModel):
             default_steps=model.default_steps,
             max_count=model.max_count,
             default=default,
+            adapters=[
+                AdapterPublic(
+                    slug=adapter.slug,
+                    name=adapter.name,
+                    description=adapter.description,
+                    default_weight=adapter.default_weight,
+                    credits_per_image=adapter.credits_per_image,
+                )
+                for adapter in model.adapters
+            ],
         )
 
 

@@ -4,6 +4,7 @@ OpenAI's order; the extra fields pixelray accepts come last."""
 import re
 from typing import Literal
 
+from fastapi import UploadFile
 from pydantic import BaseModel, Field, field_validator
 
 from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS
@@ -16,6 +17,12 @@ from serve_app.schemas.generate import MAX_SEED
 _SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
 # What `style` adds to the prompt; the result comes back as `revised_prompt`.
 STYLE_TERMS = {"vivid": "vivid, hyper-real, dramatic colors", "natural": "natural, realistic colors"}
+
+
+def _valid_size(value: str) -> str:
+    if value != "auto" and not _SIZE.match(value):
+        raise ValueError(f"{value!r} is not a size; use WIDTHxHEIGHT such as 512x512, or auto")
+    return value
 
 
 class ImagesGenerationRequest(StrictRequest):
@@ -49,13 +56,19 @@ class ImagesGenerationRequest(StrictRequest):
     steps: Integer | None = Field(
         default=None, ge=1, le=50, description="pixelray extra: denoising steps; the model's default if unset."
     )
+    stream: bool = Field(
+        default=False,
+        description="Answer with Server-Sent Events: `image_generation.partial_image` previews, then "
+        "`image_generation.completed`; one image (`n` = 1).",
+    )
+    partial_images: Integer = Field(
+        default=0, ge=0, le=3, description="Previews to stream before the image (stream only); fewer on short runs."
+    )
 
     @field_validator("size")
     @classmethod
     def _size(cls, value: str) -> str:
-        if value != "auto" and not _SIZE.match(value):
-            raise ValueError(f"{value!r} is not a size; use WIDTHxHEIGHT such as 512x512, or auto")
-        return value
+        return _valid_size(value)
 
     @property
     def revised_prompt(self) -> str:
@@ -63,35 +76,110 @@ class ImagesGenerationRequest(StrictRequest):
 
     def to_params(self, model: ModelConfig, *, seed: int) -> list[GenerationParams]:
         """One params per image; raises InvalidRequest naming the field when the model cannot take it."""
-        width, height = model.default_width, model.default_height
-        if self.size != "auto":
-            width, height = map(int, self.size.split("x"))
-        for value in (width, height):
-            if not model.min_size <= value <= model.max_size or value % 8:
-                raise InvalidRequest(
-                    field="size",
-                    message=f"{self.size} is not available for model {model.slug!r}: width and height "
-                    f"must be multiples of 8 within {model.min_size}–{model.max_size}, or use auto",
-                )
+        if "text2img" not in model.modes:
+            raise InvalidRequest(
+                field="model",
+                message=f"model {model.slug!r} does not draw from a prompt alone ({', '.join(model.modes)})",
+            )
+        width, height = model_size(self.size, model)
         if self.n > model.max_count:
             raise InvalidRequest(field="n", message=f"model {model.slug!r} draws at most {model.max_count} images")
         if self.negative_prompt and not model.supports_negative_prompt:
             raise InvalidRequest(
                 field="negative_prompt", message=f"model {model.slug!r} does not take a negative prompt"
             )
+        if self.stream and self.n != 1:
+            raise InvalidRequest(field="n", message="a streamed request draws one image; use n=1 or stream=false")
+        if self.partial_images and not self.stream:
+            raise InvalidRequest(field="partial_images", message="partial_images needs stream=true")
+        steps = self.steps or model.default_steps
+        # Evenly spread over the run; the last step is never previewed, the image itself follows.
+        preview_every = max(1, steps // (self.partial_images + 1)) if self.partial_images else 0
         return [
             GenerationParams(
                 prompt=self.revised_prompt,
                 negative_prompt=self.negative_prompt,
                 width=width,
                 height=height,
+                num_inference_steps=steps,
+                guidance_scale=model.default_guidance_scale,
+                seed=(seed + i) % (MAX_SEED + 1),
+                output_format=self.output_format,
+                preview_every=preview_every,
+            )
+            for i in range(self.n)
+        ]
+
+
+class ImagesEditRequest(StrictRequest):
+    """`POST /v1/images/edits`, a multipart form: the masked area of `image` is redrawn."""
+
+    image: UploadFile = Field(description="The image to edit: PNG, JPEG or WebP (≤ 10 MiB).")
+    prompt: PromptText = Field(
+        min_length=1, max_length=PROMPT_MAX_CHARS, description="What to draw in the masked area."
+    )
+    mask: UploadFile | None = Field(
+        default=None,
+        description="A PNG the size of `image` whose fully transparent pixels mark the area to redraw; "
+        "unset: `image`'s own transparent pixels.",
+    )
+    model: str | None = Field(
+        default=None, description="A catalog slug of an inpainting model; unset or an OpenAI name: the first one."
+    )
+    n: int = Field(default=1, ge=1, le=10, description="Images to generate, up to the model's and plan's max.")
+    size: str = Field(default="auto", description="`WxH` within the model's limits, or `auto` (the model's default).")
+    response_format: Literal["url", "b64_json"] = Field(
+        default="url", description="A hosted URL, or the image itself base64-encoded."
+    )
+    output_format: Literal["png", "jpeg", "webp"] = Field(default="png", description="Encoding of the image.")
+    user: str | None = Field(default=None, max_length=256, description="Your end user's id; not used.")
+    seed: int | None = Field(
+        default=None, ge=0, le=MAX_SEED, description="pixelray extra: image i uses seed + i; random if unset."
+    )
+    steps: int | None = Field(
+        default=None, ge=1, le=50, description="pixelray extra: denoising steps; the model's default if unset."
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        return _valid_size(value)
+
+    def to_params(self, model: ModelConfig, *, seed: int) -> list[GenerationParams]:
+        """One inpainting params per image, its image and mask still to load; raises
+        InvalidRequest naming the field the model cannot take."""
+        width, height = model_size(self.size, model)
+        if self.n > model.max_count:
+            raise InvalidRequest(field="n", message=f"model {model.slug!r} draws at most {model.max_count} images")
+        return [
+            GenerationParams(
+                prompt=self.prompt,
+                width=width,
+                height=height,
                 num_inference_steps=self.steps or model.default_steps,
                 guidance_scale=model.default_guidance_scale,
                 seed=(seed + i) % (MAX_SEED + 1),
                 output_format=self.output_format,
+                mode="inpaint",
+                strength=1.0,
             )
             for i in range(self.n)
         ]
+
+
+def model_size(size: str, model: ModelConfig) -> tuple[int, int]:
+    """(width, height) of an OpenAI `size` on `model`; `auto` is the model's default."""
+    if size == "auto":
+        return model.default_width, model.default_height
+    width, height = map(int, size.split("x"))
+    for value in (width, height):
+        if not model.min_size <= value <= model.max_size or value % 8:
+            raise InvalidRequest(
+                field="size",
+                message=f"{size} is not available for model {model.slug!r}: width and height "
+                f"must be multiples of 8 within {model.min_size}–{model.max_size}, or use auto",
+            )
+    return width, height
 
 
 class ImageObject(BaseModel):
@@ -103,6 +191,30 @@ class ImageObject(BaseModel):
 class ImagesResponse(BaseModel):
     created: int = Field(description="Unix time the images were created.")
     data: list[ImageObject]
+
+
+class ImageGenPartialImageEvent(BaseModel):
+    type: Literal["image_generation.partial_image"] = "image_generation.partial_image"
+    b64_json: str = Field(description="A preview: the latents projected to RGB, no VAE decode.")
+    created_at: int
+    size: str
+    quality: str
+    background: Literal["opaque"] = "opaque"
+    output_format: str
+    partial_image_index: int
+
+
+class ImageGenCompletedEvent(BaseModel):
+    type: Literal["image_generation.completed"] = "image_generation.completed"
+    b64_json: str
+    created_at: int
+    size: str
+    quality: str
+    background: Literal["opaque"] = "opaque"
+    output_format: str
+
+
+ImageStreamEvent = ImageGenPartialImageEvent | ImageGenCompletedEvent
 
 
 class OpenAIModel(BaseModel):

@@ -2,10 +2,12 @@
 
 import asyncio
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from deployments.prompt_enhancer.rules import DEFAULT_TONE
-from deployments.protocol import GenerationParams, GenerationResult
+from deployments.protocol import GenerationParams, GenerationProgress, GenerationResult
 from serve_app.config import AppConfig, ModelConfig, PlanConfig
 from serve_app.db.models import Image, User
 from serve_app.db.session import Database
@@ -18,17 +20,24 @@ from serve_app.schemas.generate import (
     GeneratedImage,
     GenerateRequest,
 )
+from serve_app.schemas.upscale import UpscaleRequest
 from serve_app.services.accounting import Accounting
 from serve_app.services.batch import generate_batch
 from serve_app.services.context import RequestContext
-from serve_app.services.init_images import ImageFetcher, load_init_image
+from serve_app.services.init_images import ImageFetcher, check_mask_fits, image_size, load_init_image
 from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
 from serve_app.services.publish import discard_images, publish_image
 from serve_app.services.settings import storage_info
+from serve_app.services.upscale import Hires, hires_plan, resolve_upscaler
 from serve_app.services.variants import PromptVariant
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore
+
+
+# A request's input images, loaded (fetched, decoded, checked) only once it is admitted: its
+# params in, the same params carrying the clean inputs out.
+InputLoader = Callable[[list[GenerationParams]], Awaitable[list[GenerationParams]]]
 
 
 @dataclass(frozen=True)
@@ -111,9 +120,10 @@ class GenerationService:
             enhanced = await self._prompts.enhance(prompt=params.prompt, tone=DEFAULT_TONE, seed=seed)
             revised_prompt = enhanced.prompt
             params = replace(params, prompt=revised_prompt)
+        hires = hires_plan(self._config, request, params)
         batch = [replace(params, seed=(seed + i) % (MAX_SEED + 1)) for i in range(request.count)]
-        init_image = request.image if request.mode == "img2img" else None
-        images = await self.run(user=user, model=model, params=batch, context=context, init_image=init_image)
+        inputs = self._request_inputs(request) if request.mode in ("img2img", "inpaint") else None
+        images = await self.run(user=user, model=model, params=batch, context=context, inputs=inputs, hires=hires)
         first = images[0].result
         return GenerateData(
             image=images[0].url,
@@ -127,6 +137,38 @@ class GenerationService:
             revised_prompt=revised_prompt,
         )
 
+    def _request_inputs(self, request: GenerateRequest) -> InputLoader:
+        """The img2img image, or the inpainting image and its mask, from their URLs."""
+
+        async def load(params: list[GenerationParams]) -> list[GenerationParams]:
+            image = await load_init_image(request.image, fetch=self._fetch_image)
+            mask = None
+            if request.mode == "inpaint":
+                mask = await load_init_image(request.mask, fetch=self._fetch_image, field="mask")
+                check_mask_fits(image, mask)
+            return [replace(p, init_image=image, mask_image=mask) for p in params]
+
+        return load
+
+    async def upscale(self, *, user: User, request: UpscaleRequest, context: RequestContext) -> GenerateData:
+        """`request.image` enlarged `scale` times on an upscaler model, stored and charged like a
+        generation (per output megapixel where the model says so)."""
+        model = resolve_upscaler(self._config, request.model)
+        image = await load_init_image(request.image, fetch=self._fetch_image)
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        params = request.to_params(model, seed=seed, image=image, input_size=image_size(image))
+        (published,) = await self.run(user=user, model=model, params=[params], context=context)
+        return GenerateData(
+            image=published.url,
+            images=[GeneratedImage(id=published.id, image=published.url, seed=published.result.seed)],
+            seed=published.result.seed,
+            model=model.slug,
+            width=published.result.width,
+            height=published.result.height,
+            mode="upscale",
+            storage=storage_info(self._config, user=user, plan=self.plan_of(user)),
+        )
+
     async def run(
         self,
         *,
@@ -134,31 +176,47 @@ class GenerationService:
         model: ModelConfig,
         params: list[GenerationParams],
         context: RequestContext,
-        init_image: str | None = None,
+        inputs: InputLoader | None = None,
+        hires: Hires | None = None,
+        on_progress: Callable[[int, GenerationProgress], None] | None = None,
     ) -> list[PublishedImage]:
-        """Generates every image of one request on `model`, in order; all or nothing.
+        """Generates every image of one request on `model` (then enlarges each on `hires`'s
+        upscaler), in order; all or nothing.
 
         Everything that can reject the request from its fields runs before the debit (of all
-        images at once); once debited, any failure (the img2img input, model, storage, database,
+        images at once); once debited, any failure (the input images, model, storage, database,
         a client that hung up) is refunded exactly once. The images are requested concurrently so
-        the model's deployment batches them. `init_image` (an http(s) or data: URL) is fetched and
-        decoded only after admission, so a request that would be refused costs no download or decode.
+        the model's deployment batches them. `inputs` (the img2img or inpainting images) runs
+        only after admission, so a request that would be refused costs no download or decode.
+        `on_progress` hears (image index, progress) for each denoising step of the drawing pass.
         """
         admission = await self._accounting.admit(
             user=user,
             correlation_id=context.request_id,
             model=model.slug,
             images=len(params),
-            cost=sum(model.credit_cost(width=p.width, height=p.height) for p in params),
+            cost=sum(
+                model.credit_cost(width=p.width, height=p.height, adapters=[slug for slug, _ in p.adapters])
+                + (hires.cost(p) if hires else 0)
+                for p in params
+            ),
         )
         context.rate_limit = admission.rate_limit
         enabled = storage_info(self._config, user=user, plan=self._accounting.plan_of(user)).enabled
         stored_keys: list[str] = []
         try:
-            if init_image is not None:
-                cleaned = await load_init_image(init_image, fetch=self._fetch_image)
-                params = [replace(p, init_image=cleaned) for p in params]
-            results = await asyncio.gather(*(self._models.generate(model.slug, p) for p in params))
+            if inputs is not None:
+                params = await inputs(params)
+            results = await asyncio.gather(
+                *(
+                    self._models.generate(model.slug, p, on_progress=on_progress and partial(on_progress, i))
+                    for i, p in enumerate(params)
+                )
+            )
+            if hires is not None:
+                results = await asyncio.gather(
+                    *(self._models.generate(hires.model.slug, hires.params_for(p, r)) for p, r in zip(params, results))
+                )
             published, rows = [], []
             for p, result in zip(params, results):
                 url, key = await publish_image(result, store=self._store, enabled=enabled)

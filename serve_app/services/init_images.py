@@ -49,42 +49,42 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def decode_data_url(url: str) -> bytes:
+def decode_data_url(url: str, *, field: str = "image") -> bytes:
     match = _DATA_URL.match(url)
     if match is None:
-        raise InvalidRequest(field="image", message="a data: URL must be base64, e.g. data:image/png;base64,...")
+        raise InvalidRequest(field=field, message="a data: URL must be base64, e.g. data:image/png;base64,...")
     payload = url[match.end():]
     if len(payload) > (MAX_INPUT_BYTES // 3 + 1) * 4:
-        raise InvalidRequest(field="image", message=f"the image is larger than {MAX_INPUT_BYTES // 2**20} MiB")
+        raise InvalidRequest(field=field, message=f"the image is larger than {MAX_INPUT_BYTES // 2**20} MiB")
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidRequest(field="image", message="the data: URL is not valid base64") from None
+        raise InvalidRequest(field=field, message="the data: URL is not valid base64") from None
 
 
-def clean_image(data: bytes) -> bytes:
+def clean_image(data: bytes, *, field: str = "image") -> bytes:
     """The input as a metadata-free RGB PNG. Rejects other formats (by content, whatever the
     name or declared type), oversized images (from the header, before decoding pixels) and
-    undecodable files, each as a 400 on `image`."""
+    undecodable files, each as a 400 on `field`."""
     kind = sniff_format(data)
     if kind is None:
-        raise InvalidRequest(field="image", message=f"not a {_ALLOWED} image (judged by its content)")
+        raise InvalidRequest(field=field, message=f"not a {_ALLOWED} image (judged by its content)")
     try:
         with Image.open(io.BytesIO(data), formats=[kind]) as image:
             width, height = image.size
             if width * height > MAX_INPUT_PIXELS:
                 raise InvalidRequest(
-                    field="image",
+                    field=field,
                     message=f"{width}x{height} is too many pixels; at most {MAX_INPUT_PIXELS:,} (e.g. 4096x4096)",
                 )
             # Orientation is the one piece of EXIF worth keeping: apply it to the pixels, drop the rest.
             pixels = ImageOps.exif_transpose(image).convert("RGB")
     except Image.DecompressionBombError:
-        raise InvalidRequest(field="image", message=f"too many pixels; at most {MAX_INPUT_PIXELS:,}") from None
+        raise InvalidRequest(field=field, message=f"too many pixels; at most {MAX_INPUT_PIXELS:,}") from None
     except (OSError, SyntaxError, ValueError):
         # Pillow's own messages name its internals (`<_io.BytesIO object at 0x...>`), not the upload.
         raise InvalidRequest(
-            field="image", message=f"the {kind} image is damaged or incomplete and could not be decoded"
+            field=field, message=f"the {kind} image is damaged or incomplete and could not be decoded"
         ) from None
     buffer = io.BytesIO()
     # Fast compression: the bytes only travel to the replica, which decodes them at once.
@@ -92,18 +92,63 @@ def clean_image(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-async def load_init_image(source: str, *, fetch: ImageFetcher) -> bytes:
-    """The img2img input from an http(s) URL (through `fetch`, the SSRF-safe scraper) or a
-    data: URL, cleaned by `clean_image`. Every problem is an InvalidRequest on `image`."""
+async def load_init_image(source: str, *, fetch: ImageFetcher, field: str = "image") -> bytes:
+    """The img2img or inpainting input from an http(s) URL (through `fetch`, the SSRF-safe
+    scraper) or a data: URL, cleaned by `clean_image`. Every problem is an InvalidRequest on
+    `field` (`image`, or `mask` for an inpainting mask)."""
     if source.startswith("data:"):
-        data = decode_data_url(source)
+        data = decode_data_url(source, field=field)
     elif re.match(r"^https?://", source, re.I):
         try:
             data = await fetch(source)
         except FetchError as exc:
-            raise InvalidRequest(field="image", message=f"could not fetch {source}: {exc.message}") from None
+            raise InvalidRequest(field=field, message=f"could not fetch {source}: {exc.message}") from None
     else:
-        raise InvalidRequest(field="image", message="give an http(s) URL or a data: URL")
+        raise InvalidRequest(field=field, message="give an http(s) URL or a data: URL")
     if len(data) > MAX_INPUT_BYTES:
-        raise InvalidRequest(field="image", message=f"the image is larger than {MAX_INPUT_BYTES // 2**20} MiB")
-    return await asyncio.to_thread(clean_image, data)
+        raise InvalidRequest(field=field, message=f"the image is larger than {MAX_INPUT_BYTES // 2**20} MiB")
+    return await asyncio.to_thread(clean_image, data, field=field)
+
+
+def image_size(png: bytes) -> tuple[int, int]:
+    """(width, height) of an image `clean_image` produced, read from its header."""
+    with Image.open(io.BytesIO(png)) as image:
+        return image.size
+
+
+def check_mask_fits(image: bytes, mask: bytes) -> None:
+    """A mask must cover its image pixel for pixel: a scaled one would redraw the wrong area."""
+    if image_size(mask) != image_size(image):
+        (mask_w, mask_h), (image_w, image_h) = image_size(mask), image_size(image)
+        raise InvalidRequest(
+            field="mask",
+            message=f"is {mask_w}x{mask_h} but the image is {image_w}x{image_h}; send a mask of the same size",
+        )
+
+
+def alpha_to_mask(data: bytes, *, field: str) -> bytes:
+    """An OpenAI-style edit mask (fully transparent pixels are redrawn) as a pixelray mask: a
+    greyscale PNG, white where the alpha channel is 0. A 400 on `field` when nothing is
+    transparent, since the edit would then change nothing."""
+    kind = sniff_format(data)
+    if kind is None:
+        raise InvalidRequest(field=field, message=f"not a {_ALLOWED} image (judged by its content)")
+    try:
+        with Image.open(io.BytesIO(data), formats=[kind]) as image:
+            if image.width * image.height > MAX_INPUT_PIXELS:
+                raise InvalidRequest(field=field, message=f"too many pixels; at most {MAX_INPUT_PIXELS:,}")
+            alpha = image.convert("RGBA").getchannel("A")
+    except Image.DecompressionBombError:
+        raise InvalidRequest(field=field, message=f"too many pixels; at most {MAX_INPUT_PIXELS:,}") from None
+    except (OSError, SyntaxError, ValueError):
+        raise InvalidRequest(
+            field=field, message=f"the {kind} image is damaged or incomplete and could not be decoded"
+        ) from None
+    mask = alpha.point(lambda value: 255 if value == 0 else 0)
+    if mask.getbbox() is None:
+        raise InvalidRequest(
+            field=field, message="has no fully transparent pixel; make the area to edit transparent (alpha 0)"
+        )
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()

@@ -3,11 +3,12 @@
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
-from deployments.protocol import GenerationError, GenerationParams, GenerationResult
+from deployments.protocol import GenerationError, GenerationParams, GenerationProgress, GenerationResult
 from serve_app.errors import GenerationFailed, Overloaded
 
 logger = logging.getLogger("ray.serve")
@@ -20,10 +21,27 @@ class ModelClient:
         self._handles = handles
         self._timeout_s = timeout_s
 
-    async def generate(self, slug: str, params: GenerationParams) -> GenerationResult:
-        response = self._handles[slug].generate.remote(params)
+    async def generate(
+        self,
+        slug: str,
+        params: GenerationParams,
+        *,
+        on_progress: Callable[[GenerationProgress], None] | None = None,
+    ) -> GenerationResult:
+        """The image of `params`; with `on_progress`, streamed from the replica, which reports
+        every denoising step (and its previews) on the way."""
+        handle = self._handles[slug]
+        if params.adapters:
+            # Serve routes the request to a replica that already holds this adapter set.
+            handle = handle.options(multiplexed_model_id=params.adapter_set)
+        if on_progress is None:
+            response = handle.generate.remote(params)
+            work = _awaited(response)
+        else:
+            response = handle.options(stream=True).generate_stream.remote(params)
+            work = _streamed(response, on_progress)
         try:
-            return await asyncio.wait_for(_awaited(response), timeout=self._timeout_s)
+            return await asyncio.wait_for(work, timeout=self._timeout_s)
         except asyncio.CancelledError:
             # Nobody waits for this image any more (the client hung up): the replica drops it
             # from its queue, or stops its pipeline call when no other caller is left.
@@ -52,6 +70,15 @@ class ModelClient:
 
 async def _awaited(response: Any) -> Any:
     return await response
+
+
+async def _streamed(response: Any, on_progress: Callable[[GenerationProgress], None]) -> GenerationResult:
+    async for event in response:
+        if isinstance(event, GenerationProgress):
+            on_progress(event)
+        else:
+            return event
+    raise GenerationError("the model's stream ended without an image")
 
 
 def unwrap(exc: BaseException) -> BaseException:

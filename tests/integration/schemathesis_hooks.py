@@ -13,7 +13,7 @@ from tests.factories import TEST_ROUTES
 MAX_SIDE = 128
 MAX_STEPS = 2
 MAX_IMAGES = 2
-# Connection refused at once: a hero job for a fuzzed page URL, or an img2img input URL, fails
+# Connection refused at once: a hero job for a fuzzed page URL, or an input image URL, fails
 # fast (and is refunded) instead of waiting on DNS lookups of random hosts; hero jobs would queue
 # them in front of the other tests' jobs.
 UNREACHABLE_PAGE = "http://127.0.0.1:9/fuzzed-page"
@@ -45,7 +45,10 @@ def _cheap_item(body: dict) -> None:
         sides = size.split("x", 1)
         if all(side.isdigit() and MAX_SIDE < int(side) <= 256 for side in sides):
             body["size"] = f"{MAX_SIDE}x{MAX_SIDE}"
-    for field in ("url", "image"):
+    hires = body.get("hires")
+    if isinstance(hires, dict) and _is_int(steps := hires.get("num_inference_steps")) and MAX_STEPS < steps <= 50:
+        hires["num_inference_steps"] = MAX_STEPS
+    for field in ("url", "image", "mask"):
         value = body.get(field)
         if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
             body[field] = UNREACHABLE_PAGE

@@ -202,3 +202,40 @@ async def test_a_shared_generation_stops_and_is_refunded_when_every_waiter_hangs
     # The key was given up, not marked failed: the next request generates it.
     again = await api.get(image_url)
     assert again.status_code == 200 and again.headers["x-cache"] == "MISS"
+
+
+def streamed_generation(key: str) -> Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]:
+    body = {"model": "tiny-sd", "prompt": f"a slow lighthouse {secrets.token_hex(3)}", "size": "256x256",
+            "steps": LONG_STEPS, "stream": True, "partial_images": 3}
+
+    async def request(client: httpx.AsyncClient) -> httpx.Response:
+        async with client.stream(
+            "POST", "/v1/images/generations", json=body, headers={"Authorization": f"Bearer {key}"}
+        ) as response:
+            async for _ in response.aiter_bytes():
+                pass
+        return response
+
+    return request
+
+
+async def test_a_streaming_client_that_hangs_up_stops_its_generation_and_pays_nothing(serve_app, tiny_sd):
+    # Previews and hang-ups share the replica's step callback: listening must not keep a call alive.
+    user_id, key = await user_with_key(serve_app.db)
+    balance = await balance_of(serve_app, user_id)
+    stopped_before = (await stats(tiny_sd))["abandoned"]["running"]
+    before = (await stats(tiny_sd))["steps"]
+    caller = Caller(serve_app, streamed_generation(key))
+
+    async def stepping() -> bool:
+        return (await stats(tiny_sd))["steps"] > before
+
+    await until(stepping)
+    steps_at_hang_up = (await stats(tiny_sd))["steps"]
+    await caller.hang_up()
+
+    after = await until_idle(tiny_sd)
+    assert after["abandoned"]["running"] == stopped_before + 1
+    assert after["steps"] - steps_at_hang_up <= STEPS_IN_FLIGHT
+    await until(lambda: _settled(serve_app, user_id, balance))
+    assert await images_of(serve_app, user_id) == 0

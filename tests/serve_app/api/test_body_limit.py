@@ -12,9 +12,11 @@ from PIL import Image
 from sqlmodel import select
 
 from serve_app.api.main import create_app
+from serve_app.api.state import AppState
+from serve_app.config import parse_app_config
 from serve_app.db.models import UsageRecord
 from serve_app.services import credits
-from tests.factories import user_with_key
+from tests.factories import app_args, tiny_inpaint_entry, tiny_model_entry, user_with_key
 
 MIB = 1024 * 1024
 
@@ -131,3 +133,73 @@ async def test_an_input_that_fails_to_decode_after_admission_is_refunded(client,
     async with state.db.read() as session:
         records = (await session.exec(select(UsageRecord).where(UsageRecord.user_id == user_id))).all()
     assert [record.status for record in records] == ["failed"]
+
+
+@pytest.fixture
+async def inpainting_client(tmp_path) -> AsyncIterator[httpx.AsyncClient]:
+    """An app whose catalog holds an inpainting model (no replicas: inputs are refused before one runs)."""
+    # Two models' queues: room for them in the ingress.
+    ingress = {"num_replicas": 1, "max_ongoing_requests": 512, "ray_actor_options": {"num_cpus": 0}}
+    models = [tiny_model_entry(), tiny_inpaint_entry()]
+    config = parse_app_config(
+        app_args(tmp_dir=str(tmp_path), model_cache_dir=str(tmp_path), models=models, ingress=ingress)
+    )
+    app_state = AppState.build(config, model_handles={})
+    await app_state.startup()
+    transport = httpx.ASGITransport(app=create_app(app_state), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        http.state = app_state
+        yield http
+    await app_state.shutdown()
+
+
+UNDECODABLE = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"junk" * 1000).decode()
+
+
+async def test_a_key_without_credits_gets_its_402_before_the_inpainting_inputs_are_decoded(inpainting_client):
+    _, key = await user_with_key(inpainting_client.state.db, plan="broke")
+    response = await inpainting_client.post(
+        "/api/v1/generate",
+        json={"prompt": "a", "model": "tiny-inpaint", "mode": "inpaint", "image": UNDECODABLE, "mask": UNDECODABLE},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert_error(response, 402, "insufficient_credits")
+
+
+async def test_an_edit_without_credits_is_refused_before_its_uploads_are_decoded(inpainting_client):
+    _, key = await user_with_key(inpainting_client.state.db, plan="broke")
+    response = await inpainting_client.post(
+        "/v1/images/edits",
+        data={"prompt": "a"},
+        files={"image": ("a.png", b"\x89PNG\r\n\x1a\n" + b"junk" * 1000, "image/png")},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 429 and response.json()["error"]["code"] == "insufficient_quota"
+
+
+async def test_a_mask_that_fails_to_decode_after_admission_is_refunded(inpainting_client):
+    state = inpainting_client.state
+    user_id, key = await user_with_key(state.db)
+    response = await inpainting_client.post(
+        "/api/v1/generate",
+        json={
+            "prompt": "a", "model": "tiny-inpaint", "mode": "inpaint", "image": png_data_url(64), "mask": UNDECODABLE
+        },
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    error = assert_error(response, 400, "invalid_request")
+    assert error["field"] == "mask" and "damaged or incomplete" in error["message"]
+    assert await credits.balance(db=state.db, user_id=user_id) == 1000
+    async with state.db.read() as session:
+        records = (await session.exec(select(UsageRecord).where(UsageRecord.user_id == user_id))).all()
+    assert [record.status for record in records] == ["failed"]
+
+
+@pytest.mark.parametrize("path", ["/v1/images/edits", "/api/v1/upscale"])
+async def test_image_routes_take_a_large_body_only_for_a_valid_key(client, path):
+    body = CountingBody(80)
+    response = await client.post(
+        path, content=body, headers={"Content-Length": str(80 * 65536), "Authorization": "Bearer pxr_not-a-key"}
+    )
+    assert response.status_code == 401
+    assert body.pulled == 0

@@ -26,7 +26,7 @@ async def client(state) -> AsyncIterator[httpx.AsyncClient]:
         ({"prompt": "a", "aspect_ratio": "1:1", "height": 64}, "aspect_ratio", "not both"),
         ({"prompt": "a", "count": 0}, "count", "1–100"),
         ({"prompt": "a", "count": 5}, "count", "1–4"),
-        ({"prompt": "a", "mode": "inpaint"}, "mode", "'img2img'"),
+        ({"prompt": "a", "mode": "outpaint"}, "mode", "'inpaint'"),
         ({"prompt": "a", "mode": "img2img"}, "image", "input image"),
         ({"prompt": "a", "image": "data:image/png;base64,AAAA"}, "image", "img2img"),
         ({"prompt": "a", "strength": 0.5}, "strength", "img2img"),

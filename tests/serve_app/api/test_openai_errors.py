@@ -69,6 +69,17 @@ async def test_validation_errors_name_the_param(client, state):
     assert error["param"] == "n" and error["code"] == "invalid_request"
 
 
+
+async def test_a_streamed_generation_refuses_an_idempotency_key_it_could_not_honour(client, state):
+    user_id, key = await user_with_key(state.db)
+    response = await client.post(
+        "/v1/images/generations",
+        json={"prompt": "a", "stream": True},
+        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "stream-1"},
+    )
+    error = openai_error(response, 400, "invalid_request_error")
+    assert error["param"] == "Idempotency-Key" and "stream" in error["message"]
+
 async def test_missing_key_unknown_path_and_unexpected_errors_use_the_openai_shape(client):
     unauthorized = await client.get("/v1/models")
     assert openai_error(unauthorized, 401, "authentication_error")["code"] == "invalid_api_key"

@@ -31,7 +31,7 @@ def rejected(**fields) -> InvalidRequest:
         ("seed", [0, 2**32 - 1], [-1, 2**32]),
         ("count", [1, 100], [0, 101]),
         ("strength", [0.01, 1], [0, 1.01]),
-        ("mode", ["text2img", "img2img"], ["inpaint"]),
+        ("mode", ["text2img", "img2img", "inpaint"], ["outpaint"]),
         ("output_format", ["png", "jpeg", "webp"], ["gif"]),
         ("aspect_ratio", list(ASPECT_RATIOS), ["7:3", "1:1 "]),
     ],
