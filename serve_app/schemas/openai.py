@@ -5,7 +5,7 @@ import re
 from typing import Literal
 
 from fastapi import UploadFile
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS
 from deployments.protocol import GenerationParams
@@ -113,6 +113,9 @@ class ImagesGenerationRequest(StrictRequest):
 
 class ImagesEditRequest(StrictRequest):
     """`POST /v1/images/edits`, a multipart form: the masked area of `image` is redrawn."""
+
+    # Form fields arrive as text: numbers are parsed from it, which strict types would refuse.
+    model_config = ConfigDict(strict=False)
 
     image: UploadFile = Field(description="The image to edit: PNG, JPEG or WebP (≤ 10 MiB).")
     prompt: PromptText = Field(
