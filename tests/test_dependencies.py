@@ -6,8 +6,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPORT_NAMES = {"pillow": "PIL", "pyyaml": "yaml", "pydantic-settings": "pydantic_settings", "argon2-cffi": "argon2"}
-# Loaded by another package at run time, never imported by name here (jinja2 by Starlette's
-# templates, python-multipart by FastAPI's form parsing).
+# Loaded by another package at run time, never imported by name here: SQLAlchemy's drivers,
+# from_pretrained's loader, trafilatura's cleaner, Starlette's templates and form parser.
 INDIRECT = {"aiosqlite", "psycopg", "accelerate", "lxml-html-clean", "jinja2", "python-multipart"}
 
 

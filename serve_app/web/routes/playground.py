@@ -27,6 +27,8 @@ _REQUEST_FIELDS = (
     "prompt", "negative_prompt", "model", "aspect_ratio", "width", "height", "count", "seed",
     "num_inference_steps", "guidance_scale", "output_format", "strength",
 )
+# The API's JSON bodies are strictly typed (a string is never a number there); a form sends text.
+_NUMBER_FIELDS = frozenset({"width", "height", "count", "seed", "num_inference_steps", "guidance_scale", "strength"})
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 _UPLOAD_TYPES = ("image/png", "image/jpeg", "image/webp")
 
@@ -53,6 +55,17 @@ async def playground_page(
     )
 
 
+def _typed(name: str, value: str) -> str | int | float:
+    """A form value as GenerateRequest takes it: numbers for its number fields."""
+    if name not in _NUMBER_FIELDS:
+        return value
+    try:
+        number = float(value)
+        return int(number) if number.is_integer() and "." not in value else number
+    except ValueError:
+        raise InvalidRequest(field=name, message=f"enter a number, not {value!r}") from None
+
+
 async def _data_url(upload: UploadFile) -> str:
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
@@ -66,7 +79,11 @@ async def _data_url(upload: UploadFile) -> str:
 async def generate(request: Request, state: StateDep, context: ContextDep, console: CsrfSessionDep) -> Response:
     """Generate through the API's GenerationService; the result fragment with the balance after it."""
     form = await request.form()
-    values = {name: form[name] for name in _REQUEST_FIELDS if isinstance(form.get(name), str) and form[name].strip()}
+    values = {
+        name: _typed(name, form[name].strip())
+        for name in _REQUEST_FIELDS
+        if isinstance(form.get(name), str) and form[name].strip()
+    }
     values["enhance"] = form.get("enhance") == "on"
     upload = form.get("image")
     if isinstance(upload, UploadFile) and upload.filename:
