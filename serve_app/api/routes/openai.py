@@ -30,13 +30,27 @@ router = APIRouter(
 )
 
 
+# One Server-Sent Event of a streamed generation, as an SSE parser reads it.
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {
+            "type": "string",
+            "enum": ["image_generation.partial_image", "image_generation.completed", "error"],
+        },
+        "data": {"type": "string", "description": "The event as JSON (ImageStreamEvent, or an OpenAI error)."},
+    },
+    "required": ["event", "data"],
+}
+
+
 @router.post(
     "/images/generations", response_model=ImagesResponse, response_model_exclude_none=True,
     responses={
         200: {
             "description": "The images; with `stream`, Server-Sent Events (`image_generation.partial_image`, "
             "then `image_generation.completed`, or `error`).",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": _SSE_EVENT}},
         },
         **{status: {"model": OpenAIError} for status in (409, 422)},
     },
