@@ -36,7 +36,8 @@ cleanup() {
     [ -n "$PAGES_PID" ] && kill -TERM "$PAGES_PID" 2>/dev/null && wait "$PAGES_PID" 2>/dev/null
     # `ray start` recorded this head as the machine's current cluster; left behind, it names a
     # dead head that a later bare `ray.init()` or `serve run` would try to join.
-    [ "$(cat /tmp/ray/ray_current_cluster 2>/dev/null)" = "$RAY_ADDRESS" ] && rm -f /tmp/ray/ray_current_cluster
+    # It holds the head's node address, which need not be the loopback one used here: match the port.
+    case "$(cat /tmp/ray/ray_current_cluster 2>/dev/null)" in *":$RAY_PORT") rm -f /tmp/ray/ray_current_cluster ;; esac
     rm -rf "$WORK"
 }
 trap cleanup EXIT
