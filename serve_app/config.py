@@ -5,10 +5,10 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from deployments.diffusion.adapters import AdapterSource
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig, with_batching_defaults
@@ -19,6 +19,16 @@ APP_IMPORT_PATH = "serve_app.app:build_app"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}/[a-z0-9][a-z0-9-]{0,30}$")
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def _check_slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError("use lowercase letters, digits and '-', starting with a letter or digit")
+    return value
+
+
+# A name used in requests and as a deployment or plan name.
+Slug = Annotated[str, AfterValidator(_check_slug)]
 
 
 class StrictModel(BaseModel):
@@ -142,7 +152,7 @@ def batched_serve_options(deployment: DeploymentOptions, batching: BatchingConfi
 class AdapterConfig(StrictModel):
     """A LoRA adapter of one catalog model, which requests name in `loras`."""
 
-    slug: str = Field(description="Name used in requests' `loras`.")
+    slug: Slug = Field(description="Name used in requests' `loras`.")
     name: str = Field(description="Display name.")
     description: str = Field(default="", description="One line for the catalog.")
     source: str = Field(
@@ -160,13 +170,6 @@ class AdapterConfig(StrictModel):
     )
     credits_per_image: int = Field(default=0, ge=0, description="Credits added to each image drawn with it.")
 
-    @field_validator("slug")
-    @classmethod
-    def _slug(cls, value: str) -> str:
-        if not _SLUG.match(value):
-            raise ValueError("use lowercase letters, digits and '-', starting with a letter or digit")
-        return value
-
     @field_validator("source")
     @classmethod
     def _source(cls, value: str) -> str:
@@ -176,7 +179,7 @@ class AdapterConfig(StrictModel):
 class ModelConfig(StrictModel):
     """One entry of the model catalog: what users see and pay, and how its replicas run."""
 
-    slug: str = Field(description="Name used in requests and as the deployment name.")
+    slug: Slug = Field(description="Name used in requests and as the deployment name.")
     name: str = Field(description="Display name.")
     description: str = Field(default="", description="One line for the catalog.")
     source: str = Field(
@@ -219,13 +222,6 @@ class ModelConfig(StrictModel):
         description="Adapter sets (the adapters one request names) each replica keeps loaded; the least "
         "recently used is unloaded first. Requests are routed to a replica holding theirs.",
     )
-
-    @field_validator("slug")
-    @classmethod
-    def _slug(cls, value: str) -> str:
-        if not _SLUG.match(value):
-            raise ValueError("use lowercase letters, digits and '-', starting with a letter or digit")
-        return value
 
     @field_validator("source")
     @classmethod
@@ -298,7 +294,7 @@ class ModelConfig(StrictModel):
 class PlanConfig(StrictModel):
     """What a plan allows. A limit left unset (null) is unlimited."""
 
-    slug: str = Field(description="Name stored on users, e.g. `free`.")
+    slug: Slug = Field(description="Name stored on users, e.g. `free`.")
     name: str = Field(description="Display name.")
     api_access: bool = Field(default=True, description="False refuses every keyed request (403).")
     requests_per_minute: int | None = Field(
@@ -317,13 +313,6 @@ class PlanConfig(StrictModel):
     )
     storage: bool = Field(default=True, description="Images are stored and served by URL.")
     initial_credits: int = Field(default=0, ge=0, description="Credits granted to a new user.")
-
-    @field_validator("slug")
-    @classmethod
-    def _slug(cls, value: str) -> str:
-        if not _SLUG.match(value):
-            raise ValueError("use lowercase letters, digits and '-', starting with a letter or digit")
-        return value
 
 
 def _default_plans() -> list[PlanConfig]:

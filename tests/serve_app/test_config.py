@@ -174,3 +174,16 @@ def test_an_enhancer_that_could_never_fill_a_batch_is_refused():
                                     "deployment": {"max_ongoing_requests": 16}}))
     assert "enhancer: deployment.max_ongoing_requests (16) is below batching.max_batch_size (32)" in error
     assert "set it to at least 64" in error
+
+
+@pytest.mark.parametrize(
+    ("bad", "key"),
+    [
+        ({"models": [tiny_model_entry("Bad_Slug")]}, "models.0.slug"),
+        ({"models": [tiny_model_entry()], "plans": [{"slug": "X y", "name": "x"}]}, "plans.0.slug"),
+        ({"models": [tiny_model_entry(adapters=[{"slug": "NO", "name": "n", "source": "builtin:tiny-lora"}])]},
+         "models.0.adapters.0.slug"),
+    ],
+)
+def test_every_slug_follows_one_rule_and_says_how_to_fix_it(bad, key):
+    assert f"{key}: use lowercase letters, digits and '-', starting with a letter or digit" in error_of(bad)
