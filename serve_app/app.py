@@ -11,7 +11,7 @@ from deployments.scraper.config import ScraperConfig
 from serve_app.config import AppConfig, parse_app_config
 from serve_app.ingress import build_ingress
 from serve_app.jobs.worker import build_job_worker
-from serve_app.settings import apply_environment
+from serve_app.environment import apply_environment
 
 
 def build_app(args: dict[str, Any]) -> Application:

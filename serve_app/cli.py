@@ -15,7 +15,7 @@ from serve_app.db.session import Database
 from serve_app.errors import ApiError
 from serve_app.project_cli import add_project_commands
 from serve_app.services import credits, users
-from serve_app.settings import apply_environment
+from serve_app.environment import apply_environment
 
 DEFAULT_CONFIG = "configs/local.yaml"
 Handler = Callable[[argparse.Namespace, AppConfig, Database], Awaitable[None]]

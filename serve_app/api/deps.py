@@ -13,7 +13,7 @@ from serve_app.services.generation import GenerationService
 from serve_app.services.image_url import ImageUrlService
 from serve_app.services.hero.service import HeroService
 from serve_app.services.keys import parse_authorization
-from serve_app.services.openai_images import OpenAIImagesService
+from serve_app.services.openai import OpenAIImagesService
 from serve_app.services.prompts import PromptService
 from serve_app.services.users import authenticate
 from serve_app.services.webhooks import WebhookService

@@ -14,9 +14,8 @@ from serve_app.api.errors import register_error_handlers
 from serve_app.api.openapi import install_openapi
 from serve_app.api.middleware import RequestContextMiddleware
 from serve_app.api.routes import (
-    account, files, generate, health, image, images, model_routes, models, openai, prompts, urls,
+    account, files, generate, health, hero, image_url, images, model_routes, models, openai, prompts, upscale, webhooks,
 )
-from serve_app.api.routes import upscale, webhooks
 from serve_app.api.state import AppState
 from serve_app.errors import Unauthorized
 from serve_app.schemas.common import ErrorEnvelope
@@ -78,7 +77,7 @@ def create_app(state: AppState) -> FastAPI:
     # Every route with its full path, for the `Allow` header of a 405 (api/errors.py).
     app.state.api_routes = []
     for module in (
-        generate, urls, account, images, models, health, files, prompts, openai, model_routes, image, webhooks,
+        generate, hero, account, images, models, health, files, prompts, openai, model_routes, image_url, webhooks,
         upscale,
     ):
         app.include_router(module.router)

@@ -12,11 +12,11 @@ from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
 from serve_app.services.hero.service import HeroService
 from serve_app.services.idempotency import IdempotencyKeys
-from serve_app.services.image_cache import ImageCache
+from serve_app.services.image_url_cache import ImageCache
 from serve_app.services.image_url import ImageUrlService
 from serve_app.services.init_images import scraper_image_fetcher
 from serve_app.services.models import ModelClient
-from serve_app.services.openai_images import OpenAIImagesService
+from serve_app.services.openai import OpenAIImagesService
 from serve_app.services.prompts import PromptService
 from serve_app.services.routing import ModelRouter
 from serve_app.services.webhooks import WebhookService

@@ -28,7 +28,7 @@ from serve_app.services.init_images import ImageFetcher, check_mask_fits, image_
 from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
 from serve_app.services.publish import discard_images, publish_image
-from serve_app.services.settings import storage_info
+from serve_app.services.storage_preference import storage_info
 from serve_app.services.upscale import Hires, hires_plan, resolve_upscaler
 from serve_app.services.variants import PromptVariant
 from serve_app.services.webhooks import WebhookService

@@ -18,12 +18,12 @@ from serve_app.db.models import Image, Project, User
 from serve_app.db.session import Database
 from serve_app.errors import ReferrerNotAllowed
 from serve_app.schemas.generate import MAX_SEED
-from serve_app.schemas.image import ImageQuery
+from serve_app.schemas.image_url import ImageQuery
 from serve_app.services import signing
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock
 from serve_app.services.generation import publish_image
-from serve_app.services.image_cache import Claim, ImageCache, cache_key
+from serve_app.services.image_url_cache import Claim, ImageCache, cache_key
 from serve_app.services.projects import find_project_and_owner
 from serve_app.services.routing import ModelRouter
 from serve_app.storage.base import ObjectNotFound, ObjectStore

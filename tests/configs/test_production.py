@@ -121,7 +121,7 @@ def test_production_routes_name_only_catalog_models(app_args):
 
 
 def test_production_database_base_url_and_minio_keys_come_from_the_environment(app_args):
-    from serve_app.settings import Settings, apply_environment
+    from serve_app.environment import Settings, apply_environment
 
     url = "postgresql://pixelray:s3cret@db.internal:5432/pixelray"
     settings = Settings(

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from serve_app.config import ConfigError, load_app_config, parse_app_config
-from serve_app.settings import Settings, apply_environment
+from serve_app.environment import Settings, apply_environment
 from tests.factories import tiny_model_entry
 
 ROOT = Path(__file__).resolve().parents[2]

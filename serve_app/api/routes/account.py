@@ -4,7 +4,7 @@ from serve_app.api.deps import ContextDep, CurrentUser, StateDep
 from serve_app.schemas.account import BalanceData, UsageData
 from serve_app.schemas.common import Envelope
 from serve_app.schemas.images import SettingsData, SettingsUpdate
-from serve_app.services import credits, settings
+from serve_app.services import credits, storage_preference
 from serve_app.services.usage import usage_of
 
 router = APIRouter(prefix="/api/v1", tags=["account"])
@@ -27,7 +27,7 @@ async def balance(user: CurrentUser, state: StateDep, context: ContextDep) -> En
 @router.get("/settings", response_model=Envelope[SettingsData])
 async def get_settings(user: CurrentUser, state: StateDep, context: ContextDep) -> Envelope[SettingsData]:
     """Your settings: whether your images are stored and served by URL."""
-    data = settings.settings_of(state.config, user=user, plan=state.accounting.plan_of(user))
+    data = storage_preference.settings_of(state.config, user=user, plan=state.accounting.plan_of(user))
     return Envelope(data=data, request_id=context.request_id)
 
 
@@ -36,7 +36,7 @@ async def update_settings(
     body: SettingsUpdate, user: CurrentUser, state: StateDep, context: ContextDep
 ) -> Envelope[SettingsData]:
     """Turn storage of your images on or off."""
-    data = await settings.update_settings(
+    data = await storage_preference.update_settings(
         db=state.db, config=state.config, user=user, plan=state.accounting.plan_of(user), update=body
     )
     return Envelope(data=data, request_id=context.request_id)

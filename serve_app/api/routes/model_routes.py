@@ -2,7 +2,7 @@ from fastapi import APIRouter
 
 from serve_app.api.deps import ContextDep, StateDep
 from serve_app.schemas.common import Envelope
-from serve_app.schemas.image import RouteList, RoutePublic
+from serve_app.schemas.image_url import RouteList, RoutePublic
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 

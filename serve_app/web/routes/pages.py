@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from serve_app.api.deps import StateDep
 from serve_app.schemas.images import SettingsUpdate
-from serve_app.services import activity, credits, images, settings
+from serve_app.services import activity, credits, images, storage_preference
 from serve_app.services.usage import usage_of
 from serve_app.web.deps import ConsoleSessionDep, CsrfSessionDep
 from serve_app.web.pagination import Pager
@@ -74,7 +74,7 @@ async def usage_page(request: Request, state: StateDep, console: ConsoleSessionD
 @router.get("/settings")
 async def settings_page(request: Request, state: StateDep, console: ConsoleSessionDep) -> Response:
     """The storage preference."""
-    data = settings.settings_of(state.config, user=console.user, plan=state.accounting.plan_of(console.user))
+    data = storage_preference.settings_of(state.config, user=console.user, plan=state.accounting.plan_of(console.user))
     return render(request, "settings.html", settings=data, server_storage=state.config.storage.enabled)
 
 
@@ -83,7 +83,7 @@ async def update_settings(
     request: Request, state: StateDep, console: CsrfSessionDep, storage_enabled: Annotated[str, Form()] = "off"
 ) -> Response:
     """Save the storage preference."""
-    data = await settings.update_settings(
+    data = await storage_preference.update_settings(
         db=state.db, config=state.config, user=console.user, plan=state.accounting.plan_of(console.user),
         update=SettingsUpdate(storage_enabled=storage_enabled == "on"),
     )

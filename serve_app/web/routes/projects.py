@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from serve_app.api.deps import StateDep
 from serve_app.errors import InvalidRequest
-from serve_app.schemas.image import ASPECT_RATIOS, ImageQuery
+from serve_app.schemas.image_url import ASPECT_RATIOS, ImageQuery
 from serve_app.schemas.validation import invalid_request
 from serve_app.services import projects, signing
 from serve_app.web.deps import ConsoleSessionDep, CsrfSessionDep

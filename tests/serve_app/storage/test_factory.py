@@ -3,7 +3,7 @@
 import pytest
 
 from serve_app.config import ConfigError
-from serve_app.settings import Settings, apply_environment
+from serve_app.environment import Settings, apply_environment
 from serve_app.storage.factory import build_object_store
 from serve_app.storage.local import LocalObjectStore
 from serve_app.storage.s3 import S3ObjectStore

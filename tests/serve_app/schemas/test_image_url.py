@@ -3,7 +3,7 @@
 import pytest
 
 from serve_app.config import ModelConfig
-from serve_app.schemas.image import ASPECT_RATIOS, ImageQuery, size_for
+from serve_app.schemas.image_url import ASPECT_RATIOS, ImageQuery, size_for
 
 
 def model(default: int, *, min_size: int = 256, max_size: int = 2048) -> ModelConfig:

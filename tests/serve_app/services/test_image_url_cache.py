@@ -7,7 +7,7 @@ import pytest
 from serve_app.db.session import Database
 from serve_app.errors import GenerationFailed
 from serve_app.services.clock import SystemClock
-from serve_app.services.image_cache import Claim, ImageCache, cache_key
+from serve_app.services.image_url_cache import Claim, ImageCache, cache_key
 from tests.factories import project_with_owner
 
 

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from serve_app.api.deps import ContextDep, HostProject, ImagesDep
 from serve_app.api.errors import ImageRoute
-from serve_app.schemas.image import ImageQuery
+from serve_app.schemas.image_url import ImageQuery
 from serve_app.services.context import RequestContext
 from serve_app.services.image_url import ImageAnswer, ImageUrlService
 
