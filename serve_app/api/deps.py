@@ -12,6 +12,7 @@ from serve_app.services.context import RequestContext
 from serve_app.services.generation import GenerationService
 from serve_app.services.image_url import ImageUrlService
 from serve_app.services.hero.service import HeroService
+from serve_app.services.jobs import JobService
 from serve_app.services.keys import parse_authorization
 from serve_app.services.openai import OpenAIImagesService
 from serve_app.services.prompts import PromptService
@@ -64,6 +65,10 @@ def get_hero(state: StateDep) -> HeroService:
     return state.hero
 
 
+def get_jobs(state: StateDep) -> JobService:
+    return state.jobs
+
+
 def get_prompts(state: StateDep) -> PromptService:
     return state.prompts
 
@@ -75,6 +80,7 @@ def get_openai_images(state: StateDep) -> OpenAIImagesService:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 GenerationDep = Annotated[GenerationService, Depends(get_generation)]
 HeroDep = Annotated[HeroService, Depends(get_hero)]
+JobsDep = Annotated[JobService, Depends(get_jobs)]
 PromptsDep = Annotated[PromptService, Depends(get_prompts)]
 OpenAIImagesDep = Annotated[OpenAIImagesService, Depends(get_openai_images)]
 

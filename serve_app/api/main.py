@@ -14,7 +14,8 @@ from serve_app.api.errors import register_error_handlers
 from serve_app.api.openapi import install_openapi
 from serve_app.api.middleware import RequestContextMiddleware
 from serve_app.api.routes import (
-    account, files, generate, health, hero, image_url, images, model_routes, models, openai, prompts, upscale, webhooks,
+    account, files, generate, health, hero, image_url, images, jobs, model_routes, models, openai, prompts, upscale,
+    webhooks,
 )
 from serve_app.api.state import AppState
 from serve_app.errors import Unauthorized
@@ -77,7 +78,7 @@ def create_app(state: AppState) -> FastAPI:
     # Every route with its full path, for the `Allow` header of a 405 (api/errors.py).
     app.state.api_routes = []
     for module in (
-        generate, hero, account, images, models, health, files, prompts, openai, model_routes, image_url, webhooks,
+        generate, hero, jobs, account, images, models, health, files, prompts, openai, model_routes, image_url, webhooks,
         upscale,
     ):
         app.include_router(module.router)

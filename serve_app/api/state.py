@@ -15,6 +15,7 @@ from serve_app.services.idempotency import IdempotencyKeys
 from serve_app.services.image_url_cache import ImageCache
 from serve_app.services.image_url import ImageUrlService
 from serve_app.services.init_images import scraper_image_fetcher
+from serve_app.services.jobs import JobService
 from serve_app.services.models import ModelClient
 from serve_app.services.openai import OpenAIImagesService
 from serve_app.services.prompts import PromptService
@@ -36,6 +37,7 @@ class AppState:
     accounting: Accounting
     generation: GenerationService
     hero: HeroService
+    jobs: JobService
     prompts: PromptService
     openai_images: OpenAIImagesService
     router: ModelRouter
@@ -67,8 +69,9 @@ class AppState:
         )
         hero = HeroService(
             config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker,
-            webhooks=webhooks, clock=clock,
+            webhooks=webhooks,
         )
+        jobs = JobService(db=db, store=store, accounting=accounting, worker=worker, clock=clock)
         openai_images = OpenAIImagesService(config=config, generation=generation, accounting=accounting)
         router = ModelRouter(config=config, models=models)
         images = ImageUrlService(
@@ -78,7 +81,7 @@ class AppState:
             db=db, clock=clock, ttl_s=config.ledger.idempotency_ttl_s, lease_s=config.ledger.lease_s
         )
         return cls(
-            config, db, store, models, clock, accounting, generation, hero, prompts, openai_images, router, images,
+            config, db, store, models, clock, accounting, generation, hero, jobs, prompts, openai_images, router, images,
             idempotency,
             webhooks,
         )

@@ -1,4 +1,4 @@
-"""Wire models of the hero-image flow: submit a page URL, follow its job, browse its images."""
+"""Wire models of the hero-image flow: submit a page URL, browse its images (its job: schemas/jobs.py)."""
 
 from datetime import datetime
 from typing import Annotated
@@ -74,27 +74,3 @@ class UrlList(BaseModel):
     total: int
     limit: int
     offset: int
-
-
-class JobProgress(BaseModel):
-    stage: str = Field(description="queued, scraping, generating, rendering, storing, done (or failed, cancelled).")
-    step: int
-    total: int
-
-
-class JobPublic(BaseModel):
-    job_id: str
-    kind: str
-    status: str = Field(description="queued, generating, completed, failed or cancelled.")
-    attempt: int
-    max_attempts: int
-    progress: JobProgress
-    url_id: str | None
-    style: str
-    style_used: str | None
-    prompt: str | None
-    image_url: str | None
-    error: str | None
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None

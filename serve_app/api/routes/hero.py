@@ -3,10 +3,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, Response
 
-from serve_app.api.deps import ContextDep, CurrentUser, HeroDep, IdPath
+from serve_app.api.deps import CurrentUser, HeroDep, IdPath
 from serve_app.errors import NotFound
-from serve_app.schemas.common import MAX_OFFSET, Envelope, ErrorEnvelope, Text
-from serve_app.schemas.hero import JobPublic, UrlItem, UrlList
+from serve_app.schemas.common import MAX_OFFSET, Text
+from serve_app.schemas.hero import UrlItem, UrlList
 
 router = APIRouter(tags=["hero images"])
 
@@ -37,17 +37,3 @@ async def search_urls(
 async def get_url(url_id: IdPath, user: CurrentUser, hero: HeroDep) -> UrlItem:
     """One of your page URLs with all its images."""
     return await hero.get(user=user, url_id=url_id)
-
-
-@router.get("/api/v1/jobs/{job_id}", response_model=Envelope[JobPublic])
-async def get_job(job_id: IdPath, user: CurrentUser, hero: HeroDep, context: ContextDep) -> Envelope[JobPublic]:
-    """Status and progress of one of your background jobs."""
-    return Envelope(data=await hero.job(user=user, job_id=job_id), request_id=context.request_id)
-
-
-@router.delete(
-    "/api/v1/jobs/{job_id}", response_model=Envelope[JobPublic], responses={409: {"model": ErrorEnvelope}}
-)
-async def cancel_job(job_id: str, user: CurrentUser, hero: HeroDep, context: ContextDep) -> Envelope[JobPublic]:
-    """Cancel a queued or running job and refund it; 409 when it already completed or failed."""
-    return Envelope(data=await hero.cancel(user=user, job_id=job_id), request_id=context.request_id)

@@ -13,21 +13,17 @@ from sqlmodel import select
 from serve_app.config import AppConfig
 from serve_app.db.models import Job, PageUrl, User
 from serve_app.db.session import Database
-from serve_app.errors import JobAlreadyEnded, NotFound
-from serve_app.jobs import queue
+from serve_app.errors import NotFound
 from serve_app.jobs.hero import hero_size
 from serve_app.schemas.hero import (
     HeroAccepted,
     HeroImagePublic,
     HeroRequest,
-    JobProgress,
-    JobPublic,
     UrlItem,
     UrlList,
 )
 from serve_app.services import egress
 from serve_app.services.accounting import Accounting, Admission
-from serve_app.services.clock import Clock
 from serve_app.services.context import RequestContext
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore
@@ -44,11 +40,10 @@ def normalize_url(url: str) -> str:
 class HeroService:
     def __init__(
         self, *, config: AppConfig, db: Database, store: ObjectStore, accounting: Accounting, scraper: Any, worker: Any,
-        webhooks: WebhookService, clock: Clock,
+        webhooks: WebhookService,
     ):
         self._config = config
         self._webhooks = webhooks
-        self._clock = clock
         self._db = db
         self._store = store
         self._accounting = accounting
@@ -146,35 +141,6 @@ class HeroService:
                 raise NotFound(f"no URL {url_id!r}")
             jobs = await self._jobs_of(session, [url_id])
         return self._item(row, jobs.get(url_id, []))
-
-    async def job(self, *, user: User, job_id: str) -> JobPublic:
-        async with self._db.read() as session:
-            job = await session.get(Job, job_id)
-        if job is None or job.user_id != user.id:
-            raise NotFound(f"no job {job_id!r}")
-        return self._public(job)
-
-    async def cancel(self, *, user: User, job_id: str) -> JobPublic:
-        """Cancels a queued or running job and refunds it once; its worker stops at its next lease
-        renewal. Cancelling a cancelled job again answers the same; a finished one is JobAlreadyEnded."""
-        job = await queue.cancel(
-            db=self._db, accounting=self._accounting, job_id=job_id, user_id=user.id, now=self._clock.now()
-        )
-        if job is None:
-            raise NotFound(f"no job {job_id!r}")
-        if job.status != "cancelled":
-            raise JobAlreadyEnded(job_id=job_id, status=job.status)
-        self._worker.stop.remote(job.id)
-        return self._public(job)
-
-    def _public(self, job: Job) -> JobPublic:
-        return JobPublic(
-            job_id=job.id, kind=job.kind, status=job.status, attempt=job.attempt, max_attempts=job.max_attempts,
-            progress=JobProgress(stage=job.stage, step=job.progress_step, total=job.progress_total),
-            url_id=job.url_id, style=job.style, style_used=job.style_used, prompt=job.prompt,
-            image_url=self._store.url(job.storage_key) if job.storage_key else None, error=job.error,
-            created_at=job.created_at, updated_at=job.updated_at, completed_at=job.completed_at,
-        )
 
     @staticmethod
     async def _jobs_of(session, url_ids: list[str]) -> dict[str, list[Job]]:
