@@ -1,8 +1,11 @@
-"""Wire models of the account endpoints: usage and balance."""
+"""Wire models of the account endpoints: usage, balance and settings."""
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from serve_app.schemas.common import StrictRequest
+from serve_app.schemas.generate import StorageInfo
 
 
 class PeriodUsage(BaseModel):
@@ -34,3 +37,14 @@ class UsageData(BaseModel):
 class BalanceData(BaseModel):
     balance: int
     currency: Literal["credits"] = "credits"
+
+
+class SettingsUpdate(StrictRequest):
+    storage_enabled: bool = Field(
+        description="Store your images and get hosted URLs (true) or get data: URLs and store nothing (false)."
+    )
+
+
+class SettingsData(BaseModel):
+    storage_enabled: bool = Field(description="Your preference.")
+    storage: StorageInfo = Field(description="Whether images are stored, given your plan and the server.")

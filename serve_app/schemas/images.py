@@ -1,12 +1,10 @@
-"""Wire models of the gallery (GET/DELETE /api/v1/images) and of the user's settings."""
+"""Wire models of the gallery (GET/DELETE /api/v1/images)."""
 
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from serve_app.db.models import Image
-from serve_app.schemas.common import StrictRequest
-from serve_app.schemas.generate import StorageInfo
 
 
 class ImagePublic(BaseModel):
@@ -39,14 +37,3 @@ class ImageList(BaseModel):
 class DeletedImage(BaseModel):
     id: str
     deleted: bool = True
-
-
-class SettingsUpdate(StrictRequest):
-    storage_enabled: bool = Field(
-        description="Store your images and get hosted URLs (true) or get data: URLs and store nothing (false)."
-    )
-
-
-class SettingsData(BaseModel):
-    storage_enabled: bool = Field(description="Your preference.")
-    storage: StorageInfo = Field(description="Whether images are stored, given your plan and the server.")

@@ -1,9 +1,8 @@
 from fastapi import APIRouter
 
 from serve_app.api.deps import ContextDep, CurrentUser, StateDep
-from serve_app.schemas.account import BalanceData, UsageData
+from serve_app.schemas.account import BalanceData, SettingsData, SettingsUpdate, UsageData
 from serve_app.schemas.common import Envelope
-from serve_app.schemas.images import SettingsData, SettingsUpdate
 from serve_app.services import credits, storage_preference
 from serve_app.services.usage import usage_of
 

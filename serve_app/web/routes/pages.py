@@ -6,7 +6,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from serve_app.api.deps import StateDep
-from serve_app.schemas.images import SettingsUpdate
+from serve_app.schemas.account import SettingsUpdate
 from serve_app.services import activity, credits, images, storage_preference
 from serve_app.services.usage import usage_of
 from serve_app.web.deps import ConsoleSessionDep, CsrfSessionDep
