@@ -41,7 +41,7 @@ class AppState:
     prompts: PromptService
     openai_images: OpenAIImagesService
     router: ModelRouter
-    images: ImageUrlService
+    image_url: ImageUrlService
     idempotency: IdempotencyKeys
     webhooks: WebhookService
 
@@ -74,16 +74,16 @@ class AppState:
         jobs = JobService(db=db, store=store, accounting=accounting, worker=worker, clock=clock)
         openai_images = OpenAIImagesService(config=config, generation=generation, accounting=accounting)
         router = ModelRouter(config=config, models=models)
-        images = ImageUrlService(
+        image_url = ImageUrlService(
             db=db, store=store, clock=clock, accounting=accounting, router=router, cache=image_cache(config, db, clock)
         )
         idempotency = IdempotencyKeys(
             db=db, clock=clock, ttl_s=config.ledger.idempotency_ttl_s, lease_s=config.ledger.lease_s
         )
         return cls(
-            config, db, store, models, clock, accounting, generation, hero, jobs, prompts, openai_images, router, images,
-            idempotency,
-            webhooks,
+            config=config, db=db, store=store, models=models, clock=clock, accounting=accounting,
+            generation=generation, hero=hero, jobs=jobs, prompts=prompts, openai_images=openai_images,
+            router=router, image_url=image_url, idempotency=idempotency, webhooks=webhooks,
         )
 
     async def startup(self) -> None:

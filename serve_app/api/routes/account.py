@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from serve_app.api.deps import ContextDep, CurrentUser, StateDep
+from serve_app.api.deps import ClockDep, ConfigDep, ContextDep, CurrentPlan, CurrentUser, DatabaseDep
 from serve_app.schemas.account import BalanceData, SettingsData, SettingsUpdate, UsageData
 from serve_app.schemas.common import Envelope
 from serve_app.services import credits, storage_preference
@@ -10,32 +10,34 @@ router = APIRouter(prefix="/api/v1", tags=["account"])
 
 
 @router.get("/usage", response_model=Envelope[UsageData])
-async def usage(user: CurrentUser, state: StateDep, context: ContextDep) -> Envelope[UsageData]:
+async def usage(
+    user: CurrentUser, plan: CurrentPlan, db: DatabaseDep, clock: ClockDep, context: ContextDep
+) -> Envelope[UsageData]:
     """Requests and images today and this month, with the plan's limits and what is left."""
-    data = await usage_of(db=state.db, user=user, plan=state.accounting.plan_of(user), clock=state.clock)
+    data = await usage_of(db=db, user=user, plan=plan, clock=clock)
     return Envelope(data=data, request_id=context.request_id)
 
 
 @router.get("/balance", response_model=Envelope[BalanceData])
-async def balance(user: CurrentUser, state: StateDep, context: ContextDep) -> Envelope[BalanceData]:
+async def balance(user: CurrentUser, db: DatabaseDep, context: ContextDep) -> Envelope[BalanceData]:
     """The credit balance."""
-    data = BalanceData(balance=await credits.balance(db=state.db, user_id=user.id))
+    data = BalanceData(balance=await credits.balance(db=db, user_id=user.id))
     return Envelope(data=data, request_id=context.request_id)
 
 
 @router.get("/settings", response_model=Envelope[SettingsData])
-async def get_settings(user: CurrentUser, state: StateDep, context: ContextDep) -> Envelope[SettingsData]:
+async def get_settings(
+    user: CurrentUser, plan: CurrentPlan, config: ConfigDep, context: ContextDep
+) -> Envelope[SettingsData]:
     """Your settings: whether your images are stored and served by URL."""
-    data = storage_preference.settings_of(state.config, user=user, plan=state.accounting.plan_of(user))
+    data = storage_preference.settings_of(config, user=user, plan=plan)
     return Envelope(data=data, request_id=context.request_id)
 
 
 @router.patch("/settings", response_model=Envelope[SettingsData])
 async def update_settings(
-    body: SettingsUpdate, user: CurrentUser, state: StateDep, context: ContextDep
+    body: SettingsUpdate, user: CurrentUser, plan: CurrentPlan, db: DatabaseDep, config: ConfigDep, context: ContextDep
 ) -> Envelope[SettingsData]:
     """Turn storage of your images on or off."""
-    data = await storage_preference.update_settings(
-        db=state.db, config=state.config, user=user, plan=state.accounting.plan_of(user), update=body
-    )
+    data = await storage_preference.update_settings(db=db, config=config, user=user, plan=plan, update=body)
     return Envelope(data=data, request_id=context.request_id)

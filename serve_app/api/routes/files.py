@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from serve_app.api.deps import StateDep
+from serve_app.api.deps import StoreDep
 from serve_app.errors import NotFound
 from serve_app.storage.base import ObjectNotFound
 
@@ -9,10 +9,10 @@ router = APIRouter(tags=["files"])
 
 
 @router.get("/files/{key:path}", response_class=Response)
-async def get_file(key: str, state: StateDep) -> Response:
+async def get_file(key: str, store: StoreDep) -> Response:
     """Download a stored image (the local object store's public URLs)."""
     try:
-        stored = await state.store.get(key)
+        stored = await store.get(key)
     except ObjectNotFound:
         raise NotFound(f"no file at /files/{key}") from None
     # Keys are random and never reused, so the bytes under one URL never change.

@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from serve_app.api.deps import ContextDep, StateDep
+from serve_app.api.deps import ConfigDep, ContextDep, DatabaseDep, ModelsDep, StoreDep
 from serve_app.schemas.common import Envelope
 from serve_app.schemas.health import HealthData
 from serve_app.services.health import check_health
@@ -10,9 +10,11 @@ router = APIRouter(prefix="/api/v1", tags=["health"])
 
 
 @router.get("/health", response_model=Envelope[HealthData])
-async def health(state: StateDep, context: ContextDep) -> JSONResponse:
+async def health(
+    config: ConfigDep, db: DatabaseDep, store: StoreDep, models: ModelsDep, context: ContextDep
+) -> JSONResponse:
     """Check the database, the object store and every model deployment."""
-    data = await check_health(config=state.config, db=state.db, store=state.store, models=state.models)
+    data = await check_health(config=config, db=db, store=store, models=models)
     # A degraded service answers 503 so that load balancers and probes can act on the status.
     return JSONResponse(
         status_code=200 if data.status == "healthy" else 503,

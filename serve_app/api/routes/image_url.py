@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from serve_app.api.deps import ContextDep, HostProject, ImagesDep
+from serve_app.api.deps import ContextDep, HostProject, ImageUrlDep
 from serve_app.api.errors import ImageRoute
 from serve_app.schemas.image_url import ImageQuery
 from serve_app.services.context import RequestContext
@@ -62,7 +62,7 @@ async def _serve(
 
 @router.get("/p/{project}/image", response_class=Response, responses=_IMAGE_CONTENT)
 async def project_image(
-    project: str, query: Annotated[ImageQuery, Query()], request: Request, images: ImagesDep, context: ContextDep
+    project: str, query: Annotated[ImageQuery, Query()], request: Request, images: ImageUrlDep, context: ContextDep
 ) -> Response:
     """The image for the prompt in the URL, billed to the project's owner; errors are placeholder images."""
     return await _serve(project, query, request, images, context)
@@ -70,7 +70,7 @@ async def project_image(
 
 @router.get("/image", response_class=Response, responses=_IMAGE_CONTENT)
 async def host_image(
-    project: HostProject, query: Annotated[ImageQuery, Query()], request: Request, images: ImagesDep, context: ContextDep
+    project: HostProject, query: Annotated[ImageQuery, Query()], request: Request, images: ImageUrlDep, context: ContextDep
 ) -> Response:
     """As `/p/{project}/image`, with the project taken from the host: `PROJECT.BASE_DOMAIN/image`."""
     return await _serve(project, query, request, images, context)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from serve_app.api.deps import ContextDep, CurrentUser, OpenAIImagesDep, StateDep
+from serve_app.api.deps import ConfigDep, ContextDep, CurrentUser, OpenAIImagesDep
 from serve_app.api.errors import openai_error
 from serve_app.api.idempotency import IdempotentDep
 from serve_app.errors import ApiError, InvalidRequest
@@ -120,6 +120,6 @@ async def _read(upload: UploadFile, *, field: str) -> bytes:
 
 
 @router.get("/models", response_model=OpenAIModelList)
-async def list_models(user: CurrentUser, state: StateDep) -> OpenAIModelList:
+async def list_models(user: CurrentUser, config: ConfigDep) -> OpenAIModelList:
     """OpenAI Models API: the image models of the catalog."""
-    return OpenAIModelList(data=[OpenAIModel(id=model.slug) for model in state.config.models])
+    return OpenAIModelList(data=[OpenAIModel(id=model.slug) for model in config.models])
