@@ -91,7 +91,13 @@ class GenerationService:
         if isinstance(body, BatchRequest):
             if body.webhook_url:
                 await self._webhooks.check_url(user=user, url=body.webhook_url)
-            data = await generate_batch(self, user=user, request=body, context=context, variant=variant)
+            # Each item is its own billable request, with its own admission id in the ledger.
+            data = await generate_batch(
+                body,
+                plan=self.plan_of(user),
+                generate=lambda item: self.generate(user=user, request=item, context=context, variant=variant),
+                request_id=context.request_id,
+            )
             if body.webhook_url:
                 await self._webhooks.batch_finished(
                     user=user, url=body.webhook_url, request_id=context.request_id, data=data
