@@ -2,6 +2,9 @@
 
 from dataclasses import dataclass
 
+# The longest prompt a generation takes: requests are held to it and an enhancer's output is cut to it.
+PROMPT_MAX_CHARS = 2000
+
 
 @dataclass(frozen=True)
 class GenerationParams:

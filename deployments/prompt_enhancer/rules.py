@@ -7,7 +7,7 @@ quality terms shaped by the tone, skipping a part the idea already covers.
 import re
 from dataclasses import dataclass
 
-PROMPT_MAX_CHARS = 2000
+from deployments.protocol import PROMPT_MAX_CHARS
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ from ray import serve
 from deployments.diffusion.config import BatchingConfig
 from deployments.prompt_enhancer.config import PromptEnhancerConfig
 from deployments.prompt_enhancer.guard import guard
-from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS
-from deployments.protocol import EnhanceParams, EnhanceResult
+from deployments.protocol import PROMPT_MAX_CHARS, EnhanceParams, EnhanceResult
 
 logger = logging.getLogger("ray.serve")
 

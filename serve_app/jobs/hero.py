@@ -3,34 +3,27 @@
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from deployments.protocol import FetchError, GenerationParams, PageInfo
-from serve_app.config import AppConfig, ModelConfig
+from deployments.protocol import FetchError, PageInfo
+from serve_app.config import AppConfig
 from serve_app.db.models import Job, PageUrl
 from serve_app.db.session import Database
 from serve_app.errors import ApiError, GenerationFailed, InvalidRequest
+from serve_app.fitting import fit, hero_size
 from serve_app.jobs import queue
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock
 from serve_app.services.hero.render import apply_text_treatment, render_preset
 from serve_app.services.hero.styles import PRESET_STYLES, build_hero_prompt, pick_style, tone_for
+from serve_app.services.init_images import image_size
 from serve_app.services.models import ModelClient, unwrap
 from serve_app.services.prompts import PromptService
+from serve_app.services.publish import publish
 from serve_app.storage.base import ObjectStore, StorageUnavailable
 
 logger = logging.getLogger("ray.serve")
-
-
-def hero_size(config: AppConfig, model: ModelConfig) -> tuple[int, int]:
-    """The configured size, else a ~1.9:1 landscape (og:image shape) within the model's limits."""
-    def fit(value: float) -> int:
-        return max(model.min_size, min(model.max_size, int(round(value / 8)) * 8))
-
-    width = config.hero.width or fit(model.default_width * 1.25)
-    height = config.hero.height or fit(width / 1.9)
-    return width, height
 
 
 def job_seed(job_id: str) -> int:
@@ -89,11 +82,10 @@ class HeroJobRunner:
         written = None if style in PRESET_STYLES else await self.prompts.page_prompt(page, tone=tone_for(style))
         hero = build_hero_prompt(page, style, subject=written.prompt if written and written.enhancer == "llm" else None)
         model = self.config.model(job.model)
-        width, height = hero_size(self.config, model)
-        params = GenerationParams(
-            prompt=hero.prompt, negative_prompt=hero.negative_prompt if model.supports_negative_prompt else None,
-            width=width, height=height, num_inference_steps=model.default_steps,
-            guidance_scale=model.default_guidance_scale, seed=job_seed(job.id),
+        width, height = hero_size(model, width=self.config.hero.width, height=self.config.hero.height)
+        params = fit(
+            model, prompt=hero.prompt, negative_prompt=hero.negative_prompt if model.supports_negative_prompt else None,
+            width=width, height=height, seed=job_seed(job.id),
         )
         await self._progress(job.id, "generating", step=0, total=params.num_inference_steps)
         result = await self.models.generate(model.slug, params)
@@ -106,13 +98,17 @@ class HeroJobRunner:
                 apply_text_treatment, result.image, treatment=job.text_treatment, title=title, site_name=site
             )
         await self._progress(job.id, "storing")
+        width, height = image_size(image)
+        rendered = replace(result, image=image, content_type="image/png", width=width, height=height)
         # Keyed by the job id: a re-run overwrites its own output and never adds a second image.
-        key = f"hero/{job.id}.png"
-        await self.store.put(key, image, content_type="image/png")
+        published = await publish(
+            rendered, params=params, model=model.slug, user_id=job.user_id, request_id=job.request_id,
+            store=self.store, key=f"hero/{job.id}.png",
+        )
         await queue.complete(
             db=self.db, accounting=self.accounting, job_id=job.id, owner=self.owner, now=self.clock.now(),
-            storage_key=key, style_used=hero.style, prompt=hero.prompt, title=page.title, site_name=page.site_name,
-            image_url=self.store.url(key),
+            storage_key=published.key, style_used=hero.style, prompt=hero.prompt, title=page.title,
+            site_name=page.site_name, image_url=published.url, records=[published.row],
         )
 
     async def _url_of(self, job: Job) -> str:

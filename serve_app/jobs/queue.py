@@ -4,10 +4,11 @@ Every state change after the claim is fenced on (job id, lease owner): a worker 
 out and was taken over can no longer complete, fail or refund the job.
 """
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, and_, update
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.db.models import Job, PageUrl
@@ -66,9 +67,11 @@ async def renew(
 async def complete(
     *, db: Database, accounting: Accounting, job_id: str, owner: str, now: datetime,
     storage_key: str, style_used: str, prompt: str, title: str, site_name: str, image_url: str | None = None,
+    records: Sequence[SQLModel] = (),
 ) -> bool:
-    """Marks the job completed and its request succeeded, if this worker still owns it, and
-    queues its `job.completed` webhook; `image_url` is what the event tells the receiver."""
+    """Marks the job completed and its request succeeded, recording `records` (its image row),
+    if this worker still owns it, and queues its `job.completed` webhook; `image_url` is what
+    the event tells the receiver."""
     async with db.write() as session:
         result = await session.execute(
             update(Job)
@@ -81,6 +84,7 @@ async def complete(
         if result.rowcount != 1:
             return False
         job = await session.get(Job, job_id)
+        session.add_all(records)
         if title or site_name:
             await session.execute(
                 update(PageUrl).where(PageUrl.id == job.url_id).values(title=title[:300], site_name=site_name[:200])

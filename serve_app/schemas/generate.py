@@ -1,44 +1,20 @@
 """Wire models of POST /api/v1/generate (and its product/logo variants): one image request,
 a batch of them, and what comes back."""
 
-import math
 import re
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from deployments.protocol import GenerationParams
+from deployments.protocol import PROMPT_MAX_CHARS, GenerationParams
 from serve_app.config import ModelConfig
 from serve_app.errors import InvalidRequest
+from serve_app.fitting import MAX_SEED, AspectRatio, fit, fits, size_for_aspect_ratio
 from serve_app.schemas.common import ErrorBody, Integer, PromptText, StrictRequest, Text
 from serve_app.schemas.webhooks import WEBHOOK_URL_DESCRIPTION, check_webhook_url
 
-MAX_SEED = 2**32 - 1
 # A data: URL of the largest accepted input image (10 MiB), base64-encoded, plus its header.
 MAX_IMAGE_FIELD = 14 * 1024 * 1024 + 100
-
-# Inpainting redraws the masked area from noise by default; img2img keeps some of its input.
-DEFAULT_STRENGTH = {"img2img": 0.8, "inpaint": 1.0}
-
-AspectRatio = Literal["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "9:21", "21:9"]
-ASPECT_RATIOS: tuple[str, ...] = get_args(AspectRatio)
-
-
-def size_for_aspect_ratio(ratio: str, model: ModelConfig) -> tuple[int, int]:
-    """(width, height) in `ratio`, about as many pixels as the model's default size, in
-    multiples of 8 within its limits."""
-    across, down = (int(part) for part in ratio.split(":"))
-    pixels = model.default_width * model.default_height
-    width, height = math.sqrt(pixels * across / down), math.sqrt(pixels * down / across)
-    # Scale the pair as a whole into the limits, so clamping one side keeps the orientation.
-    scale = max(1.0, model.min_size / min(width, height))
-    scale = min(scale, model.max_size / max(width, height))
-
-    def snap(side: float) -> int:
-        return min(model.max_size, max(model.min_size, round(side * scale / 8) * 8))
-
-    return snap(width), snap(height)
-
 
 # The rules that join fields, as JSON Schema, so that generated clients know them; the model's
 # own limits (sizes, modes, count, negative prompt) depend on the catalog and are described instead.
@@ -118,7 +94,7 @@ class GenerateRequest(StrictRequest):
 
     model_config = ConfigDict(json_schema_extra=_CROSS_FIELD_RULES)
 
-    prompt: PromptText = Field(min_length=1, max_length=2000, description="What to draw.")
+    prompt: PromptText = Field(min_length=1, max_length=PROMPT_MAX_CHARS, description="What to draw.")
     negative_prompt: Text | None = Field(
         default=None, max_length=1000, description="What to keep out of the image; only for models that take one."
     )
@@ -196,22 +172,26 @@ class GenerateRequest(StrictRequest):
         return value
 
     def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:
-        """Applies the model's defaults and limits; raises InvalidRequest naming the field.
-        An img2img input is fetched and checked afterwards, only once everything else passed."""
+        """Its first image on `model`, the model's defaults filling what it leaves unset; raises
+        InvalidRequest naming the field. An img2img input is fetched and checked afterwards, only
+        once everything else passed."""
         self._check_against(model)
-        if self.aspect_ratio is not None:
-            width, height = size_for_aspect_ratio(self.aspect_ratio, model)
-        else:
-            width, height = self.width or model.default_width, self.height or model.default_height
-        for field, value in (("width", width), ("height", height)):
-            if not model.min_size <= value <= model.max_size:
-                raise InvalidRequest(
-                    field=field,
-                    message=f"{value} is outside {model.min_size}–{model.max_size} "
-                    f"(multiples of 8) for model {model.slug!r}",
-                )
-        steps = self.num_inference_steps or model.default_steps
-        strength = self.strength if self.strength is not None else DEFAULT_STRENGTH.get(self.mode, 0.8)
+        width, height = self._size_on(model)
+        params = fit(
+            model,
+            prompt=self.prompt,
+            negative_prompt=self.negative_prompt,
+            width=width,
+            height=height,
+            steps=self.num_inference_steps,
+            guidance_scale=self.guidance_scale,
+            seed=seed,
+            output_format=self.output_format,
+            mode=self.mode,
+            strength=self.strength,
+            adapters=adapters_for(model, self.requested_loras, field="lora" if self.lora else "loras"),
+        )
+        steps, strength = params.num_inference_steps, params.strength
         # img2img runs only the last `steps × strength` steps (rounded down): none is no image.
         if self.mode in ("img2img", "inpaint") and int(steps * strength) < 1:
             raise InvalidRequest(
@@ -219,21 +199,22 @@ class GenerateRequest(StrictRequest):
                 message=f"{strength} × {steps} steps leaves no denoising step; use strength ≥ {1 / steps:.3g} "
                 "or more num_inference_steps",
             )
-        return GenerationParams(
-            prompt=self.prompt,
-            negative_prompt=self.negative_prompt,
-            width=width,
-            height=height,
-            num_inference_steps=steps,
-            guidance_scale=(
-                model.default_guidance_scale if self.guidance_scale is None else self.guidance_scale
-            ),
-            seed=seed,
-            output_format=self.output_format,
-            mode=self.mode,
-            strength=strength,
-            adapters=adapters_for(model, self.requested_loras, field="lora" if self.lora else "loras"),
-        )
+        return params
+
+    def _size_on(self, model: ModelConfig) -> tuple[int, int]:
+        """`aspect_ratio`'s size on the model, else `width` and `height`, each the model's default if unset."""
+        if self.aspect_ratio is not None:
+            width, height = size_for_aspect_ratio(model, self.aspect_ratio)
+        else:
+            width, height = self.width or model.default_width, self.height or model.default_height
+        for field, value in (("width", width), ("height", height)):
+            if not fits(model, value):
+                raise InvalidRequest(
+                    field=field,
+                    message=f"{value} is outside {model.min_size}–{model.max_size} "
+                    f"(multiples of 8) for model {model.slug!r}",
+                )
+        return width, height
 
     @property
     def requested_loras(self) -> list[LoraRequest]:

@@ -1,37 +1,15 @@
 """Wire models of the GET-image endpoints (`/p/{project}/image`) and of GET /api/v1/routes."""
 
-import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deployments.protocol import GenerationParams
+from deployments.protocol import PROMPT_MAX_CHARS, GenerationParams
 from serve_app.config import ModelConfig
+from serve_app.fitting import MAX_SEED, ImageUrlAspectRatio, fit, size_for_aspect_ratio
 from serve_app.schemas.common import PromptText
-from serve_app.schemas.generate import MAX_SEED
 
-ASPECT_RATIOS: dict[str, tuple[int, int]] = {
-    "1:1": (1, 1), "16:9": (16, 9), "9:16": (9, 16), "4:3": (4, 3), "3:4": (3, 4), "3:2": (3, 2),
-}
-AspectRatio = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "3:2"]
 ImageFormat = Literal["webp", "png", "jpeg"]
-
-
-def size_for(model: ModelConfig, aspect_ratio: str) -> tuple[int, int]:
-    """(width, height) of `aspect_ratio` with about the pixel count of the model's default size,
-    scaled into its size limits and rounded to multiples of 8: `1:1` on a 1024×1024 model is
-    1024×1024, `16:9` 1368×768 (1024×576 when its max_size is 1024)."""
-    across, down = ASPECT_RATIOS[aspect_ratio]
-    area = model.default_width * model.default_height
-    width = math.sqrt(area * across / down)
-    height = width * down / across
-    scale = max(1.0, model.min_size / min(width, height))
-    scale = min(scale, model.max_size / max(width, height))
-
-    def fit(value: float) -> int:
-        return min(model.max_size, max(model.min_size, round(value * scale / 8) * 8))
-
-    return fit(width), fit(height)
 
 
 class ImageQuery(BaseModel):
@@ -40,12 +18,12 @@ class ImageQuery(BaseModel):
     # Not StrictRequest's strict types: every query value arrives as a string to be parsed.
     model_config = ConfigDict(extra="forbid")
 
-    prompt: PromptText = Field(min_length=1, max_length=2000, description="What to draw.")
+    prompt: PromptText = Field(min_length=1, max_length=PROMPT_MAX_CHARS, description="What to draw.")
     route: str | None = Field(
         default=None, description="A fallback chain such as `quality/fast` (see GET /api/v1/routes)."
     )
     model: str | None = Field(default=None, description="A catalog slug; exclusive with `route`.")
-    aspect_ratio: AspectRatio = Field(default="1:1", description="Scaled to the model's base resolution.")
+    aspect_ratio: ImageUrlAspectRatio = Field(default="1:1", description="Scaled to the model's base resolution.")
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Fixes the image; random if unset.")
     cache: bool = Field(default=True, description="`false` forces a new generation.")
     format: ImageFormat = Field(default="webp", description="Encoding of the image.")
@@ -60,16 +38,9 @@ class ImageQuery(BaseModel):
         return " ".join(self.prompt.split())
 
     def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:
-        width, height = size_for(model, self.aspect_ratio)
-        return GenerationParams(
-            prompt=self.normalized_prompt,
-            width=width,
-            height=height,
-            num_inference_steps=model.default_steps,
-            guidance_scale=model.default_guidance_scale,
-            seed=seed,
-            output_format=self.format,
-        )
+        """The image on `model` (each model of a chain draws the ratio at its own size)."""
+        width, height = size_for_aspect_ratio(model, self.aspect_ratio)
+        return fit(model, prompt=self.normalized_prompt, width=width, height=height, seed=seed, output_format=self.format)
 
 
 class RoutePublic(BaseModel):

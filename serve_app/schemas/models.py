@@ -3,7 +3,7 @@
 from pydantic import BaseModel, Field
 
 from serve_app.config import ModelConfig
-from serve_app.schemas.generate import ASPECT_RATIOS, size_for_aspect_ratio
+from serve_app.fitting import ASPECT_RATIOS, size_for_aspect_ratio
 
 
 class ModelCredits(BaseModel):
@@ -60,7 +60,7 @@ class ModelPublic(BaseModel):
                 default_width=model.default_width,
                 default_height=model.default_height,
             ),
-            aspect_ratios={ratio: list(size_for_aspect_ratio(ratio, model)) for ratio in ASPECT_RATIOS},
+            aspect_ratios={ratio: list(size_for_aspect_ratio(model, ratio)) for ratio in ASPECT_RATIOS},
             default_steps=model.default_steps,
             max_count=model.max_count,
             default=default,

@@ -2,17 +2,17 @@
 OpenAI's order; the extra fields pixelray accepts come last."""
 
 import re
+from dataclasses import replace
 from typing import Literal
 
 from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS
-from deployments.protocol import GenerationParams
+from deployments.protocol import PROMPT_MAX_CHARS, GenerationParams
 from serve_app.config import ModelConfig
 from serve_app.errors import InvalidRequest
+from serve_app.fitting import MAX_SEED, fit, fits, nth_seed
 from serve_app.schemas.common import Integer, PromptText, StrictRequest, Text
-from serve_app.schemas.generate import MAX_SEED
 
 _SIZE = re.compile(r"^([1-9][0-9]{0,4})x([1-9][0-9]{0,4})$")
 # What `style` adds to the prompt; the result comes back as `revised_prompt`.
@@ -92,23 +92,20 @@ class ImagesGenerationRequest(StrictRequest):
             raise InvalidRequest(field="n", message="a streamed request draws one image; use n=1 or stream=false")
         if self.partial_images and not self.stream:
             raise InvalidRequest(field="partial_images", message="partial_images needs stream=true")
-        steps = self.steps or model.default_steps
+        first = fit(
+            model,
+            prompt=self.revised_prompt,
+            negative_prompt=self.negative_prompt,
+            width=width,
+            height=height,
+            steps=self.steps,
+            seed=seed,
+            output_format=self.output_format,
+        )
+        steps = first.num_inference_steps
         # Evenly spread over the run; the last step is never previewed, the image itself follows.
         preview_every = max(1, steps // (self.partial_images + 1)) if self.partial_images else 0
-        return [
-            GenerationParams(
-                prompt=self.revised_prompt,
-                negative_prompt=self.negative_prompt,
-                width=width,
-                height=height,
-                num_inference_steps=steps,
-                guidance_scale=model.default_guidance_scale,
-                seed=(seed + i) % (MAX_SEED + 1),
-                output_format=self.output_format,
-                preview_every=preview_every,
-            )
-            for i in range(self.n)
-        ]
+        return [replace(first, seed=nth_seed(seed, i), preview_every=preview_every) for i in range(self.n)]
 
 
 class ImagesEditRequest(StrictRequest):
@@ -154,20 +151,17 @@ class ImagesEditRequest(StrictRequest):
         width, height = model_size(self.size, model)
         if self.n > model.max_count:
             raise InvalidRequest(field="n", message=f"model {model.slug!r} draws at most {model.max_count} images")
-        return [
-            GenerationParams(
-                prompt=self.prompt,
-                width=width,
-                height=height,
-                num_inference_steps=self.steps or model.default_steps,
-                guidance_scale=model.default_guidance_scale,
-                seed=(seed + i) % (MAX_SEED + 1),
-                output_format=self.output_format,
-                mode="inpaint",
-                strength=1.0,
-            )
-            for i in range(self.n)
-        ]
+        first = fit(
+            model,
+            prompt=self.prompt,
+            width=width,
+            height=height,
+            steps=self.steps,
+            seed=seed,
+            output_format=self.output_format,
+            mode="inpaint",
+        )
+        return [replace(first, seed=nth_seed(seed, i)) for i in range(self.n)]
 
 
 def model_size(size: str, model: ModelConfig) -> tuple[int, int]:
@@ -175,13 +169,12 @@ def model_size(size: str, model: ModelConfig) -> tuple[int, int]:
     if size == "auto":
         return model.default_width, model.default_height
     width, height = map(int, size.split("x"))
-    for value in (width, height):
-        if not model.min_size <= value <= model.max_size or value % 8:
-            raise InvalidRequest(
-                field="size",
-                message=f"{size} is not available for model {model.slug!r}: width and height "
-                f"must be multiples of 8 within {model.min_size}–{model.max_size}, or use auto",
-            )
+    if not fits(model, width, height):
+        raise InvalidRequest(
+            field="size",
+            message=f"{size} is not available for model {model.slug!r}: width and height "
+            f"must be multiples of 8 within {model.min_size}–{model.max_size}, or use auto",
+        )
     return width, height
 
 

@@ -4,7 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from deployments.prompt_enhancer.rules import DEFAULT_TONE, PROMPT_MAX_CHARS, TONES
+from deployments.prompt_enhancer.rules import DEFAULT_TONE, TONES
+from deployments.protocol import PROMPT_MAX_CHARS
 from serve_app.schemas.common import PromptText, StrictRequest, Text
 
 # The order a built prompt reads best in: what, where, how it feels and looks, then anything else.

@@ -1,16 +1,16 @@
 """Wire model of POST /api/v1/upscale: an image in, the same image larger out (as GenerateData)."""
 
-from typing import Literal
-
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator
 
-from deployments.protocol import GenerationParams
+from deployments.protocol import PROMPT_MAX_CHARS, GenerationParams
 from serve_app.config import ModelConfig
 from serve_app.errors import InvalidRequest
+from serve_app.fitting import MAX_SEED, fit, fits
 from serve_app.schemas.common import Integer, StrictRequest, Text
-from serve_app.schemas.generate import IMAGE_SOURCE_PATTERN, MAX_IMAGE_FIELD, MAX_SEED
+from serve_app.schemas.generate import IMAGE_SOURCE_PATTERN, MAX_IMAGE_FIELD
 
 
 class UpscaleRequest(StrictRequest):
@@ -21,7 +21,7 @@ class UpscaleRequest(StrictRequest):
         "Its sides are trimmed to multiples of 8 pixels.",
     )
     scale: Literal[2, 4] = Field(default=4, description="How many times wider and taller the result is.")
-    prompt: Text = Field(default="", max_length=2000, description="Guides the detail the upscaler adds; may be empty.")
+    prompt: Text = Field(default="", max_length=PROMPT_MAX_CHARS, description="Guides the detail the upscaler adds; may be empty.")
     model: str | None = Field(default=None, description="An upscaler's catalog slug; the first upscaler if unset.")
     num_inference_steps: Integer | None = Field(
         default=None, ge=1, le=50, description="Denoising steps; the model's default if unset."
@@ -43,7 +43,7 @@ class UpscaleRequest(StrictRequest):
         """The upscale of `image` (`input_size` pixels); InvalidRequest on `image` when the result
         would fall outside the model's sizes."""
         width, height = (side // 8 * 8 * self.scale for side in input_size)
-        if not (model.min_size <= width <= model.max_size and model.min_size <= height <= model.max_size):
+        if not fits(model, width, height):
             low, high = -(-model.min_size // self.scale), model.max_size // self.scale
             raise InvalidRequest(
                 field="image",
@@ -51,12 +51,12 @@ class UpscaleRequest(StrictRequest):
                 f"{model.slug!r} makes {model.min_size}–{model.max_size} px sides, so send sides of {low}–{high} px "
                 "at this scale",
             )
-        return GenerationParams(
+        return fit(
+            model,
             prompt=self.prompt,
             width=width,
             height=height,
-            num_inference_steps=self.num_inference_steps or model.default_steps,
-            guidance_scale=model.default_guidance_scale,
+            steps=self.num_inference_steps,
             seed=seed,
             output_format=self.output_format,
             mode="upscale",

@@ -1,19 +1,18 @@
 """Prompt -> image: validate against the model, admit and charge, run it, store it, record it."""
 
 import asyncio
-import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 
 from deployments.prompt_enhancer.rules import DEFAULT_TONE
-from deployments.protocol import GenerationParams, GenerationProgress, GenerationResult
+from deployments.protocol import GenerationParams, GenerationProgress
 from serve_app.config import AppConfig, ModelConfig, PlanConfig
-from serve_app.db.models import Image, User
+from serve_app.db.models import User
 from serve_app.db.session import Database
 from serve_app.errors import UnknownModel
+from serve_app.fitting import nth_seed, seed_or_random
 from serve_app.schemas.generate import (
-    MAX_SEED,
     BatchData,
     BatchRequest,
     GenerateData,
@@ -27,7 +26,7 @@ from serve_app.services.context import RequestContext
 from serve_app.services.init_images import ImageFetcher, check_mask_fits, image_size, load_init_image
 from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
-from serve_app.services.publish import discard_images, publish_image
+from serve_app.services.publish import PublishedImage, discard_images, publish
 from serve_app.services.storage_preference import storage_info
 from serve_app.services.upscale import Hires, hires_plan, resolve_upscaler
 from serve_app.services.variants import PromptVariant
@@ -38,13 +37,6 @@ from serve_app.storage.base import ObjectStore
 # A request's input images, loaded (fetched, decoded, checked) only once it is admitted: its
 # params in, the same params carrying the clean inputs out.
 InputLoader = Callable[[list[GenerationParams]], Awaitable[list[GenerationParams]]]
-
-
-@dataclass(frozen=True)
-class PublishedImage:
-    id: str
-    result: GenerationResult
-    url: str
 
 
 class GenerationService:
@@ -118,7 +110,7 @@ class GenerationService:
         model = self.resolve_model(request.model)
         if variant is not None:
             request = variant.apply(request, model)
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        seed = seed_or_random(request.seed)
         params = request.to_params(model, seed=seed)
         revised_prompt = None
         # Before admission: enhancing is free and never fails (the rules answer when the model cannot).
@@ -127,7 +119,7 @@ class GenerationService:
             revised_prompt = enhanced.prompt
             params = replace(params, prompt=revised_prompt)
         hires = hires_plan(self._config, request, params)
-        batch = [replace(params, seed=(seed + i) % (MAX_SEED + 1)) for i in range(request.count)]
+        batch = [replace(params, seed=nth_seed(seed, i)) for i in range(request.count)]
         inputs = self._request_inputs(request) if request.mode in ("img2img", "inpaint") else None
         images = await self.run(user=user, model=model, params=batch, context=context, inputs=inputs, hires=hires)
         first = images[0].result
@@ -161,8 +153,7 @@ class GenerationService:
         generation (per output megapixel where the model says so)."""
         model = resolve_upscaler(self._config, request.model)
         image = await load_init_image(request.image, fetch=self._fetch_image)
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        params = request.to_params(model, seed=seed, image=image, input_size=image_size(image))
+        params = request.to_params(model, seed=seed_or_random(request.seed), image=image, input_size=image_size(image))
         (published,) = await self.run(user=user, model=model, params=[params], context=context)
         return GenerateData(
             image=published.url,
@@ -223,15 +214,16 @@ class GenerationService:
                 results = await asyncio.gather(
                     *(self._models.generate(hires.model.slug, hires.params_for(p, r)) for p, r in zip(params, results))
                 )
-            published, rows = [], []
+            published = []
             for p, result in zip(params, results):
-                url, key = await publish_image(result, store=self._store, enabled=enabled)
-                if key is not None:
-                    stored_keys.append(key)
-                row = _image_row(result, params=p, model=model, user=user, request_id=context.request_id, key=key)
-                published.append(PublishedImage(id=row.id, result=result, url=url))
-                rows.append(row)
-            await self._accounting.succeed(admission, records=rows)
+                image = await publish(
+                    result, params=p, model=model.slug, user_id=user.id, request_id=context.request_id,
+                    store=self._store, enabled=enabled,
+                )
+                if image.key is not None:
+                    stored_keys.append(image.key)
+                published.append(image)
+            await self._accounting.succeed(admission, records=[image.row for image in published])
         except BaseException as exc:
             # Shielded: a client disconnect cancels this task, and the refund must still land.
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))
@@ -239,24 +231,3 @@ class GenerationService:
             raise
         return published
 
-
-def _image_row(
-    result: GenerationResult, *, params: GenerationParams, model: ModelConfig, user: User, request_id: str, key: str | None
-) -> Image:
-    return Image(
-        id=f"img_{secrets.token_hex(12)}",
-        request_id=request_id,
-        user_id=user.id,
-        model=model.slug,
-        prompt=params.prompt,
-        negative_prompt=params.negative_prompt,
-        width=result.width,
-        height=result.height,
-        num_inference_steps=params.num_inference_steps,
-        guidance_scale=params.guidance_scale,
-        seed=result.seed,
-        content_type=result.content_type,
-        size_bytes=len(result.image),
-        storage_key=key,
-        inference_ms=round(result.inference_seconds * 1000),
-    )

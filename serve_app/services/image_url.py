@@ -4,7 +4,6 @@
 import asyncio
 import contextvars
 import hashlib
-import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -14,17 +13,17 @@ from urllib.parse import urlsplit
 
 from serve_app import metrics
 from serve_app.config import ModelConfig
-from serve_app.db.models import Image, Project, User
+from serve_app.db.models import Project, User
 from serve_app.db.session import Database
 from serve_app.errors import ReferrerNotAllowed
-from serve_app.schemas.generate import MAX_SEED
+from serve_app.fitting import seed_or_random
 from serve_app.schemas.image_url import ImageQuery
 from serve_app.services import signing
 from serve_app.services.accounting import Accounting
 from serve_app.services.clock import Clock
-from serve_app.services.generation import publish_image
 from serve_app.services.image_url_cache import Claim, ImageCache, cache_key
 from serve_app.services.projects import find_project_and_owner
+from serve_app.services.publish import publish
 from serve_app.services.routing import ModelRouter
 from serve_app.storage.base import ObjectNotFound, ObjectStore
 
@@ -218,7 +217,7 @@ class ImageUrlService:
     ) -> _Generated:
         """Charges the owner the first model's price, runs the chain, stores the image and
         records it; any failure after the debit is refunded exactly once."""
-        seed = query.seed if query.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        seed = seed_or_random(query.seed)
         first = query.to_params(chain[0], seed=seed)
         admission = await self._accounting.admit(
             user=owner, correlation_id=request_id, model=chain[0].slug, images=1,
@@ -228,22 +227,18 @@ class ImageUrlService:
         try:
             served = await self._router.generate_with_fallback(chain, lambda model: query.to_params(model, seed=seed))
             generation_ms = _ms_since(started)
-            result, params = served.result, served.params
-            _, storage_key = await publish_image(result, store=self._store, enabled=True)
-            image = Image(
-                id=f"img_{secrets.token_hex(12)}", request_id=request_id, user_id=owner.id,
-                model=served.model.slug, prompt=params.prompt, width=params.width, height=params.height,
-                num_inference_steps=params.num_inference_steps, guidance_scale=params.guidance_scale,
-                seed=seed, content_type=result.content_type, size_bytes=len(result.image),
-                storage_key=storage_key, inference_ms=round(result.inference_seconds * 1000),
+            result = served.result
+            image = await publish(
+                result, params=served.params, model=served.model.slug, user_id=owner.id, request_id=request_id,
+                store=self._store,
             )
-            await self._accounting.succeed(admission, records=[image])
+            await self._accounting.succeed(admission, records=[image.row])
         except BaseException as exc:
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))
             raise
         return _Generated(
             data=result.image, content_type=result.content_type, etag=strong_etag(result.image),
-            model=served.model.slug, seed=seed, storage_key=storage_key, credits=admission.cost,
+            model=served.model.slug, seed=seed, storage_key=image.key, credits=admission.cost,
             generation_ms=generation_ms,
         )
 

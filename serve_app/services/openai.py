@@ -3,7 +3,6 @@ the native API's own (GenerationService.run)."""
 
 import asyncio
 import base64
-import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -12,7 +11,7 @@ from deployments.protocol import GenerationParams, GenerationProgress
 from serve_app.config import AppConfig, ModelConfig
 from serve_app.db.models import User
 from serve_app.errors import InvalidRequest
-from serve_app.schemas.generate import MAX_SEED
+from serve_app.fitting import seed_or_random
 from serve_app.schemas.openai import (
     ImageGenCompletedEvent,
     ImageGenPartialImageEvent,
@@ -24,8 +23,9 @@ from serve_app.schemas.openai import (
 )
 from serve_app.services.accounting import Accounting
 from serve_app.services.context import RequestContext
-from serve_app.services.generation import GenerationService, PublishedImage
+from serve_app.services.generation import GenerationService
 from serve_app.services.init_images import alpha_to_mask, check_mask_fits, clean_image
+from serve_app.services.publish import PublishedImage
 
 QUALITY_ROUTES = {
     "low": "quality/fast",
@@ -60,8 +60,7 @@ class OpenAIImagesService:
         """`n` images of one prompt, charged as one request; all or nothing."""
         model = self.resolve_model(request)
         self._check_n(user, request.n)
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        params = request.to_params(model, seed=seed)
+        params = request.to_params(model, seed=seed_or_random(request.seed))
         images = await self._generation.run(user=user, model=model, params=params, context=context)
         return _response(images, revised_prompt=request.revised_prompt, response_format=request.response_format)
 
@@ -76,8 +75,7 @@ class OpenAIImagesService:
         """
         model = self.resolve_model(request)
         self._check_n(user, request.n)
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        (params,) = request.to_params(model, seed=seed)
+        (params,) = request.to_params(model, seed=seed_or_random(request.seed))
         shape = {
             "size": f"{params.width}x{params.height}", "quality": request.quality, "output_format": params.output_format
         }
@@ -137,8 +135,7 @@ class OpenAIImagesService:
         image's own transparent area) is redrawn from the prompt; charged as one request."""
         model = self.resolve_edit_model(request)
         self._check_n(user, request.n)
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        params = request.to_params(model, seed=seed)
+        params = request.to_params(model, seed=seed_or_random(request.seed))
 
         # After admission, like a native inpainting request's: a refused one decodes nothing.
         async def inputs(params: list[GenerationParams]) -> list[GenerationParams]:

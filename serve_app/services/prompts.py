@@ -4,8 +4,8 @@ import asyncio
 import logging
 from typing import Any
 
-from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS, cut, enhance_with_rules, normalize
-from deployments.protocol import EnhanceParams, EnhanceResult, PageInfo
+from deployments.prompt_enhancer.rules import cut, enhance_with_rules, normalize
+from deployments.protocol import PROMPT_MAX_CHARS, EnhanceParams, EnhanceResult, PageInfo
 from serve_app.schemas.prompts import BUILD_FIELDS
 
 logger = logging.getLogger("ray.serve")

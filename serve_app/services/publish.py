@@ -1,30 +1,80 @@
-"""Where a finished image goes: the object store under a new unguessable key, or inline."""
+"""Where a finished image goes, and its record: the object store (or inline as a data URL), and
+the `Image` row the caller commits with the request's settlement. Every entry point that makes
+an image (native and OpenAI generations, GET-image URLs, hero jobs) publishes it here."""
 
 import base64
 import logging
+import secrets
+from dataclasses import dataclass
 
-from deployments.protocol import GenerationResult
+from deployments.protocol import GenerationParams, GenerationResult
+from serve_app.db.models import Image
 from serve_app.errors import ServiceUnavailable
 from serve_app.storage.base import ObjectStore, StorageUnavailable, new_image_key
 
 logger = logging.getLogger("ray.serve")
 
 
-async def publish_image(
-    result: GenerationResult, *, store: ObjectStore, enabled: bool
-) -> tuple[str, str | None]:
-    """Stores the image and returns (url, key), or a data URL and no key when storage is off."""
+@dataclass(frozen=True)
+class PublishedImage:
+    """An image, the URL it is served from, and its row (not yet committed)."""
+
+    result: GenerationResult
+    url: str
+    row: Image
+
+    @property
+    def id(self) -> str:
+        return self.row.id
+
+    @property
+    def key(self) -> str | None:
+        return self.row.storage_key
+
+
+async def publish(
+    result: GenerationResult,
+    *,
+    params: GenerationParams,
+    model: str,
+    user_id: int,
+    request_id: str,
+    store: ObjectStore,
+    enabled: bool = True,
+    key: str | None = None,
+) -> PublishedImage:
+    """Stores `result` under `key` (else a new unguessable one) and returns its URL and row; with
+    storage off (`enabled` false), a data URL and a row without a key. ServiceUnavailable when
+    the store cannot take it."""
     if not enabled:
-        encoded = base64.b64encode(result.image).decode()
-        return f"data:{result.content_type};base64,{encoded}", None
-    key = new_image_key(result.content_type)
-    try:
-        await store.put(key, result.image, content_type=result.content_type)
-    except StorageUnavailable as exc:
-        raise ServiceUnavailable(
-            f"image storage is unavailable ({exc}); the credits were refunded, retry shortly", retry_after=5
-        ) from None
-    return store.url(key), key
+        url, key = f"data:{result.content_type};base64,{base64.b64encode(result.image).decode()}", None
+    else:
+        key = key or new_image_key(result.content_type)
+        try:
+            await store.put(key, result.image, content_type=result.content_type)
+        except StorageUnavailable as exc:
+            raise ServiceUnavailable(
+                f"image storage is unavailable ({exc}); the credits were refunded, retry shortly", retry_after=5
+            ) from None
+        url = store.url(key)
+    row = Image(
+        id=f"img_{secrets.token_hex(12)}",
+        request_id=request_id,
+        user_id=user_id,
+        model=model,
+        prompt=params.prompt,
+        negative_prompt=params.negative_prompt,
+        width=result.width,
+        height=result.height,
+        num_inference_steps=params.num_inference_steps,
+        guidance_scale=params.guidance_scale,
+        seed=result.seed,
+        content_type=result.content_type,
+        size_bytes=len(result.image),
+        storage_key=key,
+        inference_ms=round(result.inference_seconds * 1000),
+    )
+    return PublishedImage(result=result, url=url, row=row)
 
 
 async def discard_images(store: ObjectStore, keys: list[str]) -> None:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from deployments.protocol import GenerationParams, GenerationResult
 from serve_app.config import AppConfig, ModelConfig
 from serve_app.errors import InvalidRequest
+from serve_app.fitting import fit, fits
 from serve_app.schemas.generate import GenerateRequest
 
 
@@ -26,19 +27,19 @@ def resolve_upscaler(config: AppConfig, slug: str | None, *, field: str = "model
 
 @dataclass(frozen=True)
 class Hires:
-    """A second pass that enlarges every drawn image on an upscaler."""
+    """A second pass that enlarges every drawn image on an upscaler (`steps` unset: its default)."""
 
     model: ModelConfig
     scale: int
-    steps: int
+    steps: int | None
 
     def params_for(self, drawn: GenerationParams, result: GenerationResult) -> GenerationParams:
-        return GenerationParams(
+        return fit(
+            self.model,
             prompt=drawn.prompt,
             width=result.width * self.scale,
             height=result.height * self.scale,
-            num_inference_steps=self.steps,
-            guidance_scale=self.model.default_guidance_scale,
+            steps=self.steps,
             seed=drawn.seed,
             output_format=drawn.output_format,
             mode="upscale",
@@ -57,11 +58,10 @@ def hires_plan(config: AppConfig, request: GenerateRequest, params: GenerationPa
         return None
     upscaler = resolve_upscaler(config, request.hires.model, field="hires.model")
     scale = request.hires.scale
-    for side in (params.width * scale, params.height * scale):
-        if not upscaler.min_size <= side <= upscaler.max_size:
-            raise InvalidRequest(
-                field="hires.scale",
-                message=f"{params.width}x{params.height} x{scale} is {params.width * scale}x{params.height * scale}; "
-                f"upscaler {upscaler.slug!r} makes {upscaler.min_size}–{upscaler.max_size} px sides",
-            )
-    return Hires(model=upscaler, scale=scale, steps=request.hires.num_inference_steps or upscaler.default_steps)
+    if not fits(upscaler, params.width * scale, params.height * scale):
+        raise InvalidRequest(
+            field="hires.scale",
+            message=f"{params.width}x{params.height} x{scale} is {params.width * scale}x{params.height * scale}; "
+            f"upscaler {upscaler.slug!r} makes {upscaler.min_size}–{upscaler.max_size} px sides",
+        )
+    return Hires(model=upscaler, scale=scale, steps=request.hires.num_inference_steps)

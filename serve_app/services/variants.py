@@ -5,6 +5,7 @@ against the model."""
 from dataclasses import dataclass
 
 from serve_app.config import ModelConfig
+from serve_app.fitting import AspectRatio
 from serve_app.schemas.generate import GenerateRequest
 
 
@@ -14,7 +15,7 @@ class PromptVariant:
     template: str
     """Holds `{prompt}`."""
     negative_prompt: str
-    aspect_ratio: str
+    aspect_ratio: AspectRatio
     """Used when the request gives no size or ratio of its own."""
 
     def apply(self, request: GenerateRequest, model: ModelConfig) -> GenerateRequest:

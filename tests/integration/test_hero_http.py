@@ -64,6 +64,10 @@ async def test_202_then_404_then_302_to_a_decodable_image(serve_app, api, pages,
     image = Image.open(io.BytesIO((await api.get(redirect.headers["location"])).content))
     assert image.format == "PNG" and image.width > image.height
     assert await ledger(serve_app, user_id) == ["debit", "grant"]
+    # Recorded like every generated image: in the gallery, at the size that was stored.
+    (stored,) = (await api.get("/api/v1/images", headers=auth(key))).json()["data"]["images"]
+    assert stored["url"] == redirect.headers["location"]
+    assert (stored["width"], stored["height"]) == image.size
 
 
 async def test_the_same_url_reuses_its_url_id_and_adds_images(serve_app, api, pages, user):

@@ -3,7 +3,8 @@
 import httpx
 import pytest
 
-from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS, TONES
+from deployments.prompt_enhancer.rules import TONES
+from deployments.protocol import PROMPT_MAX_CHARS
 from deployments.protocol import EnhanceParams
 from tests.factories import user_with_key
 

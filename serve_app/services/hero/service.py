@@ -14,7 +14,7 @@ from serve_app.config import AppConfig
 from serve_app.db.models import Job, PageUrl, User
 from serve_app.db.session import Database
 from serve_app.errors import NotFound
-from serve_app.jobs.hero import hero_size
+from serve_app.fitting import hero_size
 from serve_app.schemas.hero import (
     HeroAccepted,
     HeroImagePublic,
@@ -60,7 +60,7 @@ class HeroService:
         if request.webhook_url:
             await self._webhooks.check_url(user=user, url=request.webhook_url)
         model = self._config.model(self._config.hero.model or self._config.default_model_slug)
-        width, height = hero_size(self._config, model)
+        width, height = hero_size(model, width=self._config.hero.width, height=self._config.hero.height)
         admission = await self._accounting.admit(
             user=user, correlation_id=context.request_id, model=model.slug, images=1,
             cost=model.credit_cost(width=width, height=height),

@@ -3,9 +3,8 @@
 import re
 from dataclasses import dataclass
 
-from deployments.protocol import PageInfo
+from deployments.protocol import PROMPT_MAX_CHARS, PageInfo
 
-MAX_PROMPT_CHARS = 2000
 TEXT_TREATMENTS = ("none", "overlay", "split")
 # Designed cards: the model paints only a backdrop; the title is part of the design, so a
 # text treatment on top would put it there twice.
@@ -88,4 +87,4 @@ def build_hero_prompt(page: PageInfo, style: str, *, subject: str | None = None)
     when given (an LLM's description of the page), replaces the one drawn from the page's tags."""
     resolved = pick_style(page) if style == "auto" else style
     prompt = _TEMPLATES[resolved].format(subject=subject or page_subject(page))
-    return HeroPrompt(prompt=prompt[:MAX_PROMPT_CHARS], negative_prompt=_NEGATIVE, style=resolved)
+    return HeroPrompt(prompt=prompt[:PROMPT_MAX_CHARS], negative_prompt=_NEGATIVE, style=resolved)

@@ -10,7 +10,8 @@ from starlette.datastructures import UploadFile
 
 from serve_app.api.deps import ContextDep, StateDep
 from serve_app.errors import InvalidRequest
-from serve_app.schemas.generate import ASPECT_RATIOS, GenerateRequest
+from serve_app.fitting import ASPECT_RATIOS
+from serve_app.schemas.generate import GenerateRequest
 from serve_app.schemas.models import ModelPublic
 from serve_app.schemas.prompts import BUILD_FIELDS, BuildRequest
 from serve_app.schemas.validation import invalid_request

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from serve_app.api.deps import StateDep
 from serve_app.errors import InvalidRequest
-from serve_app.schemas.image_url import ASPECT_RATIOS, ImageQuery
+from serve_app.fitting import IMAGE_URL_ASPECT_RATIOS
+from serve_app.schemas.image_url import ImageQuery
 from serve_app.schemas.validation import invalid_request
 from serve_app.services import projects, signing
 from serve_app.web.deps import ConsoleSessionDep, CsrfSessionDep
@@ -23,7 +24,7 @@ _BUILDER_FIELDS = ("prompt", "route", "model", "aspect_ratio", "seed", "format")
 
 def _page(request: Request, state, project_list, **context) -> Response:
     return render(
-        request, "projects.html", projects=project_list, aspect_ratios=list(ASPECT_RATIOS),
+        request, "projects.html", projects=project_list, aspect_ratios=list(IMAGE_URL_ASPECT_RATIOS),
         models=[m.slug for m in state.config.models], routes=list(state.config.routes), **context,
     )
 

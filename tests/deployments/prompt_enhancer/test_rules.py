@@ -2,7 +2,8 @@
 
 import pytest
 
-from deployments.prompt_enhancer.rules import PROMPT_MAX_CHARS, TONES, enhance_with_rules
+from deployments.prompt_enhancer.rules import TONES, enhance_with_rules
+from deployments.protocol import PROMPT_MAX_CHARS
 
 
 @pytest.mark.parametrize("tone", sorted(TONES))

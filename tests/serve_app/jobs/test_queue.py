@@ -5,7 +5,9 @@ import asyncio
 import secrets
 from datetime import timedelta
 
-from serve_app.db.models import Job, PageUrl
+from sqlmodel import select
+
+from serve_app.db.models import Image, Job, PageUrl
 from serve_app.db.session import Database
 from serve_app.jobs import queue
 from serve_app.services import credits
@@ -38,6 +40,19 @@ async def job_row(db: Database, job_id: str) -> Job:
         return await session.get(Job, job_id)
 
 
+def hero_image(user_id: int, job_id: str) -> Image:
+    return Image(
+        id=f"img_{secrets.token_hex(12)}", request_id=job_id, user_id=user_id, model="tiny-sd", prompt="p",
+        width=120, height=64, num_inference_steps=2, guidance_scale=5.0, seed=1, content_type="image/png",
+        size_bytes=10, storage_key=f"hero/{job_id}.png", inference_ms=5,
+    )
+
+
+async def images_of(db: Database, user_id: int) -> list[Image]:
+    async with db.read() as session:
+        return list(await session.exec(select(Image).where(Image.user_id == user_id)))
+
+
 async def claim(db, accounting, clock, owner: str) -> Job | None:
     return await queue.claim_next(db=db, accounting=accounting, owner=owner, lease=LEASE, now=clock.now())
 
@@ -68,19 +83,23 @@ async def test_an_expired_lease_is_taken_over_and_fences_out_the_old_owner(db, a
 
     assert not await queue.renew(db=db, job_id=job_id, owner="old", lease=LEASE, now=clock.now())
     assert not await queue.complete(db=db, accounting=accounting, job_id=job_id, owner="old", now=clock.now(),
-                                    storage_key="hero/x.png", style_used="photo", prompt="p", title="", site_name="")
+                                    storage_key="hero/x.png", style_used="photo", prompt="p", title="", site_name="",
+                                    records=[hero_image(user_id, job_id)])
     assert await queue.retry_or_fail(db=db, accounting=accounting, job_id=job_id, owner="old", error="late",
                                      retryable=False, now=clock.now()) is None
     assert (await job_row(db, job_id)).lease_owner == "new"
     assert await balance(db, user_id) == 1000 - 3, "the old owner could not refund"
+    assert await images_of(db, user_id) == [], "nor record its image"
 
 
 async def test_completion_records_the_image_and_the_page_title(db, accounting, clock):
     user_id, job_id = await queued_job(db, accounting, clock)
     await claim(db, accounting, clock, "w")
+    image = hero_image(user_id, job_id)
     assert await queue.complete(db=db, accounting=accounting, job_id=job_id, owner="w", now=clock.now(),
                                 storage_key="hero/j.png", style_used="photo", prompt="p", title="Sourdough",
-                                site_name="Crumb")
+                                site_name="Crumb", records=[image])
+    assert [row.id for row in await images_of(db, user_id)] == [image.id]
     row = await job_row(db, job_id)
     assert (row.status, row.stage, row.storage_key, row.lease_expires_at) == ("completed", "done", "hero/j.png", None)
     async with db.read() as session:

@@ -3,8 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from serve_app.schemas.generate import GenerateRequest
 from serve_app.schemas.account import SettingsUpdate
+from serve_app.schemas.generate import GenerateRequest
 from serve_app.schemas.openai import ImagesGenerationRequest
 from serve_app.schemas.prompts import BuildRequest, EnhanceRequest
 

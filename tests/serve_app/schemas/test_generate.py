@@ -1,10 +1,11 @@
-"""GenerateRequest against a model: every field at and beyond its bounds, sizes from aspect ratios."""
+"""GenerateRequest against a model: every field at and beyond its bounds (sizes of aspect ratios: test_fitting.py)."""
 
 import pytest
 from pydantic import ValidationError
 
 from serve_app.errors import InvalidRequest
-from serve_app.schemas.generate import ASPECT_RATIOS, GenerateRequest, size_for_aspect_ratio
+from serve_app.fitting import ASPECT_RATIOS
+from serve_app.schemas.generate import GenerateRequest
 from tests.factories import make_config, tiny_model_entry
 
 TINY = make_config().models[0]  # 64–256, default 64x64, max_count 4
@@ -87,25 +88,6 @@ def test_img2img_rules():
 
 def test_aspect_ratio_excludes_width_and_height():
     assert rejected(aspect_ratio="16:9", width=128).field == "aspect_ratio"
-
-
-@pytest.mark.parametrize("ratio", ASPECT_RATIOS)
-@pytest.mark.parametrize(
-    "model",
-    [TINY, make_config(models=[tiny_model_entry(min_size=256, max_size=1536, default_width=1024, default_height=1024)]).models[0]],
-    ids=["tiny", "1024"],
-)
-def test_aspect_ratios_map_to_multiples_of_8_in_the_right_orientation(ratio, model):
-    across, down = (int(part) for part in ratio.split(":"))
-    width, height = size_for_aspect_ratio(ratio, model)
-
-    assert width % 8 == 0 and height % 8 == 0
-    assert model.min_size <= width <= model.max_size and model.min_size <= height <= model.max_size
-    assert (width > height) == (across > down) and (width < height) == (across < down)
-    if model.default_width == 1024:
-        # Near the model's base resolution in megapixels, and near the requested ratio.
-        assert abs(width * height / 1024**2 - 1) < 0.1
-        assert abs(width / height - across / down) < 0.05
 
 
 def test_an_aspect_ratio_sets_the_generated_size():

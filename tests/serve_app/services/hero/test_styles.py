@@ -2,9 +2,8 @@
 
 import pytest
 
-from deployments.protocol import PageInfo
+from deployments.protocol import PROMPT_MAX_CHARS, PageInfo
 from serve_app.services.hero.styles import (
-    MAX_PROMPT_CHARS,
     PRESET_STYLES,
     STYLES,
     build_hero_prompt,
@@ -46,4 +45,4 @@ def test_auto_falls_back_to_illustration_for_an_unknown_topic() -> None:
 def test_a_page_without_content_is_described_by_its_url_and_prompts_stay_bounded() -> None:
     assert "https://x/4" in build_hero_prompt(PageInfo(url="https://x/4"), "photo").prompt
     huge = PageInfo(url="https://x/5", title="t" * 5000)
-    assert len(build_hero_prompt(huge, "photo").prompt) == MAX_PROMPT_CHARS
+    assert len(build_hero_prompt(huge, "photo").prompt) == PROMPT_MAX_CHARS
