@@ -78,8 +78,8 @@ def create_app(state: AppState) -> FastAPI:
     # Every route with its full path, for the `Allow` header of a 405 (api/errors.py).
     app.state.api_routes = []
     for module in (
-        generate, hero, jobs, account, images, models, health, files, prompts, openai, model_routes, image_url, webhooks,
-        upscale,
+        generate, hero, jobs, account, images, models, health, files, prompts, openai, model_routes, image_url,
+        webhooks, upscale,
     ):
         app.include_router(module.router)
         app.state.api_routes.extend(module.router.routes)

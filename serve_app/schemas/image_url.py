@@ -40,7 +40,9 @@ class ImageQuery(BaseModel):
     def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:
         """The image on `model` (each model of a chain draws the ratio at its own size)."""
         width, height = size_for_aspect_ratio(model, self.aspect_ratio)
-        return fit(model, prompt=self.normalized_prompt, width=width, height=height, seed=seed, output_format=self.format)
+        return fit(
+            model, prompt=self.normalized_prompt, width=width, height=height, seed=seed, output_format=self.format
+        )
 
 
 class RoutePublic(BaseModel):

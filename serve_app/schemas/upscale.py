@@ -21,7 +21,9 @@ class UpscaleRequest(StrictRequest):
         "Its sides are trimmed to multiples of 8 pixels.",
     )
     scale: Literal[2, 4] = Field(default=4, description="How many times wider and taller the result is.")
-    prompt: Text = Field(default="", max_length=PROMPT_MAX_CHARS, description="Guides the detail the upscaler adds; may be empty.")
+    prompt: Text = Field(
+        default="", max_length=PROMPT_MAX_CHARS, description="Guides the detail the upscaler adds; may be empty."
+    )
     model: str | None = Field(default=None, description="An upscaler's catalog slug; the first upscaler if unset.")
     num_inference_steps: Integer | None = Field(
         default=None, ge=1, le=50, description="Denoising steps; the model's default if unset."

@@ -70,7 +70,11 @@ async def project_image(
 
 @router.get("/image", response_class=Response, responses=_IMAGE_CONTENT)
 async def host_image(
-    project: HostProject, query: Annotated[ImageQuery, Query()], request: Request, images: ImageUrlDep, context: ContextDep
+    project: HostProject,
+    query: Annotated[ImageQuery, Query()],
+    request: Request,
+    images: ImageUrlDep,
+    context: ContextDep,
 ) -> Response:
     """As `/p/{project}/image`, with the project taken from the host: `PROJECT.BASE_DOMAIN/image`."""
     return await _serve(project, query, request, images, context)
