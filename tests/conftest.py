@@ -29,6 +29,7 @@ from tests.factories import (
     tiny_lm_enhancer,
     tiny_lora_entry,
     tiny_model_entry,
+    tiny_safety_entry,
     tiny_upscaler_entry,
 )
 from tests.support.pages import PageServer
@@ -186,6 +187,8 @@ async def serve_app(
             tiny_inpaint_entry(),
             tiny_lora_entry(),
             tiny_upscaler_entry(),
+            tiny_safety_entry("tiny-flag-sd", "flag"),
+            tiny_safety_entry("tiny-block-sd", "block"),
         ],
         routes=TEST_ROUTES,
         base_domain="img.test",
