@@ -42,10 +42,11 @@ class DiffusersSafetyChecker:
 
     def __init__(self, path: str, *, device: str, dtype: Any):
         from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
-        from transformers import CLIPImageProcessor
+        from transformers import AutoImageProcessor
 
         self._device, self._dtype = device, dtype
-        self._extractor = CLIPImageProcessor.from_pretrained(path)
+        # Auto: the CLIP processor of whichever image backend is installed (torchvision or Pillow).
+        self._extractor = AutoImageProcessor.from_pretrained(path)
         self._model = StableDiffusionSafetyChecker.from_pretrained(path, dtype=dtype).to(device).eval()
 
     def check(self, images: list[np.ndarray], batch: list[GenerationParams]) -> list[bool]:

@@ -1,6 +1,7 @@
 """Safety checkers on a replica: the stand-in's rule, diffusers' StableDiffusionSafetyChecker (a
 tiny seeded one saved like CompVis's), and the verdict each result carries."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,12 @@ from tests.deployments.test_diffusion_capabilities import backend_for
 
 
 def tiny_checker(target: Path, *, threshold: float) -> Path:
-    """A StableDiffusionSafetyChecker with a 1-layer CLIP vision tower and its feature extractor.
-    A concept counts when the image's cosine similarity to it exceeds its threshold: at -2 every
-    image is flagged, at 2 none is."""
+    """A StableDiffusionSafetyChecker with a 1-layer CLIP vision tower, and its feature extractor's
+    config in the form CompVis/stable-diffusion-safety-checker ships it. A concept counts when
+    the image's cosine similarity to it exceeds its threshold: at -2 every image is flagged, at 2
+    none is."""
     from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
-    from transformers import CLIPConfig, CLIPImageProcessor
+    from transformers import CLIPConfig
 
     torch.manual_seed(0)
     small = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
@@ -38,7 +40,12 @@ def tiny_checker(target: Path, *, threshold: float) -> Path:
         checker.concept_embeds_weights.fill_(threshold)
         checker.special_care_embeds_weights.fill_(threshold)
     checker.save_pretrained(target)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(target)
+    extractor = {
+        "feature_extractor_type": "CLIPFeatureExtractor", "do_resize": True, "size": 32, "resample": 3,
+        "do_center_crop": True, "crop_size": 32, "do_normalize": True,
+        "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+    }
+    (target / "preprocessor_config.json").write_text(json.dumps(extractor))
     return target
 
 
