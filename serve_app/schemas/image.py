@@ -72,7 +72,9 @@ class ImageQuery(BaseModel):
         if not entries:
             return ()
         if self.route is not None:
-            raise InvalidRequest(field="lora", message="adapters belong to one model: send `model` with `lora`, not `route`")
+            raise InvalidRequest(
+                field="lora", message="adapters belong to one model: send `model` with `lora`, not `route`"
+            )
         if len(entries) > MAX_LORAS:
             raise InvalidRequest(field="lora", message=f"{len(entries)} adapters; name at most {MAX_LORAS}")
         return adapters_for(model, [_lora(entry) for entry in entries], field="lora")
@@ -94,9 +96,8 @@ class ImageQuery(BaseModel):
 def _lora(entry: str) -> LoraRequest:
     """`slug` or `slug:weight`; InvalidRequest on `lora` for a weight that is no number in -2–2."""
     slug, colon, weight = entry.partition(":")
-    if not colon:
-        value = None
-    else:
+    value: float | None = None
+    if colon:
         try:
             value = float(weight)
         except ValueError:

@@ -359,7 +359,8 @@ async def test_repeated_and_comma_separated_adapters_are_one_cache_entry(serve_a
 
 @pytest.mark.parametrize(
     ("query", "named"),
-    [("lora=watercolour", "watercolour"), ("lora=tiny-style:9", "tiny-style:9"), ("lora=tiny-style&route=quality/fast", "route")],
+    [("lora=watercolour", "watercolour"), ("lora=tiny-style:9", "tiny-style:9"),
+     ("lora=tiny-style&route=quality/fast", "route")],
 )
 async def test_a_bad_adapter_on_get_image_is_a_400_naming_it(serve_app, api, query, named):
     project = await project_with_owner(serve_app.db)

@@ -170,4 +170,5 @@ async def test_get_image_on_a_block_model_answers_the_placeholder_free(serve_app
 
 async def test_the_catalog_lists_each_models_policy(api):
     models = {m["slug"]: m for m in (await api.get("/api/v1/models")).json()["data"]["models"]}
-    assert [models[slug]["safety"] for slug in ("tiny-sd", "tiny-flag-sd", "tiny-block-sd")] == ["none", "flag", "block"]
+    policies = [models[slug]["safety"] for slug in ("tiny-sd", "tiny-flag-sd", "tiny-block-sd")]
+    assert policies == ["none", "flag", "block"]

@@ -54,4 +54,5 @@ def test_a_hires_image_is_flagged_or_blocked_when_either_model_says_so(drawn, en
 
 
 def test_the_stand_in_is_what_the_test_models_use():
-    assert FLAG.safety.checker == STAND_IN_SAFETY and FLAG.to_diffusion_config(cache_dir=None).safety_checker == STAND_IN_SAFETY
+    assert FLAG.safety.checker == STAND_IN_SAFETY
+    assert FLAG.to_diffusion_config(cache_dir=None).safety_checker == STAND_IN_SAFETY
