@@ -155,8 +155,11 @@ STAND_IN_SAFETY = "builtin:stand-in-safety"
 
 def tiny_safety_entry(slug: str, policy: str, **overrides: Any) -> dict[str, Any]:
     """The tiny model under a safety `policy`, judged by the stand-in checker: a prompt holding
-    `[unsafe]` is flagged, any other is not."""
-    return tiny_model_entry(slug, safety={"policy": policy, "checker": STAND_IN_SAFETY}, **overrides)
+    `[unsafe]` is flagged, any other is not. Its queue is short, so that the shared test app's
+    ingress (512 requests per replica) still covers every model."""
+    entry = tiny_model_entry(slug, safety={"policy": policy, "checker": STAND_IN_SAFETY}, **overrides)
+    entry["deployment"] = {**entry["deployment"], "max_ongoing_requests": 8, "max_queued_requests": 16}
+    return entry
 
 
 def tiny_upscaler_entry(slug: str = "tiny-upscaler", **overrides: Any) -> dict[str, Any]:

@@ -105,7 +105,7 @@ async def test_models_lists_the_image_models(serve_app, account):
     _, key = account
     ids = [model.id for model in client(serve_app, key).models.list()]
     assert ids == [
-        "tiny-sd", "broken-sd", "tiny-inpaint", "tiny-lora-sd", "tiny-upscaler", "tiny-flag-sd", "tiny-block-sd"
+        "tiny-sd", "broken-sd", "tiny-inpaint", "tiny-lora-sd", "tiny-upscaler", "tiny-block-sd"
     ]
 
 

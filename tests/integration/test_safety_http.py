@@ -1,4 +1,4 @@
-"""Safety policies on the real Serve application: `tiny-flag-sd` flags and `tiny-block-sd` blocks,
+"""Safety policies on the real Serve application: `tiny-lora-sd` flags and `tiny-block-sd` blocks,
 both judged by the stand-in checker, which flags exactly the prompts holding `[unsafe]`."""
 
 import asyncio
@@ -48,8 +48,8 @@ def is_placeholder(data: bytes) -> bool:
 
 async def test_a_flag_model_returns_each_image_with_its_verdict(serve_app, api, account):
     user_id, key = account
-    unsafe = await generate(api, key, prompt=UNSAFE, model="tiny-flag-sd", count=2)
-    safe = await generate(api, key, prompt="a fox", model="tiny-flag-sd")
+    unsafe = await generate(api, key, prompt=UNSAFE, model="tiny-lora-sd", count=2)
+    safe = await generate(api, key, prompt="a fox", model="tiny-lora-sd")
 
     assert [(i["nsfw"], i["blocked"]) for i in unsafe["images"]] == [(True, False), (True, False)]
     assert [(i["nsfw"], i["blocked"]) for i in safe["images"]] == [(False, False)]
@@ -89,7 +89,7 @@ async def test_batch_items_each_carry_their_own_verdict_and_refund(serve_app, ap
     response = await api.post(
         "/api/v1/generate",
         json={"items": [{"prompt": UNSAFE, "model": "tiny-block-sd"}, {"prompt": "a fox", "model": "tiny-block-sd"},
-                        {"prompt": UNSAFE, "model": "tiny-flag-sd"}]},
+                        {"prompt": UNSAFE, "model": "tiny-lora-sd"}]},
         headers=auth(key),
     )
 
@@ -110,7 +110,7 @@ async def test_openai_objects_carry_the_verdict_only_from_models_that_check(serv
     def draw(model: str, prompt: str):
         return client.images.generate(model=model, prompt=prompt, response_format="b64_json", extra_body={"seed": 1})
 
-    flagged = await asyncio.to_thread(draw, "tiny-flag-sd", UNSAFE)
+    flagged = await asyncio.to_thread(draw, "tiny-lora-sd", UNSAFE)
     blocked = await asyncio.to_thread(draw, "tiny-block-sd", UNSAFE)
     unchecked = await asyncio.to_thread(draw, "tiny-sd", UNSAFE)
 
@@ -143,9 +143,9 @@ def image_url(project, prompt: str, model: str) -> str:
 
 async def test_get_image_reports_the_verdict_in_headers_also_on_a_cache_hit(serve_app, api):
     project = await project_with_owner(serve_app.db)
-    flagged = await api.get(image_url(project, UNSAFE, "tiny-flag-sd"))
-    hit = await api.get(image_url(project, UNSAFE, "tiny-flag-sd"))
-    safe = await api.get(image_url(project, "a fox", "tiny-flag-sd"))
+    flagged = await api.get(image_url(project, UNSAFE, "tiny-lora-sd"))
+    hit = await api.get(image_url(project, UNSAFE, "tiny-lora-sd"))
+    safe = await api.get(image_url(project, "a fox", "tiny-lora-sd"))
     unchecked = await api.get(image_url(project, UNSAFE, "tiny-sd"))
 
     assert flagged.status_code == 200 and flagged.headers["content-type"] == "image/webp"
@@ -170,5 +170,5 @@ async def test_get_image_on_a_block_model_answers_the_placeholder_free(serve_app
 
 async def test_the_catalog_lists_each_models_policy(api):
     models = {m["slug"]: m for m in (await api.get("/api/v1/models")).json()["data"]["models"]}
-    policies = [models[slug]["safety"] for slug in ("tiny-sd", "tiny-flag-sd", "tiny-block-sd")]
+    policies = [models[slug]["safety"] for slug in ("tiny-sd", "tiny-lora-sd", "tiny-block-sd")]
     assert policies == ["none", "flag", "block"]
