@@ -2,7 +2,7 @@
 server's storage switch.
 Everyone else gets 403 on every page and action here."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -90,7 +90,7 @@ async def admin_models(request: Request, state: StateDep, console: AdminDep) -> 
 
 @router.post("/storage")
 async def set_storage(
-    request: Request, state: StateDep, console: AdminCsrfDep, enabled: Annotated[str, Form()] = "off"
+    request: Request, state: StateDep, console: AdminCsrfDep, enabled: Annotated[Literal["on", "off"], Form()]
 ) -> Response:
     """Turn storage on or off for the whole server (logged as an audit record)."""
     storage = await state.server_settings.set_storage(enabled=enabled == "on", admin=console.user)

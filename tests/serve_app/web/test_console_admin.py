@@ -43,6 +43,13 @@ async def test_an_admin_turns_storage_off_and_the_page_says_who_did(browser, sta
     assert "turned off for the whole server" in (await browser.http.get("/settings")).text
 
 
+async def test_a_switch_value_other_than_on_or_off_is_refused_naming_it(browser, state):
+    await make_admin(browser, state)
+    response = await browser.htmx_post("/admin/models", "/admin/storage", {"enabled": "maybe"})
+    assert response.status_code == 400 and "enabled" in response.text
+    assert await state.server_settings.storage_enabled()
+
+
 @pytest.fixture
 async def served(db, backend, tmp_path):  # noqa: F811
     """The app on `db` with the real tiny model in process, reached over ASGI."""
