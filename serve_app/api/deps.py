@@ -22,6 +22,7 @@ from serve_app.services.keys import parse_authorization
 from serve_app.services.models import ModelClient
 from serve_app.services.openai import OpenAIImagesService
 from serve_app.services.prompts import PromptService
+from serve_app.services.server_settings import ServerSettings
 from serve_app.services.users import authenticate
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore
@@ -136,6 +137,10 @@ def get_image_url(state: StateDep) -> ImageUrlService:
     return state.image_url
 
 
+def get_server_settings(state: StateDep) -> ServerSettings:
+    return state.server_settings
+
+
 def get_webhooks(state: StateDep) -> WebhookService:
     return state.webhooks
 
@@ -152,3 +157,4 @@ PromptsDep = Annotated[PromptService, Depends(get_prompts)]
 OpenAIImagesDep = Annotated[OpenAIImagesService, Depends(get_openai_images)]
 ImageUrlDep = Annotated[ImageUrlService, Depends(get_image_url)]
 WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]
+ServerSettingsDep = Annotated[ServerSettings, Depends(get_server_settings)]

@@ -20,6 +20,7 @@ from serve_app.services.models import ModelClient
 from serve_app.services.openai import OpenAIImagesService
 from serve_app.services.prompts import PromptService
 from serve_app.services.routing import ModelRouter
+from serve_app.services.server_settings import ServerSettings
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore, StorageUnavailable
 from serve_app.storage.factory import build_object_store
@@ -44,6 +45,7 @@ class AppState:
     image_url: ImageUrlService
     idempotency: IdempotencyKeys
     webhooks: WebhookService
+    server_settings: ServerSettings
 
     @classmethod
     def build(
@@ -63,9 +65,10 @@ class AppState:
         accounting = Accounting(db=db, config=config, clock=clock)
         prompts = PromptService(enhancer_handle, timeout_s=config.enhancer.timeout_s)
         webhooks = WebhookService(db=db, scraper=scraper, clock=clock)
+        server_settings = ServerSettings(db=db, config=config, clock=clock)
         generation = GenerationService(
             config=config, db=db, store=store, models=models, accounting=accounting, prompts=prompts,
-            fetch_image=scraper_image_fetcher(scraper), webhooks=webhooks,
+            fetch_image=scraper_image_fetcher(scraper), webhooks=webhooks, server_settings=server_settings,
         )
         hero = HeroService(
             config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker,
@@ -84,6 +87,7 @@ class AppState:
             config=config, db=db, store=store, models=models, clock=clock, accounting=accounting,
             generation=generation, hero=hero, jobs=jobs, prompts=prompts, openai_images=openai_images,
             router=router, image_url=image_url, idempotency=idempotency, webhooks=webhooks,
+            server_settings=server_settings,
         )
 
     async def startup(self) -> None:

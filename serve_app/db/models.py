@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -154,6 +154,9 @@ class CachedImage(SQLModel, table=True):
     generation_ms: int | None = None
     error: str | None = Field(default=None, max_length=500)
     updated_at: datetime = Field(default_factory=utcnow)
+    # The model's safety verdict, which every later hit reports: null when it runs no checker.
+    nsfw: bool | None = None
+    blocked: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class PageUrl(SQLModel, table=True):
@@ -283,3 +286,12 @@ class LoginFailure(SQLModel, table=True):
     account: str = Field(max_length=200)
     address: str = Field(max_length=64)
     at: datetime
+
+
+class ServerSetting(SQLModel, table=True):
+    """A server setting an admin changed in the console; it wins over the serve config's value."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=500, description="The value as JSON.")
+    updated_by: str = Field(max_length=200, description="The admin's user name, kept for the audit trail.")
+    updated_at: datetime = Field(default_factory=utcnow)

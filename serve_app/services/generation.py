@@ -10,7 +10,7 @@ from deployments.protocol import GenerationParams, GenerationProgress
 from serve_app.config import AppConfig, ModelConfig, PlanConfig
 from serve_app.db.models import User
 from serve_app.db.session import Database
-from serve_app.errors import UnknownModel
+from serve_app.errors import InvalidRequest, UnknownModel
 from serve_app.fitting import nth_seed, seed_or_random
 from serve_app.schemas.generate import (
     BatchData,
@@ -18,15 +18,26 @@ from serve_app.schemas.generate import (
     GenerateData,
     GeneratedImage,
     GenerateRequest,
+    StorageInfo,
 )
 from serve_app.schemas.upscale import UpscaleRequest
 from serve_app.services.accounting import Accounting
 from serve_app.services.batch import generate_batch
 from serve_app.services.context import RequestContext
-from serve_app.services.init_images import ImageFetcher, check_mask_fits, image_size, load_init_image
+from serve_app.services.init_images import (
+    ImageFetcher,
+    check_mask_fits,
+    clean_image,
+    header_size,
+    image_size,
+    load_init_image,
+    read_image,
+)
 from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
 from serve_app.services.publish import PublishedImage, discard_images, publish
+from serve_app.services.safety import Verdict, screen
+from serve_app.services.server_settings import ServerSettings
 from serve_app.services.storage_preference import storage_info
 from serve_app.services.upscale import Hires, hires_plan, resolve_upscaler
 from serve_app.services.variants import PromptVariant
@@ -51,8 +62,10 @@ class GenerationService:
         prompts: PromptService,
         fetch_image: ImageFetcher,
         webhooks: WebhookService,
+        server_settings: ServerSettings,
     ):
         self._config = config
+        self._server_settings = server_settings
         self._webhooks = webhooks
         self._prompts = prompts
         self._db = db
@@ -69,6 +82,11 @@ class GenerationService:
 
     def plan_of(self, user: User) -> PlanConfig:
         return self._accounting.plan_of(user)
+
+    async def storage_of(self, user: User) -> StorageInfo:
+        """Whether `user`'s images are stored now; the server's switch comes from this replica's copy."""
+        server = await self._server_settings.storage_enabled()
+        return storage_info(server=server, user=user, plan=self.plan_of(user))
 
     async def handle(
         self,
@@ -104,14 +122,20 @@ class GenerationService:
         request: GenerateRequest,
         context: RequestContext,
         variant: PromptVariant | None = None,
+        on_progress: Callable[[int, GenerationProgress], None] | None = None,
+        previews: int = 0,
     ) -> GenerateData:
         """Runs one request (`count` images, its prompt enhanced first when asked) on its model
-        and returns where the images are."""
+        and returns where the images are. `on_progress` hears (image index, progress) of every
+        denoising step; with `previews`, one step in steps ÷ (previews + 1) carries a preview."""
         model = self.resolve_model(request.model)
         if variant is not None:
             request = variant.apply(request, model)
         seed = seed_or_random(request.seed)
         params = request.to_params(model, seed=seed)
+        if previews:
+            # As the OpenAI stream spreads its partial images; the last step is never previewed.
+            params = replace(params, preview_every=max(1, params.num_inference_steps // (previews + 1)))
         revised_prompt = None
         # Before admission: enhancing is free and never fails (the rules answer when the model cannot).
         if request.enhance:
@@ -121,17 +145,19 @@ class GenerationService:
         hires = hires_plan(self._config, request, params)
         batch = [replace(params, seed=nth_seed(seed, i)) for i in range(request.count)]
         inputs = self._request_inputs(request) if request.mode in ("img2img", "inpaint") else None
-        images = await self.run(user=user, model=model, params=batch, context=context, inputs=inputs, hires=hires)
+        images = await self.run(
+            user=user, model=model, params=batch, context=context, inputs=inputs, hires=hires, on_progress=on_progress
+        )
         first = images[0].result
         return GenerateData(
             image=images[0].url,
-            images=[GeneratedImage(id=image.id, image=image.url, seed=image.result.seed) for image in images],
+            images=[image.public() for image in images],
             seed=first.seed,
             model=model.slug,
             width=first.width,
             height=first.height,
             mode=params.mode,
-            storage=storage_info(self._config, user=user, plan=self.plan_of(user)),
+            storage=await self.storage_of(user),
             revised_prompt=revised_prompt,
         )
 
@@ -150,20 +176,33 @@ class GenerationService:
 
     async def upscale(self, *, user: User, request: UpscaleRequest, context: RequestContext) -> GenerateData:
         """`request.image` enlarged `scale` times on an upscaler model, stored and charged like a
-        generation (per output megapixel where the model says so)."""
+        generation (per output megapixel where the model says so).
+
+        The price comes from the image's header, so the image is decoded only once the request
+        is admitted: a user without credits gets its 402 whatever the image holds, and a damaged
+        image found then is a 400, refunded."""
         model = resolve_upscaler(self._config, request.model)
-        image = await load_init_image(request.image, fetch=self._fetch_image)
-        params = request.to_params(model, seed=seed_or_random(request.seed), image=image, input_size=image_size(image))
-        (published,) = await self.run(user=user, model=model, params=[params], context=context)
+        data = await read_image(request.image, fetch=self._fetch_image)
+        input_size = header_size(data)
+        params = request.to_params(model, seed=seed_or_random(request.seed), input_size=input_size)
+
+        async def inputs(params: list[GenerationParams]) -> list[GenerationParams]:
+            image = await asyncio.to_thread(clean_image, data)
+            if image_size(image) != input_size:
+                # A PNG whose EXIF orientation follows its pixels: the header told another size.
+                raise InvalidRequest(field="image", message="its EXIF orientation turns it; send the image upright")
+            return [replace(p, init_image=image) for p in params]
+
+        (published,) = await self.run(user=user, model=model, params=[params], context=context, inputs=inputs)
         return GenerateData(
             image=published.url,
-            images=[GeneratedImage(id=published.id, image=published.url, seed=published.result.seed)],
+            images=[published.public()],
             seed=published.result.seed,
             model=model.slug,
             width=published.result.width,
             height=published.result.height,
             mode="upscale",
-            storage=storage_info(self._config, user=user, plan=self.plan_of(user)),
+            storage=await self.storage_of(user),
         )
 
     async def run(
@@ -186,20 +225,19 @@ class GenerationService:
         the model's deployment batches them. `inputs` (the img2img or inpainting images) runs
         only after admission, so a request that would be refused costs no download or decode.
         `on_progress` hears (image index, progress) for each denoising step of the drawing pass.
+        An image the model's safety policy blocks is published as a placeholder, and its credits
+        are refunded with the request's settlement.
         """
+        costs = [
+            model.credit_cost(width=p.width, height=p.height, adapters=[slug for slug, _ in p.adapters])
+            + (hires.cost(p) if hires else 0)
+            for p in params
+        ]
         admission = await self._accounting.admit(
-            user=user,
-            correlation_id=context.request_id,
-            model=model.slug,
-            images=len(params),
-            cost=sum(
-                model.credit_cost(width=p.width, height=p.height, adapters=[slug for slug, _ in p.adapters])
-                + (hires.cost(p) if hires else 0)
-                for p in params
-            ),
+            user=user, correlation_id=context.request_id, model=model.slug, images=len(params), cost=sum(costs)
         )
         context.rate_limit = admission.rate_limit
-        enabled = storage_info(self._config, user=user, plan=self._accounting.plan_of(user)).enabled
+        enabled = (await self.storage_of(user)).enabled
         stored_keys: list[str] = []
         try:
             if inputs is not None:
@@ -210,20 +248,25 @@ class GenerationService:
                     for i, p in enumerate(params)
                 )
             )
+            verdicts = [Verdict.of(model, result) for result in results]
             if hires is not None:
                 results = await asyncio.gather(
                     *(self._models.generate(hires.model.slug, hires.params_for(p, r)) for p, r in zip(params, results))
                 )
-            published = []
-            for p, result in zip(params, results):
+                verdicts = [verdict | Verdict.of(hires.model, result) for verdict, result in zip(verdicts, results)]
+            published, rows = [], []
+            for p, result, verdict in zip(params, results, verdicts):
+                result = screen(result, verdict)
                 image = await publish(
                     result, params=p, model=model.slug, user_id=user.id, request_id=context.request_id,
-                    store=self._store, enabled=enabled,
+                    store=self._store, enabled=enabled, verdict=verdict,
                 )
                 if image.key is not None:
                     stored_keys.append(image.key)
                 published.append(image)
-            await self._accounting.succeed(admission, records=[image.row for image in published])
+                rows.append(image.row)
+            withheld = sum(cost for cost, verdict in zip(costs, verdicts) if verdict.blocked)
+            await self._accounting.succeed(admission, records=rows, refund=withheld)
         except BaseException as exc:
             # Shielded: a client disconnect cancels this task, and the refund must still land.
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))

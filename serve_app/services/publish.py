@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from deployments.protocol import GenerationParams, GenerationResult
 from serve_app.db.models import Image
 from serve_app.errors import ServiceUnavailable
+from serve_app.schemas.generate import GeneratedImage
+from serve_app.services.safety import Verdict
 from serve_app.storage.base import ObjectStore, StorageUnavailable, new_image_key
 
 logger = logging.getLogger("ray.serve")
@@ -17,11 +19,12 @@ logger = logging.getLogger("ray.serve")
 
 @dataclass(frozen=True)
 class PublishedImage:
-    """An image, the URL it is served from, and its row (not yet committed)."""
+    """An image, the URL it is served from, its row (not yet committed) and the safety verdict."""
 
     result: GenerationResult
     url: str
     row: Image
+    verdict: Verdict = Verdict()
 
     @property
     def id(self) -> str:
@@ -30,6 +33,11 @@ class PublishedImage:
     @property
     def key(self) -> str | None:
         return self.row.storage_key
+
+    def public(self) -> GeneratedImage:
+        return GeneratedImage(
+            id=self.id, image=self.url, seed=self.result.seed, nsfw=self.verdict.nsfw, blocked=self.verdict.blocked
+        )
 
 
 async def publish(
@@ -42,6 +50,7 @@ async def publish(
     store: ObjectStore,
     enabled: bool = True,
     key: str | None = None,
+    verdict: Verdict = Verdict(),
 ) -> PublishedImage:
     """Stores `result` under `key` (else a new unguessable one) and returns its URL and row; with
     storage off (`enabled` false), a data URL and a row without a key. ServiceUnavailable when
@@ -74,7 +83,7 @@ async def publish(
         storage_key=key,
         inference_ms=round(result.inference_seconds * 1000),
     )
-    return PublishedImage(result=result, url=url, row=row)
+    return PublishedImage(result=result, url=url, row=row, verdict=verdict)
 
 
 async def discard_images(store: ObjectStore, keys: list[str]) -> None:

@@ -143,7 +143,7 @@ def test_configured_hero_sides_take_precedence_over_the_fitted_ones():
 def test_upscale_enlarges_each_ratios_image_by_the_scale(ratio, scale):
     width, height = size_for_aspect_ratio(TINY, ratio)
     request = UpscaleRequest(image="data:,", scale=scale)
-    params = request.to_params(UPSCALER, seed=1, image=b"", input_size=(width, height))
+    params = request.to_params(UPSCALER, seed=1, input_size=(width, height))
     assert (params.width, params.height) == (width * scale, height * scale)
 
 
@@ -167,7 +167,7 @@ ENTRY_POINTS = {
     "image_url": lambda: ImageQuery(prompt="a fox").to_params(TINY, seed=1),
     "openai": lambda: ImagesGenerationRequest(prompt="a fox").to_params(TINY, seed=1)[0],
     "openai_edit": lambda: edit_request().to_params(TINY, seed=1)[0],
-    "upscale": lambda: UpscaleRequest(image="data:,").to_params(UPSCALER, seed=1, image=b"", input_size=(16, 16)),
+    "upscale": lambda: UpscaleRequest(image="data:,").to_params(UPSCALER, seed=1, input_size=(16, 16)),
 }
 
 

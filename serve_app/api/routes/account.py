@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from serve_app.api.deps import ClockDep, ConfigDep, ContextDep, CurrentPlan, CurrentUser, DatabaseDep
+from serve_app.api.deps import ClockDep, ContextDep, CurrentPlan, CurrentUser, DatabaseDep, ServerSettingsDep
 from serve_app.schemas.account import BalanceData, SettingsData, SettingsUpdate, UsageData
 from serve_app.schemas.common import Envelope
 from serve_app.services import credits, storage_preference
@@ -27,17 +27,22 @@ async def balance(user: CurrentUser, db: DatabaseDep, context: ContextDep) -> En
 
 @router.get("/settings", response_model=Envelope[SettingsData])
 async def get_settings(
-    user: CurrentUser, plan: CurrentPlan, config: ConfigDep, context: ContextDep
+    user: CurrentUser, plan: CurrentPlan, server_settings: ServerSettingsDep, context: ContextDep
 ) -> Envelope[SettingsData]:
     """Your settings: whether your images are stored and served by URL."""
-    data = storage_preference.settings_of(config, user=user, plan=plan)
+    data = await storage_preference.settings_of(server=server_settings, user=user, plan=plan)
     return Envelope(data=data, request_id=context.request_id)
 
 
 @router.patch("/settings", response_model=Envelope[SettingsData])
 async def update_settings(
-    body: SettingsUpdate, user: CurrentUser, plan: CurrentPlan, db: DatabaseDep, config: ConfigDep, context: ContextDep
+    body: SettingsUpdate,
+    user: CurrentUser,
+    plan: CurrentPlan,
+    db: DatabaseDep,
+    server_settings: ServerSettingsDep,
+    context: ContextDep,
 ) -> Envelope[SettingsData]:
     """Turn storage of your images on or off."""
-    data = await storage_preference.update_settings(db=db, config=config, user=user, plan=plan, update=body)
+    data = await storage_preference.update_settings(db=db, server=server_settings, user=user, plan=plan, update=body)
     return Envelope(data=data, request_id=context.request_id)
