@@ -5,7 +5,8 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
-from deployments.diffusion.config import DiffusionConfig, with_batching_defaults
+from deployments.batching import with_batching_defaults
+from deployments.diffusion.config import DiffusionConfig
 from deployments.diffusion.server import DiffusionServer
 
 

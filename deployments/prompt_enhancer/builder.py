@@ -5,7 +5,7 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
-from deployments.diffusion.config import with_batching_defaults
+from deployments.batching import with_batching_defaults
 from deployments.prompt_enhancer.config import PromptEnhancerConfig
 from deployments.prompt_enhancer.server import PromptEnhancerServer
 

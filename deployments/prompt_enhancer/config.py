@@ -2,7 +2,7 @@
 
 from pydantic import Field, field_validator
 
-from deployments.diffusion.config import BatchingConfig
+from deployments.batching import BatchingConfig
 from deployments.runtime_config import RuntimeConfig
 from deployments.sources import BUILTIN_LMS, check_source
 

@@ -8,8 +8,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from deployments.batching import BatchingConfig, with_batching_defaults
 from deployments.diffusion.adapters import AdapterSource
-from deployments.diffusion.config import BatchingConfig, DiffusionConfig, with_batching_defaults
+from deployments.diffusion.config import DiffusionConfig
 from deployments.prompt_enhancer.config import PromptEnhancerConfig
 from deployments.serve_options import ActorOptions, DeploymentOptions
 from deployments.sources import BUILTIN_ADAPTERS, BUILTIN_LMS, check_source

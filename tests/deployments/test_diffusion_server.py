@@ -8,8 +8,9 @@ from dataclasses import replace
 
 import pytest
 
+from deployments.batching import BatchingConfig
 from deployments.diffusion.builder import build_diffusion_deployment
-from deployments.diffusion.config import BatchingConfig, DiffusionConfig
+from deployments.diffusion.config import DiffusionConfig
 from deployments.protocol import GenerationError, GenerationParams
 from serve_app.errors import Overloaded
 from serve_app.services.models import ModelClient

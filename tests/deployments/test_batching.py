@@ -2,7 +2,7 @@
 
 import pytest
 
-from deployments.diffusion.config import BatchingConfig
+from deployments.batching import BatchingConfig
 
 
 @pytest.fixture
