@@ -4,7 +4,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from deployments.serve_options import DeploymentOptions
 
 
 class BatchingConfig(BaseModel):
@@ -41,16 +43,41 @@ class BatchingConfig(BaseModel):
         return max(len(sizes), math.ceil(pixels * self.max_batch_size / self.max_batch_pixels))
 
 
-def with_batching_defaults(options: dict[str, Any], batching: BatchingConfig) -> dict[str, Any]:
-    """Serve options with the limits left unset derived from batching: two batches' worth of
-    ongoing requests (one runs while the next fills), a bounded queue of four times that, so
-    overload becomes a fast 503 rather than a hang, and autoscaling towards one full batch per
-    replica."""
-    options = dict(options)
-    if "autoscaling_config" in options:
-        options["autoscaling_config"] = {
-            "target_ongoing_requests": batching.max_batch_size, **options["autoscaling_config"]
-        }
-    options.setdefault("max_ongoing_requests", 2 * batching.max_batch_size)
-    options.setdefault("max_queued_requests", 4 * options["max_ongoing_requests"])
-    return options
+class BatchedDeploymentConfig(BaseModel):
+    """A deployment that batches its requests: its batching knobs, its Serve options, and the
+    Serve options that follow from both, derived here and nowhere else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batching: BatchingConfig = Field(
+        default_factory=BatchingConfig,
+        description="Dynamic batching; changing it reconfigures running replicas without a restart.",
+    )
+    deployment: DeploymentOptions = Field(
+        default_factory=DeploymentOptions,
+        description="Serve options of the deployment; the limits left unset follow from `batching`.",
+    )
+
+    @model_validator(mode="after")
+    def _batches_can_fill(self) -> "BatchedDeploymentConfig":
+        ongoing = self.deployment.max_ongoing_requests
+        if ongoing is not None and ongoing < self.batching.max_batch_size:
+            raise ValueError(
+                f"deployment.max_ongoing_requests ({ongoing}) is below batching.max_batch_size "
+                f"({self.batching.max_batch_size}), so a batch could never fill; set it to at least "
+                f"{2 * self.batching.max_batch_size} (one batch running, one filling) or leave it unset"
+            )
+        return self
+
+    def serve_options(self) -> dict[str, Any]:
+        """Serve's options for this deployment: what `deployment` sets, and for what it leaves unset,
+        two batches' worth of ongoing requests (one runs while the next fills), a bounded queue of
+        four times that, so overload becomes a fast 503 rather than a hang, and autoscaling towards
+        one full batch per replica."""
+        options = self.deployment.to_serve_options(default_max_ongoing_requests=None)
+        batch = self.batching.max_batch_size
+        if "autoscaling_config" in options:
+            options["autoscaling_config"] = {"target_ongoing_requests": batch, **options["autoscaling_config"]}
+        options.setdefault("max_ongoing_requests", 2 * batch)
+        options.setdefault("max_queued_requests", 4 * options["max_ongoing_requests"])
+        return options

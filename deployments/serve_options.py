@@ -70,7 +70,9 @@ class DeploymentOptions(StrictOptions):
         "Retry-After; -1 is unbounded. Unset: 4 × max_ongoing_requests for a model, unbounded "
         "for the ingress.",
     )
-    ray_actor_options: ActorOptions = Field(default_factory=ActorOptions)
+    ray_actor_options: ActorOptions = Field(
+        default_factory=ActorOptions, description="Resources each replica reserves (CPUs, GPUs, memory)."
+    )
     health_check_period_s: float = Field(default=10.0, gt=0, description="Health check period.")
     health_check_timeout_s: float = Field(default=30.0, gt=0, description="Health check timeout.")
 

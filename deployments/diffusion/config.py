@@ -1,19 +1,38 @@
-"""What a diffusion replica needs to load and run one model. Importable without torch."""
+"""What a diffusion deployment runs: the settings a catalog entry gives it, and what its replicas
+are bound with. Importable without torch."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from deployments.batching import BatchingConfig
+from deployments.batching import BatchedDeploymentConfig
 from deployments.diffusion.adapters import AdapterSource
-from deployments.runtime_config import RuntimeConfig
+from deployments.runtime_config import CacheConfig, RuntimeConfig
+from deployments.sources import check_source
 
 
-class DiffusionConfig(RuntimeConfig):
-    """How to load and run one diffusers pipeline on a replica."""
+class DiffusionDeploymentConfig(RuntimeConfig, BatchedDeploymentConfig):
+    """One diffusion deployment as the serve config sets it: the model, how it runs, how it batches
+    and its Serve options (`serve_options()`). A catalog entry (serve_app's ModelConfig) extends it
+    with what users see and pay."""
 
-    source: str = Field(
-        description="`builtin:tiny-sd`, a Hugging Face repo id (`org/name`) or a local directory."
+    source: str = Field(description="`builtin:tiny-sd`, a Hugging Face repo id or a local model directory.")
+    max_loaded_adapter_sets: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Adapter sets (the adapters one request names) each replica keeps loaded; the least "
+        "recently used is unloaded first. Requests are routed to a replica holding theirs.",
     )
-    batching: BatchingConfig = Field(default_factory=BatchingConfig)
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        return check_source(value)
+
+
+class DiffusionConfig(DiffusionDeploymentConfig, CacheConfig):
+    """What a diffusion replica is bound with: its deployment's settings and what the application
+    derives for it from the catalog (never prices or names, so replicas see only what they run)."""
+
     upscaler: bool = Field(
         default=False,
         description="`source` is an upscaling pipeline (like stabilityai/stable-diffusion-x4-upscaler), "
@@ -21,10 +40,4 @@ class DiffusionConfig(RuntimeConfig):
     )
     adapters: dict[str, AdapterSource] = Field(
         default_factory=dict, description="LoRA adapters requests may name, by catalog slug."
-    )
-    max_loaded_adapter_sets: int = Field(
-        default=4,
-        ge=1,
-        description="Adapter sets (the adapters one request names) a replica keeps loaded; the least "
-        "recently used set is unloaded first.",
     )

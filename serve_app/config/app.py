@@ -6,14 +6,14 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from deployments.scraper.config import ScraperConfig
 from deployments.serve_options import DeploymentOptions
 from serve_app.config.common import StrictModel
 from serve_app.config.jobs import HeroConfig, WebhookConfig
-from serve_app.config.models import EnhancerConfig, ModelConfig, ScraperOptions
+from serve_app.config.models import EnhancerConfig, ModelConfig
 from serve_app.config.plans import PlanConfig, default_plans
 from serve_app.config.server import BodyLimitsConfig, ConsoleConfig, CorsConfig, LedgerConfig
 from serve_app.config.storage import StorageConfig
-
 
 _ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}/[a-z0-9][a-z0-9-]{0,30}$")
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
@@ -42,10 +42,14 @@ class AppConfig(StrictModel):
     model_cache_dir: str | None = Field(
         default=None, description="Where built-in models are built; the user cache dir if unset."
     )
-    storage: StorageConfig = Field(default_factory=StorageConfig)
-    cors: CorsConfig = Field(default_factory=CorsConfig)
-    hero: HeroConfig = Field(default_factory=HeroConfig)
-    scraper: ScraperOptions = Field(default_factory=ScraperOptions)
+    storage: StorageConfig = Field(
+        default_factory=StorageConfig, description="Where generated images are stored (a directory or S3)."
+    )
+    cors: CorsConfig = Field(default_factory=CorsConfig, description="Browser access from other origins.")
+    hero: HeroConfig = Field(default_factory=HeroConfig, description="Page URL -> hero image jobs.")
+    scraper: ScraperConfig = Field(
+        default_factory=ScraperConfig, description="The scraper, through which every fetch of a user-supplied URL goes."
+    )
     generation_timeout_s: float = Field(
         default=300.0, gt=0, description="Longest a request waits on a model."
     )

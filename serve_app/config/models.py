@@ -1,37 +1,17 @@
-"""The model catalog, the prompt enhancer and the scraper: the deployments beside the ingress."""
+"""The model catalog and the prompt enhancer: the model deployments beside the ingress, each
+extending its deployment's own config (deployments/*/config.py) with what the application adds."""
 
-import ipaddress
 import math
-import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from deployments.batching import BatchingConfig, with_batching_defaults
 from deployments.diffusion.adapters import AdapterSource
-from deployments.diffusion.config import DiffusionConfig
-from deployments.prompt_enhancer.config import PromptEnhancerConfig
-from deployments.serve_options import ActorOptions, DeploymentOptions
-from deployments.sources import BUILTIN_ADAPTERS, BUILTIN_LMS, check_source
+from deployments.diffusion.config import DiffusionConfig, DiffusionDeploymentConfig
+from deployments.prompt_enhancer.config import PromptEnhancerConfig, PromptEnhancerDeploymentConfig
+from deployments.sources import BUILTIN_ADAPTERS, check_source
 from serve_app.config.common import Slug, StrictModel
-
-
-def check_batches_can_fill(deployment: DeploymentOptions, batching: BatchingConfig) -> None:
-    """Refuses a max_ongoing_requests below max_batch_size: a batch could never fill."""
-    ongoing = deployment.max_ongoing_requests
-    if ongoing is not None and ongoing < batching.max_batch_size:
-        raise ValueError(
-            f"deployment.max_ongoing_requests ({ongoing}) is below batching.max_batch_size "
-            f"({batching.max_batch_size}), so a batch could never fill; set it to at least "
-            f"{2 * batching.max_batch_size} (one batch running, one filling) or leave it unset"
-        )
-
-
-def batched_serve_options(deployment: DeploymentOptions, batching: BatchingConfig) -> dict[str, Any]:
-    """Serve options of a batching deployment: what the config sets, and limits derived from
-    its batching for what it leaves unset (`with_batching_defaults`)."""
-    return with_batching_defaults(deployment.to_serve_options(default_max_ongoing_requests=None), batching)
 
 
 class AdapterConfig(StrictModel):
@@ -61,15 +41,13 @@ class AdapterConfig(StrictModel):
         return check_source(value, BUILTIN_ADAPTERS)
 
 
-class ModelConfig(StrictModel):
-    """One entry of the model catalog: what users see and pay, and how its replicas run."""
+class ModelConfig(DiffusionDeploymentConfig):
+    """One entry of the model catalog: what users see and pay, on top of how its deployment runs
+    (`DiffusionDeploymentConfig`: source, device, batching, Serve options)."""
 
     slug: Slug = Field(description="Name used in requests and as the deployment name.")
     name: str = Field(description="Display name.")
     description: str = Field(default="", description="One line for the catalog.")
-    source: str = Field(
-        description="`builtin:tiny-sd`, a Hugging Face repo id or a local model directory."
-    )
     modes: list[Literal["text2img", "img2img", "inpaint", "upscale"]] = Field(
         default_factory=lambda: ["text2img"],
         min_length=1,
@@ -90,28 +68,9 @@ class ModelConfig(StrictModel):
         default=None, ge=0, description="Credits per megapixel; the larger cost applies."
     )
     max_count: int = Field(default=4, ge=1, description="Most images one request may ask for.")
-    device: Literal["cpu", "cuda", "auto"] = Field(default="auto", description="Where to run.")
-    dtype: Literal["float32", "float16", "bfloat16"] = Field(
-        default="float32", description="Weights dtype; float16 for GPUs."
-    )
-    num_threads: int | None = Field(default=None, ge=1, description="torch threads on CPU.")
-    batching: BatchingConfig = Field(default_factory=BatchingConfig)
-    deployment: DeploymentOptions = Field(default_factory=DeploymentOptions)
     adapters: list[AdapterConfig] = Field(
         default_factory=list, description="LoRA adapters requests may apply to this model (`loras`)."
     )
-    max_loaded_adapter_sets: int = Field(
-        default=4,
-        ge=1,
-        le=64,
-        description="Adapter sets (the adapters one request names) each replica keeps loaded; the least "
-        "recently used is unloaded first. Requests are routed to a replica holding theirs.",
-    )
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, value: str) -> str:
-        return check_source(value)
 
     @field_validator("adapters")
     @classmethod
@@ -144,15 +103,6 @@ class ModelConfig(StrictModel):
                 raise ValueError(f"{name} must lie between min_size and max_size")
         return self
 
-    @model_validator(mode="after")
-    def _batch_fits(self) -> "ModelConfig":
-        check_batches_can_fill(self.deployment, self.batching)
-        return self
-
-    def serve_options(self) -> dict[str, Any]:
-        """Serve options of this model's deployment, with the batching-aware defaults filled in."""
-        return batched_serve_options(self.deployment, self.batching)
-
     def credit_cost(self, *, width: int, height: int, adapters: Sequence[str] = ()) -> int:
         """Credits for one image: the larger of the per-image and per-megapixel costs, rounded up, at
         least 1, plus the surcharge of each adapter in `adapters`."""
@@ -163,93 +113,29 @@ class ModelConfig(StrictModel):
         return max(1, math.ceil(cost)) + surcharge
 
     def to_diffusion_config(self, *, cache_dir: str | None) -> DiffusionConfig:
+        """What its replicas are bound with: its deployment settings as they are, and what they
+        load for its modes and adapters; never its prices or names."""
+        deployment = {name: getattr(self, name) for name in DiffusionDeploymentConfig.model_fields}
         return DiffusionConfig(
-            source=self.source,
+            **deployment,
             cache_dir=cache_dir,
-            device=self.device,
-            dtype=self.dtype,
-            num_threads=self.num_threads,
-            batching=self.batching,
             upscaler="upscale" in self.modes,
             adapters={a.slug: AdapterSource(source=a.source, weight_name=a.weight_name) for a in self.adapters},
-            max_loaded_adapter_sets=self.max_loaded_adapter_sets,
         )
 
 
-class ScraperOptions(StrictModel):
-    """The scraper deployment: every server-side fetch of a user-supplied URL goes through it."""
-
-    allow_list: list[str] = Field(
-        default_factory=list,
-        description="Host names or CIDR networks that may be fetched although not public (tests, "
-        "private deployments). Empty by default: only public addresses are fetched.",
-    )
-    deployment: DeploymentOptions = Field(
-        default_factory=lambda: DeploymentOptions(num_replicas=1, ray_actor_options=ActorOptions(num_cpus=0)),
-        description="Deployment options of the scraper.",
-    )
-
-    @field_validator("allow_list")
-    @classmethod
-    def _entries(cls, entries: list[str]) -> list[str]:
-        for entry in entries:
-            if "/" in entry:
-                try:
-                    ipaddress.ip_network(entry, strict=False)
-                except ValueError:
-                    raise ValueError(f"{entry!r} is not a CIDR network like 10.0.0.0/8") from None
-            elif not re.match(r"^[A-Za-z0-9.-]+$", entry):
-                raise ValueError(f"{entry!r} is not a host name; use e.g. intranet.example.com or 10.0.0.0/8")
-        return entries
-
-
-class EnhancerConfig(StrictModel):
-    """The prompt enhancer: rules in the ingress (no model), or a causal LM on its own deployment."""
+class EnhancerConfig(PromptEnhancerDeploymentConfig):
+    """The prompt enhancer: rules in the ingress (no model), or a causal LM on its own deployment
+    (`PromptEnhancerDeploymentConfig`: source, sampling, batching, Serve options)."""
 
     backend: Literal["rules", "llm"] = Field(
         default="rules", description="`rules` needs no model; `llm` runs `source` on a deployment."
     )
-    source: str = Field(
-        default="builtin:tiny-lm",
-        description="`builtin:tiny-lm`, a Hugging Face causal LM repo id or a local directory (llm only).",
-    )
-    max_new_tokens: int = Field(
-        default=128, ge=1, le=1024, description="Most tokens the model may write per prompt."
-    )
-    temperature: float = Field(default=0.7, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
-    device: Literal["cpu", "cuda", "auto"] = Field(default="auto", description="Where to run.")
-    dtype: Literal["float32", "float16", "bfloat16"] = Field(
-        default="float32", description="Weights dtype; float16 for GPUs."
-    )
-    num_threads: int | None = Field(default=None, ge=1, description="torch threads on CPU.")
     timeout_s: float = Field(
         default=30.0, gt=0, description="Longest a request waits on the model before the rules answer."
     )
-    batching: BatchingConfig = Field(default_factory=BatchingConfig)
-    deployment: DeploymentOptions = Field(default_factory=DeploymentOptions)
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, value: str) -> str:
-        return check_source(value, BUILTIN_LMS)
-
-    @model_validator(mode="after")
-    def _batch_fits(self) -> "EnhancerConfig":
-        check_batches_can_fill(self.deployment, self.batching)
-        return self
-
-    def serve_options(self) -> dict[str, Any]:
-        """Serve options of the LLM deployment, with the same batching-aware defaults as a model's."""
-        return batched_serve_options(self.deployment, self.batching)
 
     def to_enhancer_config(self, *, cache_dir: str | None) -> PromptEnhancerConfig:
-        return PromptEnhancerConfig(
-            source=self.source,
-            cache_dir=cache_dir,
-            device=self.device,
-            dtype=self.dtype,
-            num_threads=self.num_threads,
-            max_new_tokens=self.max_new_tokens,
-            temperature=self.temperature,
-            batching=self.batching,
-        )
+        """What its replicas are bound with: its deployment settings as they are."""
+        deployment = {name: getattr(self, name) for name in PromptEnhancerDeploymentConfig.model_fields}
+        return PromptEnhancerConfig(**deployment, cache_dir=cache_dir)

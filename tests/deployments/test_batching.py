@@ -1,8 +1,10 @@
-"""Batch size bounded by pixels as well as by count."""
+"""Batch size bounded by pixels as well as by count, and the Serve limits batching implies."""
 
 import pytest
+from pydantic import ValidationError
 
-from deployments.batching import BatchingConfig
+from deployments.batching import BatchedDeploymentConfig, BatchingConfig
+from deployments.serve_options import DeploymentOptions
 
 
 @pytest.fixture
@@ -32,3 +34,21 @@ def test_an_image_larger_than_a_whole_batch_counts_as_exactly_one_full_batch(bat
 
 def test_mixed_sizes_add_their_pixels(batching):
     assert batching.batch_size([(1024, 1024), (512, 512)]) == 5
+
+
+def test_a_batched_deployment_derives_only_the_limits_its_options_leave_unset():
+    config = BatchedDeploymentConfig(
+        batching=BatchingConfig(max_batch_size=6),
+        deployment=DeploymentOptions(autoscaling_config={"max_replicas": 3}, max_queued_requests=10),
+    )
+    options = config.serve_options()
+    assert (options["max_ongoing_requests"], options["max_queued_requests"]) == (12, 10)
+    assert options["autoscaling_config"]["target_ongoing_requests"] == 6
+    assert config.serve_options() == options
+
+
+def test_a_batched_deployment_that_could_never_fill_a_batch_says_what_to_set():
+    with pytest.raises(ValidationError, match="set it to at least 32"):
+        BatchedDeploymentConfig(
+            batching=BatchingConfig(max_batch_size=16), deployment=DeploymentOptions(max_ongoing_requests=8)
+        )
