@@ -18,7 +18,7 @@ from serve_app.services.init_images import scraper_image_fetcher
 from serve_app.services.models import ModelClient
 from serve_app.services.openai_images import OpenAIImagesService
 from serve_app.services.prompts import PromptService
-from serve_app.services.routing import ModelRouter
+from serve_app.services.chains import ModelRouter
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore, StorageUnavailable
 from serve_app.storage.factory import build_object_store

@@ -25,7 +25,7 @@ from serve_app.services.clock import Clock
 from serve_app.services.generation import publish_image
 from serve_app.services.image_cache import Claim, ImageCache, cache_key
 from serve_app.services.projects import find_project_and_owner
-from serve_app.services.routing import ModelRouter
+from serve_app.services.chains import ModelRouter
 from serve_app.storage.base import ObjectNotFound, ObjectStore
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from serve_app.errors import InvalidRequest, UnknownModel, UnknownRoute
 from serve_app.services.models import ModelClient
-from serve_app.services.routing import ModelRouter
+from serve_app.services.chains import ModelRouter
 from tests.factories import make_config, tiny_model_entry
 
 
