@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from deployments.scraper.config import ScraperConfig
 from deployments.serve_options import DeploymentOptions
+from serve_app.config.chains import Chains, rename_routes_key
 from serve_app.config.common import StrictModel
 from serve_app.config.jobs import HeroConfig, WebhookConfig
 from serve_app.config.models import EnhancerConfig, ModelConfig
@@ -15,7 +16,6 @@ from serve_app.config.plans import PlanConfig, default_plans
 from serve_app.config.server import BodyLimitsConfig, ConsoleConfig, CorsConfig, LedgerConfig
 from serve_app.config.storage import StorageConfig
 
-_ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}/[a-z0-9][a-z0-9-]{0,30}$")
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 
@@ -63,10 +63,11 @@ class AppConfig(StrictModel):
         description="Deployment options of the HTTP ingress; its max_ongoing_requests must "
         "cover what the models can hold, so the ingress is never their bottleneck.",
     )
-    routes: dict[str, list[str]] = Field(
+    chains: Chains = Field(
         default_factory=dict,
         description="Named fallback chains of catalog slugs, e.g. `quality/fast: [sd-turbo, tiny-sd]`; "
-        "a request naming a route tries each model in order.",
+        "a request naming a chain (GET-image `route=`) tries each model in order. Formerly `routes`, "
+        "which is still read, with a warning to rename it.",
     )
     base_domain: str | None = Field(
         default=None,
@@ -89,19 +90,10 @@ class AppConfig(StrictModel):
         default_factory=ConsoleConfig, description="The web console at `/` (sign-up, sessions, log-in limits)."
     )
 
-    @field_validator("routes")
+    @model_validator(mode="before")
     @classmethod
-    def _route_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for name, slugs in value.items():
-            if not _ROUTE_NAME.match(name):
-                raise ValueError(
-                    f"route name {name!r}: use `family/tier` in lowercase letters, digits and '-', e.g. quality/fast"
-                )
-            if not slugs:
-                raise ValueError(f"route {name!r} lists no models; give at least one catalog slug")
-            if len(set(slugs)) != len(slugs):
-                raise ValueError(f"route {name!r} lists a model twice; list each slug once")
-        return value
+    def _routes_is_now_chains(cls, args: Any) -> Any:
+        return rename_routes_key(args)
 
     @field_validator("base_domain")
     @classmethod
@@ -147,11 +139,11 @@ class AppConfig(StrictModel):
             raise ValueError(
                 f"default_model {self.default_model!r} is not in the catalog; known: {', '.join(slugs)}"
             )
-        for name, chain in self.routes.items():
+        for name, chain in self.chains.items():
             unknown = [slug for slug in chain if slug not in slugs]
             if unknown:
                 raise ValueError(
-                    f"route {name!r} names {', '.join(unknown)}, not in the catalog; known: {', '.join(slugs)}"
+                    f"chain {name!r} names {', '.join(unknown)}, not in the catalog; known: {', '.join(slugs)}"
                 )
         return self
 
