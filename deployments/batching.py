@@ -51,7 +51,7 @@ class BatchedDeploymentConfig(BaseModel):
 
     batching: BatchingConfig = Field(
         default_factory=BatchingConfig,
-        description="Dynamic batching; changing it reconfigures running replicas without a restart.",
+        description="Dynamic batching: how many requests share one model call, and how long a batch waits.",
     )
     deployment: DeploymentOptions = Field(
         default_factory=DeploymentOptions,

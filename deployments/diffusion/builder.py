@@ -9,7 +9,7 @@ from deployments.diffusion.server import DiffusionServer
 
 def build_diffusion_deployment(config: DiffusionConfig, *, name: str) -> Application:
     """A bound `DiffusionServer` named `name`, with the Serve options `config` carries; batching
-    knobs travel as its `user_config`, so changing them reconfigures running replicas."""
+    knobs travel as its `user_config` (applied in `reconfigure`)."""
     deployment = serve.deployment(DiffusionServer).options(
         name=name, user_config=config.batching.model_dump(), **config.serve_options()
     )
