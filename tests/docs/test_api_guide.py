@@ -25,12 +25,7 @@ async def operations(tmp_path) -> AsyncIterator[set[tuple[str, str]]]:
     config = parse_app_config(app_args(tmp_dir=str(tmp_path), model_cache_dir=str(tmp_path)))
     state = AppState.build(config, model_handles={})
     document = create_app(state).openapi()
-    yield {
-        (method.upper(), path)
-        for path, item in document["paths"].items()
-        for method in item
-        if method in METHODS
-    }
+    yield {(method.upper(), path) for path, item in document["paths"].items() for method in item if method in METHODS}
     await state.shutdown()
 
 
@@ -72,12 +67,14 @@ def test_the_example_parser_reads_methods_paths_and_nested_commands():
         "  -d '{}' | jq -r .data.image)\"\n"
         "curl -s -D - 'http://h/p/demo/image?prompt=a'\n"
         "# curl http://h/commented-out\n"
-        "curl -s -X DELETE http://h/api/v1/images/img_1 -H \"Authorization: Bearer $KEY\"\n"
+        'curl -s -X DELETE http://h/api/v1/images/img_1 -H "Authorization: Bearer $KEY"\n'
         "```\n"
         "curl http://h/outside/a/block\n"
     )
     assert curl_examples(markdown) == [
-        ("POST", "/api/v1/generate"), ("GET", "/p/demo/image"), ("DELETE", "/api/v1/images/img_1")
+        ("POST", "/api/v1/generate"),
+        ("GET", "/p/demo/image"),
+        ("DELETE", "/api/v1/images/img_1"),
     ]
 
 

@@ -17,6 +17,5 @@ def test_the_configuration_reference_is_up_to_date():
             written.splitlines(), generated.splitlines(), "docs/configuration.md", "generated", lineterm=""
         )
         pytest.fail(
-            f"docs/configuration.md is out of date; regenerate it with `{REGENERATE}`:\n"
-            + "\n".join(list(diff)[:40])
+            f"docs/configuration.md is out of date; regenerate it with `{REGENERATE}`:\n" + "\n".join(list(diff)[:40])
         )

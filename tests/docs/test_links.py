@@ -47,7 +47,10 @@ def anchors(markdown: str) -> set[str]:
 
 def test_anchors_follow_githubs_rules():
     assert anchors("# `POST /api/v1/generate` (also `/api/v1/generate/`)\n## Prompt → image\n## A\n## A\n") == {
-        "post-apiv1generate-also-apiv1generate", "prompt--image", "a", "a-1"
+        "post-apiv1generate-also-apiv1generate",
+        "prompt--image",
+        "a",
+        "a-1",
     }
 
 
@@ -59,9 +62,8 @@ def test_every_relative_link_reaches_its_target(document):
             continue  # http(s), mailto: another site's business
         path, _, anchor = target.partition("#")
         file = (document.parent / path).resolve() if path else document
-        if not file.exists():
-            broken.append(target)
-        elif anchor and file.suffix == ".md" and anchor not in anchors(file.read_text()):
+        missing_heading = anchor and file.suffix == ".md" and anchor not in anchors(file.read_text())
+        if not file.exists() or missing_heading:
             broken.append(target)
     assert not broken, f"{document.relative_to(ROOT)} links to what is not there: {broken}"
 

@@ -30,7 +30,14 @@ def rows_by_path(model: type[BaseModel]) -> dict[str, Row]:
 
 def test_nested_models_and_lists_of_them_are_walked_with_full_paths():
     assert list(rows_by_path(Pool)) == [
-        "limits", "limits.size", "extra", "extra.size", "members", "members[].size", "mode", "name"
+        "limits",
+        "limits.size",
+        "extra",
+        "extra.size",
+        "members",
+        "members[].size",
+        "mode",
+        "name",
     ]
 
 
