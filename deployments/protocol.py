@@ -66,6 +66,8 @@ class GenerationResult:
     inference_seconds: float
     # How many images shared the pipeline call that drew this one.
     batch_size: int = 1
+    # The model's safety checker's verdict; None when the model runs none.
+    nsfw: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ BUILTIN_PREFIX = "builtin:"
 BUILTIN_MODELS = ("tiny-sd", "tiny-inpaint", "tiny-upscaler")
 BUILTIN_LMS = ("tiny-lm",)
 BUILTIN_ADAPTERS = ("tiny-lora",)
+BUILTIN_CHECKERS = ("stand-in-safety",)
 _HF_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 

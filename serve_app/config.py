@@ -12,8 +12,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from deployments.diffusion.adapters import AdapterSource
 from deployments.diffusion.config import BatchingConfig, DiffusionConfig, with_batching_defaults
+from deployments.diffusion.safety import STAND_IN_MARKER
 from deployments.prompt_enhancer.config import PromptEnhancerConfig
-from deployments.sources import BUILTIN_ADAPTERS, BUILTIN_LMS, check_source
+from deployments.sources import BUILTIN_ADAPTERS, BUILTIN_CHECKERS, BUILTIN_LMS, check_source
 
 APP_IMPORT_PATH = "serve_app.app:build_app"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -176,6 +177,37 @@ class AdapterConfig(StrictModel):
         return check_source(value, BUILTIN_ADAPTERS)
 
 
+class SafetyConfig(StrictModel):
+    """What a model does about unsafe images; `safety: flag` is short for `safety: {policy: flag}`."""
+
+    policy: Literal["none", "flag", "block"] = Field(
+        default="none",
+        description="`none` runs no checker; `flag` returns every image with `nsfw: true/false`; `block` "
+        "returns a placeholder instead of each flagged image and refunds that image's credits.",
+    )
+    checker: str = Field(
+        default="CompVis/stable-diffusion-safety-checker",
+        description="A Hub repo id or local directory holding diffusers' StableDiffusionSafetyChecker and its "
+        "CLIP feature extractor, or `builtin:stand-in-safety`: a stand-in for tests and the built-in models "
+        f"that flags an image when its prompt contains `{STAND_IN_MARKER}`, and is no safety checker.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _policy_alone(cls, value: Any) -> Any:
+        return {"policy": value} if isinstance(value, str) else value
+
+    @field_validator("checker")
+    @classmethod
+    def _checker(cls, value: str) -> str:
+        return check_source(value, BUILTIN_CHECKERS)
+
+    @property
+    def checker_source(self) -> str | None:
+        """The checker a replica loads; None under `none`."""
+        return None if self.policy == "none" else self.checker
+
+
 class ModelConfig(StrictModel):
     """One entry of the model catalog: what users see and pay, and how its replicas run."""
 
@@ -221,6 +253,10 @@ class ModelConfig(StrictModel):
         le=64,
         description="Adapter sets (the adapters one request names) each replica keeps loaded; the least "
         "recently used is unloaded first. Requests are routed to a replica holding theirs.",
+    )
+    safety: SafetyConfig = Field(
+        default_factory=SafetyConfig,
+        description="Safety policy: `none`, `flag` or `block`, alone or with the `checker` that judges images.",
     )
 
     @field_validator("source")
@@ -288,6 +324,7 @@ class ModelConfig(StrictModel):
             upscaler="upscale" in self.modes,
             adapters={a.slug: AdapterSource(source=a.source, weight_name=a.weight_name) for a in self.adapters},
             max_loaded_adapter_sets=self.max_loaded_adapter_sets,
+            safety_checker=self.safety.checker_source,
         )
 
 

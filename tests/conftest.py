@@ -23,12 +23,14 @@ from serve_app.db.models import SQLModel
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
 from tests.factories import (
+    STAND_IN_SAFETY,
     TEST_ROUTES,
     app_args,
     tiny_inpaint_entry,
     tiny_lm_enhancer,
     tiny_lora_entry,
     tiny_model_entry,
+    tiny_safety_entry,
     tiny_upscaler_entry,
 )
 from tests.support.pages import PageServer
@@ -184,8 +186,10 @@ async def serve_app(
             tiny_model_entry(),
             tiny_model_entry("broken-sd", source=str(broken_model_dir)),
             tiny_inpaint_entry(),
-            tiny_lora_entry(),
+            # Its replicas also run the stand-in safety checker under `flag`: one deployment fewer to start.
+            tiny_lora_entry(safety={"policy": "flag", "checker": STAND_IN_SAFETY}),
             tiny_upscaler_entry(),
+            tiny_safety_entry("tiny-block-sd", "block"),
         ],
         routes=TEST_ROUTES,
         base_domain="img.test",

@@ -150,6 +150,18 @@ def tiny_lora_entry(slug: str = "tiny-lora-sd", **overrides: Any) -> dict[str, A
     return entry
 
 
+STAND_IN_SAFETY = "builtin:stand-in-safety"
+
+
+def tiny_safety_entry(slug: str, policy: str, **overrides: Any) -> dict[str, Any]:
+    """The tiny model under a safety `policy`, judged by the stand-in checker: a prompt holding
+    `[unsafe]` is flagged, any other is not. Its queue is short, so that the shared test app's
+    ingress (512 requests per replica) still covers every model."""
+    entry = tiny_model_entry(slug, safety={"policy": policy, "checker": STAND_IN_SAFETY}, **overrides)
+    entry["deployment"] = {**entry["deployment"], "max_ongoing_requests": 8, "max_queued_requests": 16}
+    return entry
+
+
 def tiny_upscaler_entry(slug: str = "tiny-upscaler", **overrides: Any) -> dict[str, Any]:
     """The built-in x4 upscaler: sizes bound its output, 64–256 px like the tiny model's."""
     entry = tiny_model_entry(

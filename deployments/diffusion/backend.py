@@ -24,6 +24,7 @@ from transformers.utils import logging as transformers_logging
 from deployments.builtin_models import resolve_source
 from deployments.diffusion.adapters import resolve_adapter
 from deployments.diffusion.config import DiffusionConfig
+from deployments.diffusion.safety import load_safety_checker
 from deployments.protocol import GenerationAbandoned, GenerationError, GenerationParams, GenerationResult
 from deployments.torch_runtime import place
 
@@ -127,6 +128,11 @@ class DiffusionBackend:
         self.pipeline = loader.from_pretrained(path, dtype=dtype)
         self.pipeline.to(self.device)
         self.pipeline.set_progress_bar_config(disable=True)
+        self._safety = (
+            load_safety_checker(config.safety_checker, device=self.device, dtype=dtype)
+            if config.safety_checker
+            else None
+        )
         # Denoising steps run by every pipeline call so far (a step of a batch counts once).
         self.steps_run = 0
         # Loading or deleting an adapter rewrites the UNet's layers: never while a call runs.
@@ -295,9 +301,10 @@ class DiffusionBackend:
             images = [paste_outside_mask(drawn, i.image, i.mask) for drawn, i in zip(images, inputs)]
         if first.mode == "upscale":
             images = [resize_pixels(pixels, (first.width, first.height)) for pixels in images]
+        verdicts = self._safety.check(list(images), group) if self._safety else [None] * len(group)
         elapsed = time.perf_counter() - started
         outputs: list[GenerationResult | Exception] = []
-        for params, pixels in zip(group, images):
+        for params, pixels, nsfw in zip(group, images, verdicts):
             if not np.isfinite(pixels).all():
                 outputs.append(GenerationError("the model produced non-finite pixels"))
                 continue
@@ -311,6 +318,7 @@ class DiffusionBackend:
                     seed=params.seed,
                     inference_seconds=elapsed,
                     batch_size=len(group),
+                    nsfw=nsfw,
                 )
             )
         return outputs

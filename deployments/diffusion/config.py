@@ -80,3 +80,8 @@ class DiffusionConfig(RuntimeConfig):
         description="Adapter sets (the adapters one request names) a replica keeps loaded; the least "
         "recently used set is unloaded first.",
     )
+    safety_checker: str | None = Field(
+        default=None,
+        description="The safety checker that judges every image (`builtin:stand-in-safety`, a Hub repo "
+        "id or a local directory); its verdict is each result's `nsfw`. None runs no checker.",
+    )

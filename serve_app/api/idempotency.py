@@ -2,7 +2,7 @@
 `IdempotentDep`, which runs the work once per key and replays the stored response after."""
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
@@ -27,9 +27,10 @@ class Idempotent:
         """Whether the request carried an Idempotency-Key."""
         return self._key is not None
 
-    async def __call__(self, body: BaseModel, run: Callable[[], Awaitable[Response]]) -> Response:
+    async def __call__(self, body: BaseModel | dict[str, Any], run: Callable[[], Awaitable[Response]]) -> Response:
         """`run()`'s response, or without running it, the stored response of the first request
-        that carried this key and this body."""
+        that carried this key and this body: a validated model, or (for a form with uploads) its
+        fields as JSON values."""
         if self._key is None:
             return await run()
 
@@ -42,7 +43,8 @@ class Idempotent:
 
         stored, replayed = await self._keys.once(
             user_id=self._user.id, key=self._key,
-            fingerprint=fingerprint(self._endpoint, body.model_dump(mode="json")), run=stored_run,
+            fingerprint=fingerprint(self._endpoint, body if isinstance(body, dict) else body.model_dump(mode="json")),
+            run=stored_run,
         )
         return Response(
             content=stored.body, status_code=stored.status_code, media_type=stored.content_type,

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -154,6 +154,9 @@ class CachedImage(SQLModel, table=True):
     generation_ms: int | None = None
     error: str | None = Field(default=None, max_length=500)
     updated_at: datetime = Field(default_factory=utcnow)
+    # The model's safety verdict, which every later hit reports: null when it runs no checker.
+    nsfw: bool | None = None
+    blocked: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class PageUrl(SQLModel, table=True):

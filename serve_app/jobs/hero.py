@@ -18,6 +18,7 @@ from serve_app.services.hero.render import apply_text_treatment, render_preset
 from serve_app.services.hero.styles import PRESET_STYLES, build_hero_prompt, pick_style, tone_for
 from serve_app.services.models import ModelClient, unwrap
 from serve_app.services.prompts import PromptService
+from serve_app.services.safety import Verdict
 from serve_app.storage.base import ObjectStore, StorageUnavailable
 
 logger = logging.getLogger("ray.serve")
@@ -97,6 +98,11 @@ class HeroJobRunner:
         )
         await self._progress(job.id, "generating", step=0, total=params.num_inference_steps)
         result = await self.models.generate(model.slug, params)
+        if Verdict.of(model, result).blocked:
+            # A hero's seed is fixed by its job: a retry would draw the same image. Failing refunds it.
+            raise InvalidRequest(
+                field="url", message="the model's safety checker flagged the image drawn for this page; refunded"
+            )
         await self._progress(job.id, "rendering", step=params.num_inference_steps, total=params.num_inference_steps)
         title, site = page.title or page.headline or job_url, page.site_name
         if hero.style in PRESET_STYLES:

@@ -298,6 +298,16 @@ class GeneratedImage(BaseModel):
     id: str = Field(description="Image id, for GET/DELETE /api/v1/images/{id} when stored.")
     image: str = Field(description="Hosted URL, or a data: URL when storage is off.")
     seed: int
+    nsfw: bool | None = Field(
+        default=None,
+        description="The model's safety checker flagged the image; null when the model runs none (its `safety` "
+        "is `none`).",
+    )
+    blocked: bool = Field(
+        default=False,
+        description="The model's `block` policy withheld the flagged image: `image` is a placeholder and the "
+        "image's credits were refunded.",
+    )
 
 
 class GenerateData(BaseModel):

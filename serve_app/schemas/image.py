@@ -7,8 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.protocol import GenerationParams
 from serve_app.config import ModelConfig
+from serve_app.errors import InvalidRequest
 from serve_app.schemas.common import PromptText
-from serve_app.schemas.generate import MAX_SEED
+from serve_app.schemas.generate import MAX_LORAS, MAX_SEED, LoraRequest, adapters_for
 
 ASPECT_RATIOS: dict[str, tuple[int, int]] = {
     "1:1": (1, 1), "16:9": (16, 9), "9:16": (9, 16), "4:3": (4, 3), "3:4": (3, 4), "3:2": (3, 2),
@@ -49,6 +50,12 @@ class ImageQuery(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="Fixes the image; random if unset.")
     cache: bool = Field(default=True, description="`false` forces a new generation.")
     format: ImageFormat = Field(default="webp", description="Encoding of the image.")
+    lora: list[str] = Field(
+        default_factory=list,
+        description=f"LoRA adapters of `model` (not with `route`): `slug` at its default weight or `slug:weight` "
+        f"(-2 to 2), repeated (`lora=a&lora=b:0.5`) or comma-separated (`lora=a,b:0.5`), up to {MAX_LORAS}; "
+        "each adds its surcharge.",
+    )
     sig: str | None = Field(default=None, description="URL signature, for projects that require one.")
     exp: int | None = Field(
         default=None, ge=0, le=2**63 - 1, description="Unix time after which a signed URL expires."
@@ -58,6 +65,19 @@ class ImageQuery(BaseModel):
     def normalized_prompt(self) -> str:
         """Whitespace collapsed: the only normalization, so the cache never merges distinct prompts."""
         return " ".join(self.prompt.split())
+
+    def adapters_for(self, model: ModelConfig) -> tuple[tuple[str, float], ...]:
+        """`lora` as (slug, weight) pairs of `model`, sorted, defaults applied; InvalidRequest on `lora`."""
+        entries = [entry.strip() for value in self.lora for entry in value.split(",") if entry.strip()]
+        if not entries:
+            return ()
+        if self.route is not None:
+            raise InvalidRequest(
+                field="lora", message="adapters belong to one model: send `model` with `lora`, not `route`"
+            )
+        if len(entries) > MAX_LORAS:
+            raise InvalidRequest(field="lora", message=f"{len(entries)} adapters; name at most {MAX_LORAS}")
+        return adapters_for(model, [_lora(entry) for entry in entries], field="lora")
 
     def to_params(self, model: ModelConfig, *, seed: int) -> GenerationParams:
         width, height = size_for(model, self.aspect_ratio)
@@ -69,7 +89,23 @@ class ImageQuery(BaseModel):
             guidance_scale=model.default_guidance_scale,
             seed=seed,
             output_format=self.format,
+            adapters=self.adapters_for(model),
         )
+
+
+def _lora(entry: str) -> LoraRequest:
+    """`slug` or `slug:weight`; InvalidRequest on `lora` for a weight that is no number in -2–2."""
+    slug, colon, weight = entry.partition(":")
+    value: float | None = None
+    if colon:
+        try:
+            value = float(weight)
+        except ValueError:
+            value = math.nan
+        if not -2 <= value <= 2:
+            raise InvalidRequest(field="lora", message=f"{entry!r}: the weight after ':' must be a number from -2 to 2")
+    # Unvalidated: the catalog is the judge of the slug (`adapters_for` names an unknown one).
+    return LoraRequest.model_construct(slug=slug, weight=value)
 
 
 class RoutePublic(BaseModel):

@@ -42,6 +42,9 @@ class ModelPublic(BaseModel):
     max_count: int
     default: bool = Field(description="Used when a request names no model.")
     adapters: list[AdapterPublic] = Field(description="LoRA adapters requests may apply to this model.")
+    safety: str = Field(
+        description="`none`; `flag`: each image carries `nsfw`; `block`: a flagged image is a placeholder, refunded."
+    )
 
     @classmethod
     def from_config(cls, model: ModelConfig, *, default: bool) -> "ModelPublic":
@@ -74,6 +77,7 @@ class ModelPublic(BaseModel):
                 )
                 for adapter in model.adapters
             ],
+            safety=model.safety.policy,
         )
 
 

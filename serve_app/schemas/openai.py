@@ -1,8 +1,9 @@
 """Wire models of the OpenAI Images API (`/v1/images/generations`, `/v1/models`), fields in
 OpenAI's order; the extra fields pixelray accepts come last."""
 
+import hashlib
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -148,6 +149,13 @@ class ImagesEditRequest(StrictRequest):
     def _size(cls, value: str) -> str:
         return _valid_size(value)
 
+    def identity(self, *, image: bytes, mask: bytes | None) -> dict[str, Any]:
+        """What an Idempotency-Key binds: the form's fields, and the uploads by the SHA-256 of
+        their bytes (their file names and declared types do not count)."""
+        fields = self.model_dump(mode="json", exclude={"image", "mask"})
+        digest = {"image": hashlib.sha256(image).hexdigest(), "mask": mask and hashlib.sha256(mask).hexdigest()}
+        return {**fields, **digest}
+
     def to_params(self, model: ModelConfig, *, seed: int) -> list[GenerationParams]:
         """One inpainting params per image, its image and mask still to load; raises
         InvalidRequest naming the field the model cannot take."""
@@ -189,6 +197,14 @@ class ImageObject(BaseModel):
     url: str | None = Field(default=None, description="Absolute URL of the image (response_format=url).")
     b64_json: str | None = Field(default=None, description="The image, base64 (response_format=b64_json).")
     revised_prompt: str = Field(description="The prompt the image was drawn from.")
+    nsfw: bool | None = Field(
+        default=None, description="pixelray: the model's safety checker flagged the image; absent when it runs none."
+    )
+    blocked: bool | None = Field(
+        default=None,
+        description="pixelray: the model's `block` policy withheld the flagged image (the image is a placeholder, "
+        "its credits refunded); absent when the model runs no checker.",
+    )
 
 
 class ImagesResponse(BaseModel):
@@ -215,6 +231,8 @@ class ImageGenCompletedEvent(BaseModel):
     quality: str
     background: Literal["opaque"] = "opaque"
     output_format: str
+    nsfw: bool | None = Field(default=None, description="pixelray: as on the images of a response.")
+    blocked: bool | None = Field(default=None, description="pixelray: as on the images of a response.")
 
 
 ImageStreamEvent = ImageGenPartialImageEvent | ImageGenCompletedEvent

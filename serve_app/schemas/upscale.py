@@ -37,11 +37,9 @@ class UpscaleRequest(StrictRequest):
             raise ValueError("give an http(s) URL or a data: URL of a PNG, JPEG or WebP image")
         return value
 
-    def to_params(
-        self, model: ModelConfig, *, seed: int, image: bytes, input_size: tuple[int, int]
-    ) -> GenerationParams:
-        """The upscale of `image` (`input_size` pixels); InvalidRequest on `image` when the result
-        would fall outside the model's sizes."""
+    def to_params(self, model: ModelConfig, *, seed: int, input_size: tuple[int, int]) -> GenerationParams:
+        """The upscale of an image of `input_size` pixels, the image itself still to load;
+        InvalidRequest on `image` when the result would fall outside the model's sizes."""
         width, height = (side // 8 * 8 * self.scale for side in input_size)
         if not (model.min_size <= width <= model.max_size and model.min_size <= height <= model.max_size):
             low, high = -(-model.min_size // self.scale), model.max_size // self.scale
@@ -60,6 +58,5 @@ class UpscaleRequest(StrictRequest):
             seed=seed,
             output_format=self.output_format,
             mode="upscale",
-            init_image=image,
             scale=self.scale,
         )

@@ -132,21 +132,35 @@ class Accounting:
         )
 
     async def succeed(
-        self, admission: Admission, *, records: Sequence[SQLModel] = (), session: AsyncSession | None = None
+        self,
+        admission: Admission,
+        *,
+        records: Sequence[SQLModel] = (),
+        refund: int = 0,
+        session: AsyncSession | None = None,
     ) -> bool:
         """Stores `records` (the request's image rows) and marks the request done, freeing its
         slot; pass `session` to join the caller's transaction instead of a group commit.
-        False when it was settled before: a late completion after the reaper refunded it stays
-        refunded (the client gets its images free) and is not charged again."""
+        `refund` credits (those of images a safety policy withheld) go back in the same
+        transaction, as the request's one refund. False when it was settled before: a late
+        completion after the reaper refunded it stays refunded (the client gets its images
+        free) and is not charged again."""
 
-        async def succeed_in(active: AsyncSession) -> bool:
+        async def succeed_in(active: AsyncSession) -> tuple[bool, int]:
             for table, rows in _by_table(records).items():
                 await active.execute(insert(table).values(rows))
-            return await self._settle(active, admission, status="succeeded", error=None)
+            if not await self._settle(active, admission, status="succeeded", error=None):
+                return False, 0
+            refunded = await credits.refund(active, request_id=admission.request_id, amount=refund) if refund else 0
+            return True, refunded
 
-        settled = await (succeed_in(session) if session is not None else self._commit(succeed_in, user_id=admission.user_id))
+        settled, refunded = await (
+            succeed_in(session) if session is not None else self._commit(succeed_in, user_id=admission.user_id)
+        )
         if not settled:
             logger.warning("request %s completed after it was settled; it stays as it was", admission.request_id)
+        if refunded:
+            metrics.record_refund(model=admission.model, credits=refunded)
         return settled
 
     async def fail(self, admission: Admission, *, error: str, session: AsyncSession | None = None) -> None:

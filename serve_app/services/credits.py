@@ -55,9 +55,10 @@ async def current_balance(session: AsyncSession, *, user_id: int) -> int | None:
     return (await session.execute(select(User.balance).where(User.id == user_id))).scalar_one_or_none()
 
 
-async def refund(session: AsyncSession, *, request_id: str) -> int:
-    """Inside the caller's transaction: returns a request's debit, at most once. Returns the
-    credits refunded (0 when there was no debit or it was already refunded)."""
+async def refund(session: AsyncSession, *, request_id: str, amount: int | None = None) -> int:
+    """Inside the caller's transaction: returns a request's debit, or `amount` of it (no more than
+    the debit), at most once. Returns the credits refunded (0 when there was no debit or it was
+    already refunded)."""
     debit = (
         await session.exec(
             select(CreditEntry).where(CreditEntry.request_id == request_id, CreditEntry.kind == "debit")
@@ -72,7 +73,7 @@ async def refund(session: AsyncSession, *, request_id: str) -> int:
     ).first()
     if already is not None:
         return 0
-    amount = -debit.amount
+    amount = -debit.amount if amount is None else min(amount, -debit.amount)
     try:
         # The unique (request_id, kind) index is the last word if two refunds race on PostgreSQL.
         async with session.begin_nested():

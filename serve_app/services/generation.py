@@ -11,7 +11,7 @@ from deployments.protocol import GenerationParams, GenerationProgress, Generatio
 from serve_app.config import AppConfig, ModelConfig, PlanConfig
 from serve_app.db.models import Image, User
 from serve_app.db.session import Database
-from serve_app.errors import UnknownModel
+from serve_app.errors import InvalidRequest, UnknownModel
 from serve_app.schemas.generate import (
     MAX_SEED,
     BatchData,
@@ -24,10 +24,19 @@ from serve_app.schemas.upscale import UpscaleRequest
 from serve_app.services.accounting import Accounting
 from serve_app.services.batch import generate_batch
 from serve_app.services.context import RequestContext
-from serve_app.services.init_images import ImageFetcher, check_mask_fits, image_size, load_init_image
+from serve_app.services.init_images import (
+    ImageFetcher,
+    check_mask_fits,
+    clean_image,
+    header_size,
+    image_size,
+    load_init_image,
+    read_image,
+)
 from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
 from serve_app.services.publish import discard_images, publish_image
+from serve_app.services.safety import Verdict, screen
 from serve_app.services.settings import storage_info
 from serve_app.services.upscale import Hires, hires_plan, resolve_upscaler
 from serve_app.services.variants import PromptVariant
@@ -45,6 +54,12 @@ class PublishedImage:
     id: str
     result: GenerationResult
     url: str
+    verdict: Verdict = Verdict()
+
+    def public(self) -> GeneratedImage:
+        return GeneratedImage(
+            id=self.id, image=self.url, seed=self.result.seed, nsfw=self.verdict.nsfw, blocked=self.verdict.blocked
+        )
 
 
 class GenerationService:
@@ -127,7 +142,7 @@ class GenerationService:
         first = images[0].result
         return GenerateData(
             image=images[0].url,
-            images=[GeneratedImage(id=image.id, image=image.url, seed=image.result.seed) for image in images],
+            images=[image.public() for image in images],
             seed=first.seed,
             model=model.slug,
             width=first.width,
@@ -152,15 +167,28 @@ class GenerationService:
 
     async def upscale(self, *, user: User, request: UpscaleRequest, context: RequestContext) -> GenerateData:
         """`request.image` enlarged `scale` times on an upscaler model, stored and charged like a
-        generation (per output megapixel where the model says so)."""
+        generation (per output megapixel where the model says so).
+
+        The price comes from the image's header, so the image is decoded only once the request
+        is admitted: a user without credits gets its 402 whatever the image holds, and a damaged
+        image found then is a 400, refunded."""
         model = resolve_upscaler(self._config, request.model)
-        image = await load_init_image(request.image, fetch=self._fetch_image)
+        data = await read_image(request.image, fetch=self._fetch_image)
+        input_size = header_size(data)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        params = request.to_params(model, seed=seed, image=image, input_size=image_size(image))
-        (published,) = await self.run(user=user, model=model, params=[params], context=context)
+        params = request.to_params(model, seed=seed, input_size=input_size)
+
+        async def inputs(params: list[GenerationParams]) -> list[GenerationParams]:
+            image = await asyncio.to_thread(clean_image, data)
+            if image_size(image) != input_size:
+                # A PNG whose EXIF orientation follows its pixels: the header told another size.
+                raise InvalidRequest(field="image", message="its EXIF orientation turns it; send the image upright")
+            return [replace(p, init_image=image) for p in params]
+
+        (published,) = await self.run(user=user, model=model, params=[params], context=context, inputs=inputs)
         return GenerateData(
             image=published.url,
-            images=[GeneratedImage(id=published.id, image=published.url, seed=published.result.seed)],
+            images=[published.public()],
             seed=published.result.seed,
             model=model.slug,
             width=published.result.width,
@@ -189,17 +217,16 @@ class GenerationService:
         the model's deployment batches them. `inputs` (the img2img or inpainting images) runs
         only after admission, so a request that would be refused costs no download or decode.
         `on_progress` hears (image index, progress) for each denoising step of the drawing pass.
+        An image the model's safety policy blocks is published as a placeholder, and its credits
+        are refunded with the request's settlement.
         """
+        costs = [
+            model.credit_cost(width=p.width, height=p.height, adapters=[slug for slug, _ in p.adapters])
+            + (hires.cost(p) if hires else 0)
+            for p in params
+        ]
         admission = await self._accounting.admit(
-            user=user,
-            correlation_id=context.request_id,
-            model=model.slug,
-            images=len(params),
-            cost=sum(
-                model.credit_cost(width=p.width, height=p.height, adapters=[slug for slug, _ in p.adapters])
-                + (hires.cost(p) if hires else 0)
-                for p in params
-            ),
+            user=user, correlation_id=context.request_id, model=model.slug, images=len(params), cost=sum(costs)
         )
         context.rate_limit = admission.rate_limit
         enabled = storage_info(self._config, user=user, plan=self._accounting.plan_of(user)).enabled
@@ -213,19 +240,23 @@ class GenerationService:
                     for i, p in enumerate(params)
                 )
             )
+            verdicts = [Verdict.of(model, result) for result in results]
             if hires is not None:
                 results = await asyncio.gather(
                     *(self._models.generate(hires.model.slug, hires.params_for(p, r)) for p, r in zip(params, results))
                 )
+                verdicts = [verdict | Verdict.of(hires.model, result) for verdict, result in zip(verdicts, results)]
             published, rows = [], []
-            for p, result in zip(params, results):
+            for p, result, verdict in zip(params, results, verdicts):
+                result = screen(result, verdict)
                 url, key = await publish_image(result, store=self._store, enabled=enabled)
                 if key is not None:
                     stored_keys.append(key)
                 row = _image_row(result, params=p, model=model, user=user, request_id=context.request_id, key=key)
-                published.append(PublishedImage(id=row.id, result=result, url=url))
+                published.append(PublishedImage(id=row.id, result=result, url=url, verdict=verdict))
                 rows.append(row)
-            await self._accounting.succeed(admission, records=rows)
+            withheld = sum(cost for cost, verdict in zip(costs, verdicts) if verdict.blocked)
+            await self._accounting.succeed(admission, records=rows, refund=withheld)
         except BaseException as exc:
             # Shielded: a client disconnect cancels this task, and the refund must still land.
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))

@@ -23,11 +23,23 @@ from serve_app.services.clock import Clock
 _READY_REMEMBERED = 10_000
 
 
-def cache_key(*, project_id: int, target: str, prompt: str, aspect_ratio: str, seed: int | None, fmt: str) -> str:
-    """SHA-256 over the canonical parameters; `target` is `model:SLUG` or `route:NAME`."""
-    canonical = json.dumps(
-        [project_id, target, prompt, aspect_ratio, seed, fmt], separators=(",", ":"), ensure_ascii=False
-    )
+def cache_key(
+    *,
+    project_id: int,
+    target: str,
+    prompt: str,
+    aspect_ratio: str,
+    seed: int | None,
+    fmt: str,
+    adapters: tuple[tuple[str, float], ...] = (),
+) -> str:
+    """SHA-256 over the canonical parameters; `target` is `model:SLUG` or `route:NAME`, `adapters`
+    the (slug, weight) pairs with defaults applied, sorted."""
+    parts: list = [project_id, target, prompt, aspect_ratio, seed, fmt]
+    if adapters:
+        # Only when there are some: the keys of entries cached without adapters stay what they were.
+        parts.append([list(pair) for pair in adapters])
+    canonical = json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -110,7 +122,17 @@ class ImageCache:
             return None
 
     async def complete(
-        self, claim: Claim, *, storage_key: str, content_type: str, etag: str, model: str, seed: int, generation_ms: int
+        self,
+        claim: Claim,
+        *,
+        storage_key: str,
+        content_type: str,
+        etag: str,
+        model: str,
+        seed: int,
+        generation_ms: int,
+        nsfw: bool | None = None,
+        blocked: bool = False,
     ) -> None:
         async with self._db.write() as session:
             await session.execute(
@@ -119,6 +141,7 @@ class ImageCache:
                 .values(
                     status="ready", storage_key=storage_key, content_type=content_type, etag=etag,
                     model=model, seed=seed, generation_ms=generation_ms, error=None, updated_at=utcnow(),
+                    nsfw=nsfw, blocked=blocked,
                 )
             )
 

@@ -26,6 +26,7 @@ from serve_app.services.generation import publish_image
 from serve_app.services.image_cache import Claim, ImageCache, cache_key
 from serve_app.services.projects import find_project_and_owner
 from serve_app.services.routing import ModelRouter
+from serve_app.services.safety import Verdict, screen
 from serve_app.storage.base import ObjectNotFound, ObjectStore
 
 
@@ -42,6 +43,7 @@ class ImageAnswer:
     elapsed_ms: int
     fixed: bool
     """The URL will keep answering these bytes (a cache entry, or a seeded request)."""
+    verdict: Verdict = Verdict()
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class _Generated:
     generation_ms: int
     cached: bool = False
     """Read from a cache entry another replica filled, not generated here."""
+    verdict: Verdict = Verdict()
 
 
 @dataclass
@@ -105,6 +108,8 @@ class ImageUrlService:
         project, owner = await find_project_and_owner(db=self._db, slug=slug)
         self.authorize(project, raw_query=raw_query, referrer=referrer)
         chain = self._router.chain(route=query.route, model=query.model)
+        # Checked before the cache: an unknown adapter is a 400 even where the URL was cached.
+        adapters = query.adapters_for(chain[0])
         self._accounting.plan_of(owner)
 
         generate = partial(self._generate, owner=owner, chain=chain, query=query, request_id=request_id)
@@ -115,7 +120,7 @@ class ImageUrlService:
         target = f"route:{query.route}" if query.route else f"model:{chain[0].slug}"
         key = cache_key(
             project_id=project.id, target=target, prompt=query.normalized_prompt,
-            aspect_ratio=query.aspect_ratio, seed=query.seed, fmt=query.format,
+            aspect_ratio=query.aspect_ratio, seed=query.seed, fmt=query.format, adapters=adapters,
         )
         while True:
             shared = self._shared.get(key)
@@ -131,6 +136,7 @@ class ImageUrlService:
                     return ImageAnswer(
                         data=stored.data, content_type=found.content_type, etag=found.etag, model=found.model,
                         cache_hit=True, credits=0, elapsed_ms=_ms_since(started), fixed=True,
+                        verdict=Verdict(nsfw=found.nsfw, blocked=found.blocked),
                     )
                 # Checked again: another request on this replica may have started it meanwhile.
                 shared = self._shared.get(key) or self._share(key, self._claim_and_fill(key, project.id, generate))
@@ -197,7 +203,7 @@ class ImageUrlService:
             return _Generated(
                 data=stored.data, content_type=found.content_type, etag=found.etag, model=found.model,
                 seed=found.seed, storage_key=found.storage_key, credits=0, generation_ms=found.generation_ms or 0,
-                cached=True,
+                cached=True, verdict=Verdict(nsfw=found.nsfw, blocked=found.blocked),
             )
         try:
             made = await generate()
@@ -210,6 +216,7 @@ class ImageUrlService:
         await self._cache.complete(
             found, storage_key=made.storage_key, content_type=made.content_type, etag=made.etag,
             model=made.model, seed=made.seed, generation_ms=made.generation_ms,
+            nsfw=made.verdict.nsfw, blocked=made.verdict.blocked,
         )
         return made
 
@@ -217,18 +224,20 @@ class ImageUrlService:
         self, *, owner: User, chain: list[ModelConfig], query: ImageQuery, request_id: str
     ) -> _Generated:
         """Charges the owner the first model's price, runs the chain, stores the image and
-        records it; any failure after the debit is refunded exactly once."""
+        records it; any failure after the debit is refunded exactly once, and so is an image
+        the serving model's safety policy withholds (a placeholder is stored in its place)."""
         seed = query.seed if query.seed is not None else secrets.randbelow(MAX_SEED + 1)
         first = query.to_params(chain[0], seed=seed)
         admission = await self._accounting.admit(
             user=owner, correlation_id=request_id, model=chain[0].slug, images=1,
-            cost=chain[0].credit_cost(width=first.width, height=first.height),
+            cost=chain[0].credit_cost(width=first.width, height=first.height, adapters=[s for s, _ in first.adapters]),
         )
         started = time.monotonic()
         try:
             served = await self._router.generate_with_fallback(chain, lambda model: query.to_params(model, seed=seed))
             generation_ms = _ms_since(started)
-            result, params = served.result, served.params
+            verdict = Verdict.of(served.model, served.result)
+            result, params = screen(served.result, verdict), served.params
             _, storage_key = await publish_image(result, store=self._store, enabled=True)
             image = Image(
                 id=f"img_{secrets.token_hex(12)}", request_id=request_id, user_id=owner.id,
@@ -237,14 +246,14 @@ class ImageUrlService:
                 seed=seed, content_type=result.content_type, size_bytes=len(result.image),
                 storage_key=storage_key, inference_ms=round(result.inference_seconds * 1000),
             )
-            await self._accounting.succeed(admission, records=[image])
+            await self._accounting.succeed(admission, records=[image], refund=admission.cost if verdict.blocked else 0)
         except BaseException as exc:
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))
             raise
         return _Generated(
             data=result.image, content_type=result.content_type, etag=strong_etag(result.image),
-            model=served.model.slug, seed=seed, storage_key=storage_key, credits=admission.cost,
-            generation_ms=generation_ms,
+            model=served.model.slug, seed=seed, storage_key=storage_key,
+            credits=0 if verdict.blocked else admission.cost, generation_ms=generation_ms, verdict=verdict,
         )
 
     @staticmethod
@@ -252,6 +261,7 @@ class ImageUrlService:
         return ImageAnswer(
             data=made.data, content_type=made.content_type, etag=made.etag, model=made.model,
             cache_hit=hit, credits=0 if hit else made.credits, elapsed_ms=_ms_since(started), fixed=fixed,
+            verdict=made.verdict,
         )
 
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
 from deployments.protocol import FetchError
@@ -96,6 +96,11 @@ async def load_init_image(source: str, *, fetch: ImageFetcher, field: str = "ima
     """The img2img or inpainting input from an http(s) URL (through `fetch`, the SSRF-safe
     scraper) or a data: URL, cleaned by `clean_image`. Every problem is an InvalidRequest on
     `field` (`image`, or `mask` for an inpainting mask)."""
+    return await asyncio.to_thread(clean_image, await read_image(source, fetch=fetch, field=field), field=field)
+
+
+async def read_image(source: str, *, fetch: ImageFetcher, field: str = "image") -> bytes:
+    """The bytes of an image source as `load_init_image` takes it, not yet decoded."""
     if source.startswith("data:"):
         data = decode_data_url(source, field=field)
     elif re.match(r"^https?://", source, re.I):
@@ -107,7 +112,31 @@ async def load_init_image(source: str, *, fetch: ImageFetcher, field: str = "ima
         raise InvalidRequest(field=field, message="give an http(s) URL or a data: URL")
     if len(data) > MAX_INPUT_BYTES:
         raise InvalidRequest(field=field, message=f"the image is larger than {MAX_INPUT_BYTES // 2**20} MiB")
-    return await asyncio.to_thread(clean_image, data, field=field)
+    return data
+
+
+def header_size(data: bytes, *, field: str = "image") -> tuple[int, int]:
+    """(width, height) that `clean_image` will give `data`, read from the header alone (Pillow
+    decodes no pixel until asked), its EXIF orientation applied; InvalidRequest on `field` for
+    what has no readable header of an accepted format or too many pixels."""
+    kind = sniff_format(data)
+    if kind is None:
+        raise InvalidRequest(field=field, message=f"not a {_ALLOWED} image (judged by its content)")
+    try:
+        with Image.open(io.BytesIO(data), formats=[kind]) as image:
+            width, height = image.size
+            # A PNG's EXIF may follow its pixels, and reading it there would decode them.
+            exif = image.getexif() if kind != "PNG" or "exif" in image.info else Image.Exif()
+    except Image.DecompressionBombError:
+        raise InvalidRequest(field=field, message=f"too many pixels; at most {MAX_INPUT_PIXELS:,}") from None
+    except (OSError, SyntaxError, ValueError):
+        raise InvalidRequest(field=field, message=f"the {kind} image's header could not be read") from None
+    if width * height > MAX_INPUT_PIXELS:
+        raise InvalidRequest(
+            field=field, message=f"{width}x{height} is too many pixels; at most {MAX_INPUT_PIXELS:,} (e.g. 4096x4096)"
+        )
+    # Orientations 5–8 turn the image a quarter, which `clean_image` applies to the pixels.
+    return (height, width) if exif.get(ExifTags.Base.Orientation) in (5, 6, 7, 8) else (width, height)
 
 
 def image_size(png: bytes) -> tuple[int, int]:

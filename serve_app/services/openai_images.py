@@ -78,6 +78,9 @@ class OpenAIImagesService:
         self._check_n(user, request.n)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         (params,) = request.to_params(model, seed=seed)
+        if model.safety.policy == "block":
+            # Previews are drawn before the checker sees the image: a model that withholds images shows none.
+            params = replace(params, preview_every=0)
         shape = {
             "size": f"{params.width}x{params.height}", "quality": request.quality, "output_format": params.output_format
         }
@@ -110,7 +113,8 @@ class OpenAIImagesService:
                     preview.cancel()
             (image,) = run.result()
             yield ImageGenCompletedEvent(
-                b64_json=base64.b64encode(image.result.image).decode(), created_at=int(time.time()), **shape
+                b64_json=base64.b64encode(image.result.image).decode(), created_at=int(time.time()), **shape,
+                **_safety(image),
             )
         finally:
             run.cancel()
@@ -163,10 +167,18 @@ class OpenAIImagesService:
 
 
 def _response(images: list[PublishedImage], *, revised_prompt: str, response_format: str) -> ImagesResponse:
-    data = [
-        ImageObject(url=image.url, revised_prompt=revised_prompt)
-        if response_format == "url"
-        else ImageObject(b64_json=base64.b64encode(image.result.image).decode(), revised_prompt=revised_prompt)
-        for image in images
-    ]
+    data = []
+    for image in images:
+        if response_format == "url":
+            data.append(ImageObject(url=image.url, revised_prompt=revised_prompt, **_safety(image)))
+        else:
+            encoded = base64.b64encode(image.result.image).decode()
+            data.append(ImageObject(b64_json=encoded, revised_prompt=revised_prompt, **_safety(image)))
     return ImagesResponse(created=int(time.time()), data=data)
+
+
+def _safety(image: PublishedImage) -> dict:
+    """pixelray's `nsfw` and `blocked`, only from models that run a checker: OpenAI's own objects have none."""
+    if image.verdict.nsfw is None:
+        return {}
+    return {"nsfw": image.verdict.nsfw, "blocked": image.verdict.blocked}

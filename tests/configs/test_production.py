@@ -143,3 +143,12 @@ def test_validating_production_config_imports_no_torch_and_starts_no_ray():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def test_every_production_model_judges_its_images_with_compvis_checker(app_args):
+    config = parse_app_config(app_args)
+    policies = {model.slug: model.safety.policy for model in config.models}
+    assert set(policies.values()) <= {"flag", "block"} and "block" in policies.values(), policies
+    assert {model.to_diffusion_config(cache_dir=None).safety_checker for model in config.models} == {
+        "CompVis/stable-diffusion-safety-checker"
+    }

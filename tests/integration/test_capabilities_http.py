@@ -1,5 +1,5 @@
-"""Inpainting (native and OpenAI's `images.edit`) and LoRA adapters on the real Serve application,
-with the built-in tiny inpainting model and adapter."""
+"""Inpainting (native and OpenAI's `images.edit`), LoRA adapters (also on GET image), upscaling
+and previews on the real Serve application, with the built-in tiny models."""
 
 import asyncio
 import base64
@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from serve_app.services import credits
-from tests.factories import user_with_key
+from serve_app.services.signing import signed_query
+from tests.factories import project_with_owner, user_with_key
 from tests.integration.test_metrics_http import scrape, total
 
 pytestmark = pytest.mark.serve
@@ -327,3 +328,106 @@ async def test_bad_stream_parameters_are_plain_400s(serve_app, account, kwargs, 
     with pytest.raises(openai.BadRequestError) as info:
         await asyncio.to_thread(openai_client(serve_app, key).images.generate, prompt="a fox", **kwargs)
     assert info.value.body["param"] == param
+
+
+def lora_url(project, query: str) -> str:
+    return f"/p/{project.slug}/image?prompt=a%20fox&model=tiny-lora-sd&seed=3&format=png&{query}"
+
+
+async def test_get_image_applies_adapters_and_charges_their_surcharge(serve_app, api):
+    project = await project_with_owner(serve_app.db)
+    base = await api.get(lora_url(project, "cache=true"))
+    styled = await api.get(lora_url(project, "lora=tiny-style"))
+    zero = await api.get(lora_url(project, "lora=tiny-style:0"))
+
+    assert [r.status_code for r in (base, styled, zero)] == [200] * 3, styled.headers.get("x-error-message")
+    assert [r.headers["x-cache"] for r in (base, styled, zero)] == ["MISS"] * 3
+    assert (base.headers["x-credits"], styled.headers["x-credits"], zero.headers["x-credits"]) == ("1", "2", "2")
+    assert np.abs(pixels(styled.content) - pixels(base.content)).mean() > 1
+    assert np.abs(pixels(zero.content) - pixels(base.content)).max() <= 1
+    assert await credits.balance(db=serve_app.db, user_id=project.user_id) == 1000 - 5
+
+
+async def test_an_adapter_at_its_default_weight_is_one_cache_entry_however_it_is_written(serve_app, api):
+    # (tiny-routing stays out: the routing test counts its loads per replica.)
+    project = await project_with_owner(serve_app.db)
+    first = await api.get(lora_url(project, "lora=tiny-style:1.0"))
+    second = await api.get(lora_url(project, "lora=tiny-style"))
+
+    assert first.headers["x-cache"] == "MISS" and second.headers["x-cache"] == "HIT"
+    assert first.content == second.content
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [("lora=watercolour", "watercolour"), ("lora=tiny-style:9", "tiny-style:9"),
+     ("lora=tiny-style&route=quality/fast", "route")],
+)
+async def test_a_bad_adapter_on_get_image_is_a_400_naming_it(serve_app, api, query, named):
+    project = await project_with_owner(serve_app.db)
+    response = await api.get(f"/p/{project.slug}/image?prompt=a%20fox&{query}")
+
+    assert response.status_code == 400 and response.headers["x-error-code"] == "VALIDATION_ERROR"
+    assert named in response.headers["x-error-message"]
+    assert await credits.balance(db=serve_app.db, user_id=project.user_id) == 1000
+
+
+async def test_adapters_are_signed_with_the_rest_of_the_url(serve_app, api):
+    project = await project_with_owner(serve_app.db, require_signature=True)
+    signed = signed_query(project.secret, "prompt=a fox&model=tiny-lora-sd&lora=tiny-style&seed=3")
+
+    assert (await api.get(f"/p/{project.slug}/image?{signed}")).status_code == 200
+    tampered = signed.replace("lora=tiny-style", "lora=tiny-style%3A2")
+    assert (await api.get(f"/p/{project.slug}/image?{tampered}")).status_code == 403
+
+
+def edit(serve_app, key: str, *, idempotency_key: str, image: bytes):
+    return openai_client(serve_app, key).images.with_raw_response.edit(
+        image=("photo.png", image, "image/png"), mask=("mask.png", transparent_square_mask(), "image/png"),
+        prompt="a red door", size=f"{SIZE}x{SIZE}", response_format="b64_json",
+        extra_headers={"Idempotency-Key": idempotency_key},
+    )
+
+
+async def test_an_edit_retried_with_its_idempotency_key_replays_and_is_charged_once(serve_app, account):
+    user_id, key = account
+    first = await asyncio.to_thread(edit, serve_app, key, idempotency_key="edit-1", image=png(gradient()))
+    # The same bytes under another file name: the same request.
+    retry = await asyncio.to_thread(
+        openai_client(serve_app, key).images.with_raw_response.edit,
+        image=("renamed.png", png(gradient()), "image/png"), mask=("m.png", transparent_square_mask(), "image/png"),
+        prompt="a red door", size=f"{SIZE}x{SIZE}", response_format="b64_json",
+        extra_headers={"Idempotency-Key": "edit-1"},
+    )
+
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.http_response.content == first.http_response.content
+    assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000 - 1
+
+
+async def test_an_idempotency_key_reused_with_another_image_is_a_422(serve_app, account):
+    user_id, key = account
+    await asyncio.to_thread(edit, serve_app, key, idempotency_key="edit-2", image=png(gradient()))
+    other = png(gradient().transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+
+    with pytest.raises(openai.UnprocessableEntityError):
+        await asyncio.to_thread(edit, serve_app, key, idempotency_key="edit-2", image=other)
+    assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000 - 1
+
+
+def damaged_png() -> str:
+    """A PNG whose header is whole (40x24) and whose pixels are cut off."""
+    return "data:image/png;base64," + base64.b64encode(png(gradient().resize((40, 24)))[:80]).decode()
+
+
+async def test_an_upscale_is_admitted_before_its_image_is_decoded(serve_app, api):
+    _, broke_key = await user_with_key(serve_app.db, plan="broke")
+    user_id, key = await user_with_key(serve_app.db)
+
+    unpaid = await api.post("/api/v1/upscale", json={"image": damaged_png(), "scale": 4}, headers=auth(broke_key))
+    paid = await api.post("/api/v1/upscale", json={"image": damaged_png(), "scale": 4}, headers=auth(key))
+
+    assert unpaid.status_code == 402, unpaid.text
+    assert paid.status_code == 400 and paid.json()["error"]["field"] == "image", paid.text
+    assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000
+    assert await credits.ledger_sum(db=serve_app.db, user_id=user_id) == 1000

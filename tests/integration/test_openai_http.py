@@ -104,7 +104,9 @@ async def test_quality_picks_its_route_and_a_failed_generation_is_refunded_and_n
 async def test_models_lists_the_image_models(serve_app, account):
     _, key = account
     ids = [model.id for model in client(serve_app, key).models.list()]
-    assert ids == ["tiny-sd", "broken-sd", "tiny-inpaint", "tiny-lora-sd", "tiny-upscaler"]
+    assert ids == [
+        "tiny-sd", "broken-sd", "tiny-inpaint", "tiny-lora-sd", "tiny-upscaler", "tiny-block-sd"
+    ]
 
 
 async def test_errors_on_v1_have_openai_shape_and_native_errors_keep_the_envelope(api):

@@ -10,7 +10,9 @@ async def test_models_lists_the_catalog_without_a_key(api):
 
     assert response.status_code == 200
     models = response.json()["data"]["models"]
-    assert [m["slug"] for m in models] == ["tiny-sd", "broken-sd", "tiny-inpaint", "tiny-lora-sd", "tiny-upscaler"]
+    assert [m["slug"] for m in models] == [
+        "tiny-sd", "broken-sd", "tiny-inpaint", "tiny-lora-sd", "tiny-upscaler", "tiny-block-sd"
+    ]
     tiny = models[0]
     assert tiny["credits"] == {"per_image": 1, "per_megapixel": None}
     assert tiny["sizes"]["min"] == 64 and tiny["sizes"]["max"] == 256
@@ -25,7 +27,7 @@ async def test_health_reports_every_component(api):
     assert data["status"] == "healthy"
     assert set(data["components"]) == {
         "database", "storage", "model:tiny-sd", "model:broken-sd", "model:tiny-inpaint", "model:tiny-lora-sd",
-        "model:tiny-upscaler",
+        "model:tiny-upscaler", "model:tiny-block-sd",
     }
     assert all(c["status"] == "ok" for c in data["components"].values())
 

@@ -14,6 +14,9 @@ from serve_app.services.image_url import ImageAnswer, ImageUrlService
 router = APIRouter(tags=["image"], route_class=ImageRoute)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+# Only from models that run a safety checker: its verdict, and whether a placeholder replaced the image.
+NSFW_HEADER = "X-Pixelray-NSFW"
+BLOCKED_HEADER = "X-Pixelray-Blocked"
 _IMAGE_CONTENT = {
     200: {"content": {"image/webp": {}, "image/png": {}, "image/jpeg": {}}, "description": "The image."},
     304: {"description": "Not modified (If-None-Match matched the ETag)."},
@@ -42,6 +45,9 @@ def image_response(answer: ImageAnswer, request: Request) -> Response:
         # Unseeded and uncached: the same URL draws a new image next time.
         "Cache-Control": IMMUTABLE if answer.fixed else "no-cache",
     }
+    if answer.verdict.nsfw is not None:
+        headers[NSFW_HEADER] = "true" if answer.verdict.nsfw else "false"
+        headers[BLOCKED_HEADER] = "true" if answer.verdict.blocked else "false"
     if _matches(request.headers.get("if-none-match"), answer.etag):
         return Response(status_code=304, headers=headers)
     return Response(content=answer.data, media_type=answer.content_type, headers=headers)

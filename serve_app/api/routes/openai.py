@@ -81,9 +81,9 @@ async def create_images(
 async def _server_sent(first: ImageStreamEvent, events: AsyncIterator[ImageStreamEvent]) -> AsyncIterator[str]:
     """OpenAI's SSE framing; a failure after the first event becomes an `error` event."""
     try:
-        yield _frame(first.type, first.model_dump_json())
+        yield _frame(first.type, first.model_dump_json(exclude_none=True))
         async for event in events:
-            yield _frame(event.type, event.model_dump_json())
+            yield _frame(event.type, event.model_dump_json(exclude_none=True))
     except ApiError as exc:
         _, body, _ = openai_error(exc.status_code, exc.body())
         yield _frame("error", json.dumps({"type": "error", **body}))
@@ -99,17 +99,26 @@ def _frame(event: str, data: str) -> str:
     return f"event: {event}\ndata: {data}\n\n"
 
 
-@router.post("/images/edits", response_model=ImagesResponse, response_model_exclude_none=True)
+@router.post(
+    "/images/edits", response_model=ImagesResponse, response_model_exclude_none=True,
+    responses={status: {"model": OpenAIError} for status in (409, 422)},
+)
 async def edit_images(
     body: Annotated[ImagesEditRequest, Form(media_type="multipart/form-data")],
     user: CurrentUser,
     images: OpenAIImagesDep,
     context: ContextDep,
-) -> ImagesResponse:
+    once: IdempotentDep,
+) -> Response:
     """OpenAI Images API: redraw the masked area of an image from a prompt, `n` times."""
     image = await _read(body.image, field="image")
     mask = await _read(body.mask, field="mask") if body.mask is not None else None
-    return await images.edit(user=user, request=body, image=image, mask=mask, context=context)
+
+    async def run() -> Response:
+        result = await images.edit(user=user, request=body, image=image, mask=mask, context=context)
+        return JSONResponse(result.model_dump(mode="json", exclude_none=True))
+
+    return await once(body.identity(image=image, mask=mask), run)
 
 
 async def _read(upload: UploadFile, *, field: str) -> bytes:

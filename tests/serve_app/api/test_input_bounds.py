@@ -131,5 +131,8 @@ async def test_the_openapi_schema_documents_400s_and_413s_not_fastapis_422(clien
 
 async def test_a_422_a_route_sends_itself_stays_documented(client):
     document = (await client.get("/openapi.json")).json()
-    for path in ("/api/v1/generate", "/api/v1/generate/product", "/api/v1/generate/logo", "/v1/images/generations"):
+    for path in (
+        "/api/v1/generate", "/api/v1/generate/product", "/api/v1/generate/logo", "/v1/images/generations",
+        "/v1/images/edits",
+    ):
         assert "422" in document["paths"][path]["post"]["responses"], f"{path}: a reused Idempotency-Key is a 422"

@@ -11,7 +11,7 @@ UPSCALER = make_config(models=[tiny_upscaler_entry()]).models[0]  # outputs of 6
 
 
 def params(input_size, **fields):
-    return UpscaleRequest(image="data:,", **fields).to_params(UPSCALER, seed=1, image=b"", input_size=input_size)
+    return UpscaleRequest(image="data:,", **fields).to_params(UPSCALER, seed=1, input_size=input_size)
 
 
 @pytest.mark.parametrize(("input_size", "scale", "output"), [((40, 24), 4, (160, 96)), ((44, 60), 2, (80, 112))])

@@ -239,3 +239,24 @@ async def test_plans_without_a_per_minute_limit_write_no_rate_events(db, account
     await asyncio.gather(*(admit(accounting, db, user_id) for _ in range(5)))
     async with db.read() as session:
         assert (await session.exec(select(func.count()).select_from(RateEvent))).one() == 0
+
+
+async def test_a_success_returns_the_credits_of_withheld_images_once(db, accounting):
+    user_id, _ = await user_with_key(db)
+    admission = await admit(accounting, db, user_id, cost=6, images=3)
+
+    assert await accounting.succeed(admission, refund=4)
+    # Settled: neither a late failure nor the reaper refunds it again.
+    await accounting.fail(admission, error="late")
+    assert await assert_balance_is_ledger_sum(db, user_id) == 1000 - 6 + 4
+    async with db.read() as session:
+        record = await session.get(UsageRecord, admission.request_id)
+    assert record.status == "succeeded"
+
+
+async def test_a_refund_on_success_never_exceeds_the_debit(db, accounting):
+    user_id, _ = await user_with_key(db)
+    admission = await admit(accounting, db, user_id, cost=2)
+
+    await accounting.succeed(admission, refund=5)
+    assert await assert_balance_is_ledger_sum(db, user_id) == 1000

@@ -28,9 +28,27 @@ async def ready(image_cache: ImageCache, claim: Claim) -> None:
 def test_the_key_separates_every_canonical_parameter():
     base = dict(project_id=1, target="model:tiny-sd", prompt="a fox", aspect_ratio="1:1", seed=None, fmt="webp")
     variants = [{"project_id": 2}, {"target": "route:quality/fast"}, {"prompt": "a cat"}, {"aspect_ratio": "16:9"},
-                {"seed": 0}, {"fmt": "png"}]
+                {"seed": 0}, {"fmt": "png"}, {"adapters": (("tiny-style", 1.0),)}, {"adapters": (("tiny-style", 0.5),)}]
     keys = {cache_key(**{**base, **change}) for change in variants}
     assert len(keys | {cache_key(**base)}) == len(variants) + 1
+
+
+def test_a_key_without_adapters_is_the_one_entries_were_cached_under_before_adapters():
+    # The hash of the parameter list as it was before `lora` existed: old entries stay hits.
+    assert key_for(1) == "73f529e4bb5d90bbfe299147fc2aa20ba39e9783e700f3831a058d8ebf785fa6"
+
+
+async def test_an_entry_keeps_the_safety_verdict_of_its_image(db):
+    project = await project_with_owner(db)
+    image_cache = cache(db)
+    claim = await image_cache.lookup_or_claim(key=key_for(project.id), project_id=project.id)
+    await image_cache.complete(
+        claim, storage_key="images/x.png", content_type="image/png", etag='"e"', model="tiny-sd", seed=1,
+        generation_ms=5, nsfw=True, blocked=True,
+    )
+
+    found = await cache(db).lookup(key_for(project.id))
+    assert (found.nsfw, found.blocked) == (True, True)
 
 
 async def test_of_many_replicas_asking_at_once_exactly_one_claims_and_the_rest_get_its_result(db):

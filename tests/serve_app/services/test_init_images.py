@@ -11,7 +11,7 @@ from PIL import Image
 
 from deployments.protocol import FetchError
 from serve_app.errors import InvalidRequest
-from serve_app.services.init_images import MAX_INPUT_BYTES, clean_image, load_init_image
+from serve_app.services.init_images import MAX_INPUT_BYTES, clean_image, header_size, image_size, load_init_image
 
 
 def encoded(format: str, size=(32, 24), **save) -> bytes:
@@ -137,3 +137,37 @@ def test_an_undecodable_image_is_described_for_the_user_not_by_pillow(data):
     message = caught.value.message
     assert "damaged or incomplete" in message
     assert "BytesIO" not in message and "0x" not in message
+
+
+@pytest.mark.parametrize("format", ["PNG", "JPEG", "WEBP"])
+def test_the_header_tells_the_size_the_cleaned_image_will_have(format):
+    data = encoded(format, size=(40, 24))
+    assert header_size(data) == image_size(clean_image(data)) == (40, 24)
+
+
+def test_the_header_size_turns_with_the_exif_orientation():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise
+    data = encoded("JPEG", size=(40, 24), exif=exif.tobytes())
+    assert header_size(data) == image_size(clean_image(data)) == (24, 40)
+
+
+def test_an_image_whose_pixels_are_cut_off_still_has_a_size():
+    truncated = encoded("PNG", size=(256, 256))[:200]
+    assert header_size(truncated) == (256, 256)
+
+
+def test_a_100k_square_png_is_refused_from_its_header_alone():
+    started = time.perf_counter()
+    with pytest.raises(InvalidRequest, match="too many pixels"):
+        header_size(png_declaring(100_000, 100_000))
+    with pytest.raises(InvalidRequest, match="4097x4096"):
+        header_size(png_declaring(4097, 4096))
+    assert time.perf_counter() - started < 1
+
+
+@pytest.mark.parametrize("data", [b"%PDF-1.7", b"\x89PNG\r\n\x1a\n" + b"\0" * 20], ids=["pdf", "broken-png-header"])
+def test_what_has_no_readable_header_is_a_400_on_image(data):
+    with pytest.raises(InvalidRequest) as caught:
+        header_size(data)
+    assert caught.value.field == "image"
