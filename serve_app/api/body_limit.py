@@ -25,8 +25,8 @@ from serve_app.errors import ApiError
 GENERATE_PATHS = frozenset(
     {
         "/api/v1/generate", "/api/v1/generate/", "/api/v1/generate/product", "/api/v1/generate/logo",
-        # The console's playground: the same generation, its img2img image an uploaded file.
-        "/playground/generate",
+        # The console's playground: the same generation and upscaling, their images uploaded files.
+        "/playground/generate", "/playground/upscale",
         # Edits take an image and a mask in their multipart form; upscaling takes an image.
         "/v1/images/edits", "/api/v1/upscale",
     }

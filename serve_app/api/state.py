@@ -19,6 +19,7 @@ from serve_app.services.models import ModelClient
 from serve_app.services.openai_images import OpenAIImagesService
 from serve_app.services.prompts import PromptService
 from serve_app.services.routing import ModelRouter
+from serve_app.services.server_settings import ServerSettings
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore, StorageUnavailable
 from serve_app.storage.factory import build_object_store
@@ -42,6 +43,7 @@ class AppState:
     images: ImageUrlService
     idempotency: IdempotencyKeys
     webhooks: WebhookService
+    server_settings: ServerSettings
 
     @classmethod
     def build(
@@ -61,9 +63,10 @@ class AppState:
         accounting = Accounting(db=db, config=config, clock=clock)
         prompts = PromptService(enhancer_handle, timeout_s=config.enhancer.timeout_s)
         webhooks = WebhookService(db=db, scraper=scraper, clock=clock)
+        server_settings = ServerSettings(db=db, config=config, clock=clock)
         generation = GenerationService(
             config=config, db=db, store=store, models=models, accounting=accounting, prompts=prompts,
-            fetch_image=scraper_image_fetcher(scraper), webhooks=webhooks,
+            fetch_image=scraper_image_fetcher(scraper), webhooks=webhooks, server_settings=server_settings,
         )
         hero = HeroService(
             config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker,
@@ -81,6 +84,7 @@ class AppState:
             config, db, store, models, clock, accounting, generation, hero, prompts, openai_images, router, images,
             idempotency,
             webhooks,
+            server_settings,
         )
 
     async def startup(self) -> None:

@@ -286,3 +286,12 @@ class LoginFailure(SQLModel, table=True):
     account: str = Field(max_length=200)
     address: str = Field(max_length=64)
     at: datetime
+
+
+class ServerSetting(SQLModel, table=True):
+    """A server setting an admin changed in the console; it wins over the serve config's value."""
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=500, description="The value as JSON.")
+    updated_by: str = Field(max_length=200, description="The admin's user name, kept for the audit trail.")
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -19,6 +19,7 @@ from serve_app.schemas.generate import (
     GenerateData,
     GeneratedImage,
     GenerateRequest,
+    StorageInfo,
 )
 from serve_app.schemas.upscale import UpscaleRequest
 from serve_app.services.accounting import Accounting
@@ -37,6 +38,7 @@ from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
 from serve_app.services.publish import discard_images, publish_image
 from serve_app.services.safety import Verdict, screen
+from serve_app.services.server_settings import ServerSettings
 from serve_app.services.settings import storage_info
 from serve_app.services.upscale import Hires, hires_plan, resolve_upscaler
 from serve_app.services.variants import PromptVariant
@@ -74,8 +76,10 @@ class GenerationService:
         prompts: PromptService,
         fetch_image: ImageFetcher,
         webhooks: WebhookService,
+        server_settings: ServerSettings,
     ):
         self._config = config
+        self._server_settings = server_settings
         self._webhooks = webhooks
         self._prompts = prompts
         self._db = db
@@ -92,6 +96,11 @@ class GenerationService:
 
     def plan_of(self, user: User) -> PlanConfig:
         return self._accounting.plan_of(user)
+
+    async def storage_of(self, user: User) -> StorageInfo:
+        """Whether `user`'s images are stored now; the server's switch comes from this replica's copy."""
+        server = await self._server_settings.storage_enabled()
+        return storage_info(server=server, user=user, plan=self.plan_of(user))
 
     async def handle(
         self,
@@ -121,14 +130,20 @@ class GenerationService:
         request: GenerateRequest,
         context: RequestContext,
         variant: PromptVariant | None = None,
+        on_progress: Callable[[int, GenerationProgress], None] | None = None,
+        previews: int = 0,
     ) -> GenerateData:
         """Runs one request (`count` images, its prompt enhanced first when asked) on its model
-        and returns where the images are."""
+        and returns where the images are. `on_progress` hears (image index, progress) of every
+        denoising step; with `previews`, one step in steps ÷ (previews + 1) carries a preview."""
         model = self.resolve_model(request.model)
         if variant is not None:
             request = variant.apply(request, model)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         params = request.to_params(model, seed=seed)
+        if previews:
+            # As the OpenAI stream spreads its partial images; the last step is never previewed.
+            params = replace(params, preview_every=max(1, params.num_inference_steps // (previews + 1)))
         revised_prompt = None
         # Before admission: enhancing is free and never fails (the rules answer when the model cannot).
         if request.enhance:
@@ -138,7 +153,9 @@ class GenerationService:
         hires = hires_plan(self._config, request, params)
         batch = [replace(params, seed=(seed + i) % (MAX_SEED + 1)) for i in range(request.count)]
         inputs = self._request_inputs(request) if request.mode in ("img2img", "inpaint") else None
-        images = await self.run(user=user, model=model, params=batch, context=context, inputs=inputs, hires=hires)
+        images = await self.run(
+            user=user, model=model, params=batch, context=context, inputs=inputs, hires=hires, on_progress=on_progress
+        )
         first = images[0].result
         return GenerateData(
             image=images[0].url,
@@ -148,7 +165,7 @@ class GenerationService:
             width=first.width,
             height=first.height,
             mode=params.mode,
-            storage=storage_info(self._config, user=user, plan=self.plan_of(user)),
+            storage=await self.storage_of(user),
             revised_prompt=revised_prompt,
         )
 
@@ -194,7 +211,7 @@ class GenerationService:
             width=published.result.width,
             height=published.result.height,
             mode="upscale",
-            storage=storage_info(self._config, user=user, plan=self.plan_of(user)),
+            storage=await self.storage_of(user),
         )
 
     async def run(
@@ -229,7 +246,7 @@ class GenerationService:
             user=user, correlation_id=context.request_id, model=model.slug, images=len(params), cost=sum(costs)
         )
         context.rate_limit = admission.rate_limit
-        enabled = storage_info(self._config, user=user, plan=self._accounting.plan_of(user)).enabled
+        enabled = (await self.storage_of(user)).enabled
         stored_keys: list[str] = []
         try:
             if inputs is not None:

@@ -33,7 +33,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https: http:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
-_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-store"}
+PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-store"}
 
 
 class LoginRequired(ApiError):
@@ -48,8 +48,13 @@ def is_htmx(request: Request) -> bool:
 def render(request: Request, template: str, /, status_code: int = 200, **context: Any) -> Response:
     context.setdefault("console", getattr(request.state, "console", None))
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
-    response.headers.update(_HEADERS)
+    response.headers.update(PAGE_HEADERS)
     return response
+
+
+def render_fragment(template: str, /, **context: Any) -> str:
+    """A partial template as HTML text, for fragments sent inside a stream rather than as a response."""
+    return templates.get_template(template).render(**context)
 
 
 def _error_page(request: Request, *, status_code: int, message: str, field: str | None = None) -> Response:

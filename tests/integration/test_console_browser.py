@@ -24,6 +24,16 @@ PASSWORD = "a console password"
 IMAGES_LOADED = "Array.from(document.querySelectorAll(SEL)).every(img => img.complete && img.naturalWidth > 0)"
 
 
+# Records the src of every preview the playground shows while a run streams (they are replaced
+# by the result when it ends, too fast to catch by polling).
+WATCH_PREVIEWS = """() => {
+  window.previewsShown = [];
+  new MutationObserver(records => records.forEach(record => {
+    if (record.target.matches && record.target.matches("img.preview")) window.previewsShown.push(record.target.src);
+  })).observe(document.getElementById("result"), {subtree: true, attributes: true, attributeFilter: ["src"]});
+}"""
+
+
 def images_loaded(selector: str) -> str:
     return IMAGES_LOADED.replace("SEL", json.dumps(selector))
 
@@ -106,17 +116,21 @@ async def test_a_new_user_signs_up_and_uses_every_page(serve_app, console, tmp_p
     result = client.images.generate(model="tiny-sd", prompt=api_prompt, size="64x64", extra_body={"steps": 2})
     assert result.data[0].url.startswith(serve_app.base_url)
 
-    # Playground: results without a reload, the balance after the run.
+    # Playground: results without a reload, previews on the way, the balance after the run.
     await page.goto("/playground")
     balance_before = int(await page.text_content("#balance"))
     await page.fill("#prompt", "a red fox in the snow, made in the playground")
-    await page.fill("input[name=width]", "64")
-    await page.fill("input[name=height]", "64")
-    await page.fill("input[name=num_inference_steps]", "2")
-    await page.fill("input[name=seed]", "4242")
+    await page.fill("#generate-form input[name=width]", "64")
+    await page.fill("#generate-form input[name=height]", "64")
+    await page.fill("#generate-form input[name=num_inference_steps]", "6")
+    await page.fill("#generate-form input[name=seed]", "4242")
+    await page.evaluate(WATCH_PREVIEWS)
     await page.click("#generate")
     await page.wait_for_selector("#result img.generated")
     await wait_until_loaded(page, "#result img.generated")
+    # Previews every 6 // 4 = 1 step, none at the last: steps 1 to 5, each decoded by the page.
+    previews = await page.evaluate("window.previewsShown")
+    assert len(previews) == 5 and all(src.startswith("data:image/png;base64,") for src in previews)
     balance_after = int(await page.text_content("#result .balance-after"))
     assert balance_after == balance_before - 1 and int(await page.text_content("#balance")) == balance_after
     await shot(page, "05-playground")
@@ -124,12 +138,19 @@ async def test_a_new_user_signs_up_and_uses_every_page(serve_app, console, tmp_p
     # img2img from an uploaded file, same form.
     start = tmp_path / "start.png"
     PILImage.new("RGB", (64, 64), (200, 40, 40)).save(start)
-    await page.set_input_files("input[name=image]", str(start))
+    await page.fill("#generate-form input[name=num_inference_steps]", "2")
+    await page.set_input_files("#generate-form input[name=image]", str(start))
     await page.fill("input[name=strength]", "0.5")
     await page.click("#generate")
     await expect(page.locator("#result .balance-after")).to_have_text(str(balance_after - 1), timeout=60_000)
     assert "img2img" in await page.text_content("#result")
     await wait_until_loaded(page, "#result img.generated")
+
+    # A model with adapters offers them (and only its own); the upscaler has its own form.
+    await page.select_option("#model", "tiny-lora-sd")
+    await page.check("#adapters input[value=tiny-style]")
+    assert await page.is_visible("#adapters") and await page.is_visible("#upscale-form")
+    await shot(page, "05b-playground-options")
 
     # Gallery: both images, newest first; "use these settings again" fills the playground.
     await page.goto("/gallery")

@@ -27,7 +27,7 @@ async def balance(user: CurrentUser, state: StateDep, context: ContextDep) -> En
 @router.get("/settings", response_model=Envelope[SettingsData])
 async def get_settings(user: CurrentUser, state: StateDep, context: ContextDep) -> Envelope[SettingsData]:
     """Your settings: whether your images are stored and served by URL."""
-    data = settings.settings_of(state.config, user=user, plan=state.accounting.plan_of(user))
+    data = await settings.settings_of(server=state.server_settings, user=user, plan=state.accounting.plan_of(user))
     return Envelope(data=data, request_id=context.request_id)
 
 
@@ -37,6 +37,6 @@ async def update_settings(
 ) -> Envelope[SettingsData]:
     """Turn storage of your images on or off."""
     data = await settings.update_settings(
-        db=state.db, config=state.config, user=user, plan=state.accounting.plan_of(user), update=body
+        db=state.db, server=state.server_settings, user=user, plan=state.accounting.plan_of(user), update=body
     )
     return Envelope(data=data, request_id=context.request_id)

@@ -1,7 +1,8 @@
-"""Admin pages (the `admin` role, set with `pixelray users role`): users, the model catalog, storage.
+"""Admin pages (the `admin` role, set with `pixelray users role`): users, the model catalog, the
+server's storage switch.
 Everyone else gets 403 on every page and action here."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -78,9 +79,21 @@ async def grant(
 
 @router.get("/models")
 async def admin_models(request: Request, state: StateDep, console: AdminDep) -> Response:
-    """The model catalog with health and work in progress, and the server's storage setting."""
+    """The model catalog with health and work in progress, and the server's storage switch."""
     health = await check_health(config=state.config, db=state.db, store=state.store, models=state.models)
     return render(
         request, "admin_models.html", models=state.config.models, health=health,
-        running=await admin.running_by_model(db=state.db), storage=state.config.storage,
+        running=await admin.running_by_model(db=state.db), storage=await state.server_settings.storage(),
+        backend=state.config.storage.backend,
+    )
+
+
+@router.post("/storage")
+async def set_storage(
+    request: Request, state: StateDep, console: AdminCsrfDep, enabled: Annotated[Literal["on", "off"], Form()]
+) -> Response:
+    """Turn storage on or off for the whole server (logged as an audit record)."""
+    storage = await state.server_settings.set_storage(enabled=enabled == "on", admin=console.user)
+    return render(
+        request, "partials/server_storage.html", storage=storage, backend=state.config.storage.backend, saved=True
     )

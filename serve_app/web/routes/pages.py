@@ -74,8 +74,10 @@ async def usage_page(request: Request, state: StateDep, console: ConsoleSessionD
 @router.get("/settings")
 async def settings_page(request: Request, state: StateDep, console: ConsoleSessionDep) -> Response:
     """The storage preference."""
-    data = settings.settings_of(state.config, user=console.user, plan=state.accounting.plan_of(console.user))
-    return render(request, "settings.html", settings=data, server_storage=state.config.storage.enabled)
+    data = await settings.settings_of(
+        server=state.server_settings, user=console.user, plan=state.accounting.plan_of(console.user)
+    )
+    return render(request, "settings.html", settings=data, server_storage=await state.server_settings.storage_enabled())
 
 
 @router.post("/settings")
@@ -84,7 +86,8 @@ async def update_settings(
 ) -> Response:
     """Save the storage preference."""
     data = await settings.update_settings(
-        db=state.db, config=state.config, user=console.user, plan=state.accounting.plan_of(console.user),
+        db=state.db, server=state.server_settings, user=console.user, plan=state.accounting.plan_of(console.user),
         update=SettingsUpdate(storage_enabled=storage_enabled == "on"),
     )
-    return render(request, "settings.html", settings=data, server_storage=state.config.storage.enabled, saved=True)
+    server_storage = await state.server_settings.storage_enabled()
+    return render(request, "settings.html", settings=data, server_storage=server_storage, saved=True)

@@ -1,16 +1,15 @@
-"""The playground: every field of POST /api/v1/generate, run through the same GenerationService."""
+"""The playground: every field of POST /api/v1/generate (LoRA adapters, inpainting and hires
+included) and POST /api/v1/upscale, run through the API's own GenerationService."""
 
-import base64
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
 from serve_app.api.deps import ContextDep, StateDep
-from serve_app.errors import InvalidRequest
-from serve_app.schemas.generate import ASPECT_RATIOS, GenerateRequest
+from serve_app.schemas.generate import ASPECT_RATIOS, GenerateData
 from serve_app.schemas.models import ModelPublic
 from serve_app.schemas.prompts import BUILD_FIELDS, BuildRequest
 from serve_app.schemas.validation import invalid_request
@@ -18,19 +17,14 @@ from serve_app.services import credits, images
 from serve_app.services.prompts import build_prompt
 from serve_app.services.variants import VARIANTS
 from serve_app.web.deps import ConsoleSessionDep, CsrfSessionDep
-from serve_app.web.rendering import ConsoleRoute, render
+from serve_app.web.playground_form import LORA_WEIGHT, generate_request, upscale_request
+from serve_app.web.rendering import PAGE_HEADERS, ConsoleRoute, render, render_fragment
+from serve_app.web.streaming import server_sent, with_progress
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-
-# Form fields passed to GenerateRequest as they are; empty ones mean "the model's default".
-_REQUEST_FIELDS = (
-    "prompt", "negative_prompt", "model", "aspect_ratio", "width", "height", "count", "seed",
-    "num_inference_steps", "guidance_scale", "output_format", "strength",
-)
-# The API's JSON bodies are strictly typed (a string is never a number there); a form sends text.
-_NUMBER_FIELDS = frozenset({"width", "height", "count", "seed", "num_inference_steps", "guidance_scale", "strength"})
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-_UPLOAD_TYPES = ("image/png", "image/jpeg", "image/webp")
+# A preview every steps ÷ (PREVIEWS + 1) steps: 3 in an 8-step run, a preview a step in short
+# runs. Each is a cheap projection of the latents, no VAE decode.
+PREVIEWS = 3
 
 
 def _catalog(state) -> list[ModelPublic]:
@@ -48,52 +42,50 @@ async def playground_page(
     """The playground, optionally filled from one of the user's images (`from`)."""
     # "Use these settings again" from the gallery: only the user's own image can fill the form.
     start = await images.get_image(db=state.db, store=state.store, user=console.user, image_id=again) if again else None
+    catalog = _catalog(state)
     return render(
-        request, "playground.html", models=_catalog(state), aspect_ratios=ASPECT_RATIOS, start=start,
-        variants=list(VARIANTS), build_fields=BUILD_FIELDS,
+        request, "playground.html", start=start, aspect_ratios=ASPECT_RATIOS, variants=list(VARIANTS),
+        models=[m for m in catalog if "upscale" not in m.modes], upscalers=[m for m in catalog if "upscale" in m.modes],
+        build_fields=BUILD_FIELDS, lora_weight=LORA_WEIGHT,
         balance=await credits.balance(db=state.db, user_id=console.user.id),
     )
 
 
-def _typed(name: str, value: str) -> str | int | float:
-    """A form value as GenerateRequest takes it: numbers for its number fields."""
-    if name not in _NUMBER_FIELDS:
-        return value
-    try:
-        number = float(value)
-        return int(number) if number.is_integer() and "." not in value else number
-    except ValueError:
-        raise InvalidRequest(field=name, message=f"enter a number, not {value!r}") from None
-
-
-async def _data_url(upload: UploadFile) -> str:
-    data = await upload.read(MAX_UPLOAD_BYTES + 1)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise InvalidRequest(field="image", message="the uploaded image is over 10 MiB")
-    if upload.content_type not in _UPLOAD_TYPES:
-        raise InvalidRequest(field="image", message="upload a PNG, JPEG or WebP image")
-    return f"data:{upload.content_type};base64,{base64.b64encode(data).decode()}"
+async def _result_html(state, console, prompt: str, data: GenerateData) -> str:
+    balance = await credits.balance(db=state.db, user_id=console.user.id)
+    return render_fragment("partials/result.html", data=data, balance=balance, prompt=prompt)
 
 
 @router.post("/playground/generate")
 async def generate(request: Request, state: StateDep, context: ContextDep, console: CsrfSessionDep) -> Response:
-    """Generate through the API's GenerationService; the result fragment with the balance after it."""
+    """Generate through the API's GenerationService: the result fragment with the balance after it,
+    or, asked for `text/event-stream`, the run's steps and previews first."""
     form = await request.form()
-    values = {
-        name: _typed(name, form[name].strip())
-        for name in _REQUEST_FIELDS
-        if isinstance(form.get(name), str) and form[name].strip()
-    }
-    values["enhance"] = form.get("enhance") == "on"
-    upload = form.get("image")
-    if isinstance(upload, UploadFile) and upload.filename:
-        values.update(mode="img2img", image=await _data_url(upload))
-    try:
-        body = GenerateRequest.model_validate(values)
-    except ValidationError as exc:
-        raise invalid_request(exc, GenerateRequest) from None
-    variant = VARIANTS.get(str(form.get("variant") or ""))
-    data = await state.generation.generate(user=console.user, request=body, context=context, variant=variant)
+    body = await generate_request(form)
+    run = partial(
+        state.generation.generate, user=console.user, request=body, context=context,
+        variant=VARIANTS.get(str(form.get("variant") or "")),
+    )
+    if "text/event-stream" not in request.headers.get("Accept", ""):
+        data = await run()
+        balance = await credits.balance(db=state.db, user_id=console.user.id)
+        return render(request, "partials/result.html", data=data, balance=balance, prompt=body.prompt)
+    events = with_progress(lambda on_progress: run(on_progress=on_progress, previews=PREVIEWS))
+    # Awaited here so that what fails before the first step (a bad field, no credits) is an error page.
+    first = await anext(events)
+    stream = server_sent(
+        first, events, media_type=f"image/{body.output_format}",
+        result_html=partial(_result_html, state, console, body.prompt),
+        error_html=lambda message: render_fragment("partials/error.html", message=message),
+    )
+    return StreamingResponse(stream, media_type="text/event-stream", headers=PAGE_HEADERS)
+
+
+@router.post("/playground/upscale")
+async def upscale(request: Request, state: StateDep, context: ContextDep, console: CsrfSessionDep) -> Response:
+    """Enlarge an uploaded image through the API's upscale service; the result fragment."""
+    body = await upscale_request(await request.form())
+    data = await state.generation.upscale(user=console.user, request=body, context=context)
     balance = await credits.balance(db=state.db, user_id=console.user.id)
     return render(request, "partials/result.html", data=data, balance=balance, prompt=body.prompt)
 

@@ -24,6 +24,7 @@ from serve_app.services.context import RequestContext
 from serve_app.services.generation import GenerationService
 from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
+from serve_app.services.server_settings import ServerSettings
 from serve_app.services.users import find_user, set_storage_enabled
 from serve_app.services.variants import PRODUCT
 from serve_app.services.webhooks import WebhookService
@@ -66,7 +67,7 @@ def backend(model_cache_dir):
     )
 
 
-def service(db, backend, store) -> GenerationService:
+def service(db, backend, store, settings: ServerSettings | None = None) -> GenerationService:
     config = make_config()
 
     async def no_fetch(url: str) -> bytes:
@@ -81,6 +82,7 @@ def service(db, backend, store) -> GenerationService:
         prompts=PromptService(None, timeout_s=5),
         fetch_image=no_fetch,
         webhooks=WebhookService(db=db, scraper=None, clock=SystemClock()),
+        server_settings=settings or ServerSettings(db=db, config=config, clock=SystemClock()),
     )
 
 
@@ -138,6 +140,28 @@ async def test_storage_off_for_the_user_returns_data_urls_and_stores_nothing(db,
     assert Image.open(io.BytesIO(base64.b64decode(data.image.split(",", 1)[1]))).format == "WEBP"
     assert (data.storage.enabled, data.storage.stored) == (False, False)
     assert await store.list_keys() == []
+
+
+async def test_the_admin_switch_decides_storage_for_users_who_did_not_turn_it_off(db, backend, store):
+    follower, opted_out = await user_of(db), await user_of(db)
+    await set_storage_enabled(db=db, user_id=opted_out.id, enabled=False)
+    opted_out = await find_user(db=db, name_or_id=str(opted_out.id))
+    admin = await user_of(db)
+    settings = ServerSettings(db=db, config=make_config(), clock=SystemClock())
+    generation = service(db, backend, store, settings)
+
+    async def image_of(user, request_id: str) -> str:
+        request = GenerateRequest(prompt="a fox", seed=1)
+        return (await generation.generate(user=user, request=request, context=RequestContext(request_id))).image
+
+    assert (await image_of(follower, "req_sw1")).startswith("https://img.example.com/files/")
+    await settings.set_storage(enabled=False, admin=admin)
+    assert (await image_of(follower, "req_sw2")).startswith("data:image/png;base64,")
+    await settings.set_storage(enabled=True, admin=admin)
+    assert (await image_of(follower, "req_sw3")).startswith("https://img.example.com/files/")
+    # A user who turned storage off keeps data URLs whatever the server says.
+    assert (await image_of(opted_out, "req_sw4")).startswith("data:image/png;base64,")
+    assert len(await store.list_keys()) == 2
 
 
 async def test_a_batch_with_one_invalid_item_charges_only_the_others(db, backend, store):

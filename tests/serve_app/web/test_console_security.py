@@ -112,7 +112,7 @@ async def test_one_user_cannot_read_or_delete_anothers_images_keys_or_projects(b
 
 
 ADMIN_GETS = ["/admin", "/admin/models"]
-ADMIN_POSTS = ["/admin/users/1/plan", "/admin/users/1/suspend", "/admin/users/1/credits"]
+ADMIN_POSTS = ["/admin/users/1/plan", "/admin/users/1/suspend", "/admin/users/1/credits", "/admin/storage"]
 
 
 async def test_a_non_admin_gets_403_on_every_admin_page_and_action(browser, state):
@@ -124,6 +124,7 @@ async def test_a_non_admin_gets_403_on_every_admin_page_and_action(browser, stat
         assert response.status_code == 403, path
     user = await users.find_user(db=state.db, name_or_id=browser.name)
     assert user.plan == "test" and user.balance == 1000 and not user.suspended
+    assert await state.server_settings.storage_enabled()
 
 
 async def test_an_admin_manages_users_from_the_console(browser_factory, state):
