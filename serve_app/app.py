@@ -7,7 +7,6 @@ from ray.serve import Application
 from deployments.diffusion.builder import build_diffusion_deployment
 from deployments.prompt_enhancer.builder import build_prompt_enhancer_deployment
 from deployments.scraper.builder import build_scraper_deployment
-from deployments.scraper.config import ScraperConfig
 from serve_app.config import AppConfig, parse_app_config
 from serve_app.ingress import build_ingress
 from serve_app.jobs.worker import build_job_worker
@@ -20,23 +19,15 @@ def build_app(args: dict[str, Any]) -> Application:
     (when it runs an LLM) behind the ingress."""
     config: AppConfig = apply_environment(parse_app_config(args))
     model_apps = {
-        model.slug: build_diffusion_deployment(
-            model.to_diffusion_config(cache_dir=config.model_cache_dir),
-            name=model.slug,
-            deployment_options=model.serve_options(),
-        )
+        model.slug: build_diffusion_deployment(model.to_diffusion_config(cache_dir=config.model_cache_dir), name=model.slug)
         for model in config.models
     }
     enhancer_app = None
     if config.enhancer.backend == "llm":
         enhancer_app = build_prompt_enhancer_deployment(
-            config.enhancer.to_enhancer_config(cache_dir=config.model_cache_dir),
-            deployment_options=config.enhancer.serve_options(),
+            config.enhancer.to_enhancer_config(cache_dir=config.model_cache_dir)
         )
-    scraper = build_scraper_deployment(
-        ScraperConfig(allow_list=tuple(config.scraper.allow_list)),
-        deployment_options=config.scraper.deployment.to_serve_options(),
-    )
+    scraper = build_scraper_deployment(config.scraper)
     worker = build_job_worker(config, model_apps=model_apps, scraper=scraper, enhancer_app=enhancer_app)
     return build_ingress(
         config, model_apps=model_apps, scraper=scraper, worker=worker, enhancer_app=enhancer_app

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from serve_app.config import AppConfig, ConfigError, load_app_config
+from serve_app.config_reference import render_reference
 from serve_app.console_cli import add_console_commands
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
@@ -103,6 +104,10 @@ async def models_build(args, config, db) -> None:
     print(f"prompt enhancer: {enhancer}")
 
 
+def config_reference() -> None:
+    sys.stdout.write(render_reference())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pixelray", description=__doc__)
     parser.add_argument(
@@ -151,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     model_cmds = groups.add_parser("models", help="manage model files").add_subparsers(dest="command", required=True)
     command(model_cmds, "build", models_build, "build the catalog's built-in models (no download)")
 
+    config_cmds = groups.add_parser("config", help="the serve config").add_subparsers(dest="command", required=True)
+    reference = config_cmds.add_parser("reference", help="print every config key in Markdown (docs/configuration.md)")
+    reference.set_defaults(standalone=config_reference)
+
     add_project_commands(groups, command)
     return parser
 
@@ -168,6 +177,10 @@ async def _run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if "standalone" in args:
+        # Describes the config models themselves: reads no config file and opens no database.
+        args.standalone()
+        return 0
     try:
         asyncio.run(_run(args))
     except (ConfigError, ApiError, FileNotFoundError) as exc:

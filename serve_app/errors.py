@@ -98,7 +98,8 @@ class NotFound(ApiError):
         super().__init__(message, headers=headers)
 
 
-class UnknownRoute(InvalidRequest):
+class UnknownChain(InvalidRequest):
+    # Requests name a chain in their `route` parameter, so the codes and message speak of routes.
     code = "unknown_route"
     image_code = "UNKNOWN_ROUTE"
 

@@ -24,7 +24,7 @@ from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
 from tests.factories import (
     STAND_IN_SAFETY,
-    TEST_ROUTES,
+    TEST_CHAINS,
     app_args,
     tiny_inpaint_entry,
     tiny_lm_enhancer,
@@ -191,7 +191,7 @@ async def serve_app(
             tiny_upscaler_entry(),
             tiny_safety_entry("tiny-block-sd", "block"),
         ],
-        routes=TEST_ROUTES,
+        chains=TEST_CHAINS,
         base_domain="img.test",
         # Two ingress replicas: limits must hold on shared state, not per process.
         ingress={"num_replicas": 2, "max_ongoing_requests": 512, "ray_actor_options": {"num_cpus": 0},

@@ -26,7 +26,7 @@ PLANS = [
 
 # `broken-sd` loads but fails every generation: a chain that starts with it must fall back.
 # `quality/high` is what the OpenAI endpoint picks for quality="hd": its failure test needs it broken.
-TEST_ROUTES = {
+TEST_CHAINS = {
     "quality/fast": ["tiny-sd"],
     "quality/high": ["broken-sd"],
     "test/fallback": ["broken-sd", "tiny-sd"],

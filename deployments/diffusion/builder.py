@@ -1,23 +1,16 @@
 """Builds one diffusion deployment per catalog model."""
 
-from typing import Any
-
 from ray import serve
 from ray.serve import Application
 
-from deployments.diffusion.config import DiffusionConfig, with_batching_defaults
+from deployments.diffusion.config import DiffusionConfig
 from deployments.diffusion.server import DiffusionServer
 
 
-def build_diffusion_deployment(
-    config: DiffusionConfig, *, name: str, deployment_options: dict[str, Any]
-) -> Application:
-    """A bound `DiffusionServer` named `name`; batching knobs travel as its `user_config`, and
-    unset replica limits follow from them (`with_batching_defaults`)."""
-    options = with_batching_defaults(deployment_options, config.batching)
+def build_diffusion_deployment(config: DiffusionConfig, *, name: str) -> Application:
+    """A bound `DiffusionServer` named `name`, with the Serve options `config` carries; batching
+    knobs travel as its `user_config` (applied in `reconfigure`)."""
     deployment = serve.deployment(DiffusionServer).options(
-        name=name,
-        user_config=config.batching.model_dump(),
-        **options,
+        name=name, user_config=config.batching.model_dump(), **config.serve_options()
     )
     return deployment.bind(config)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from ray import serve
 
-from deployments.diffusion.config import BatchingConfig, DiffusionConfig
+from deployments.batching import BatchingConfig
+from deployments.diffusion.config import DiffusionConfig
 from deployments.diffusion.metrics import DiffusionMetrics
 from deployments.protocol import GenerationError, GenerationParams, GenerationProgress, GenerationResult
 

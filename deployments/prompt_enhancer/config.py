@@ -1,14 +1,16 @@
-"""What a prompt-enhancer replica needs to load and run one causal LM. Importable without torch."""
+"""What the prompt-enhancer deployment runs: the settings the serve config gives it, and what its
+replicas are bound with. Importable without torch."""
 
 from pydantic import Field, field_validator
 
-from deployments.diffusion.config import BatchingConfig
-from deployments.runtime_config import RuntimeConfig
+from deployments.batching import BatchedDeploymentConfig
+from deployments.runtime_config import CacheConfig, RuntimeConfig
 from deployments.sources import BUILTIN_LMS, check_source
 
 
-class PromptEnhancerConfig(RuntimeConfig):
-    """How to load and run the prompt enhancer's language model on a replica."""
+class PromptEnhancerDeploymentConfig(RuntimeConfig, BatchedDeploymentConfig):
+    """The prompt enhancer's language model as the serve config sets it: the model, how it runs and
+    samples, how it batches and its Serve options (`serve_options()`)."""
 
     source: str = Field(
         default="builtin:tiny-lm",
@@ -21,9 +23,13 @@ class PromptEnhancerConfig(RuntimeConfig):
         default=0.7, ge=0, le=2, description="Sampling temperature; 0 decodes greedily."
     )
     top_p: float = Field(default=0.9, gt=0, le=1, description="Nucleus sampling mass.")
-    batching: BatchingConfig = Field(default_factory=BatchingConfig)
 
     @field_validator("source")
     @classmethod
     def _source(cls, value: str) -> str:
         return check_source(value, BUILTIN_LMS)
+
+
+class PromptEnhancerConfig(PromptEnhancerDeploymentConfig, CacheConfig):
+    """What a prompt-enhancer replica is bound with: its deployment's settings and the
+    application's model cache."""

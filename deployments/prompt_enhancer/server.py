@@ -5,7 +5,7 @@ import logging
 
 from ray import serve
 
-from deployments.diffusion.config import BatchingConfig
+from deployments.batching import BatchingConfig
 from deployments.prompt_enhancer.config import PromptEnhancerConfig
 from deployments.prompt_enhancer.guard import guard
 from deployments.protocol import PROMPT_MAX_CHARS, EnhanceParams, EnhanceResult

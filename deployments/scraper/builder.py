@@ -1,7 +1,5 @@
 """Builds the scraper deployment."""
 
-from typing import Any
-
 from ray import serve
 from ray.serve import Application
 
@@ -9,5 +7,6 @@ from deployments.scraper.config import ScraperConfig
 from deployments.scraper.server import ScraperServer
 
 
-def build_scraper_deployment(config: ScraperConfig, *, deployment_options: dict[str, Any]) -> Application:
-    return serve.deployment(ScraperServer).options(name="scraper", **deployment_options).bind(config)
+def build_scraper_deployment(config: ScraperConfig) -> Application:
+    """A bound `ScraperServer` named `scraper`, with the Serve options `config` carries."""
+    return serve.deployment(ScraperServer).options(name="scraper", **config.serve_options()).bind(config)

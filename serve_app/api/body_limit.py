@@ -36,7 +36,7 @@ Authenticate = Callable[[Headers], Awaitable[None]]
 
 
 def _too_large(limit: int) -> str:
-    return f"the request body is larger than {limit:,} bytes; send a smaller body (see the README's limits)"
+    return f"the request body is larger than {limit:,} bytes; send a smaller body (see docs/robustness.md)"
 
 
 class BodyLimitMiddleware:

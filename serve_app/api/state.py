@@ -8,6 +8,7 @@ from serve_app.config import AppConfig
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
 from serve_app.services.accounting import Accounting
+from serve_app.services.chains import ModelChains
 from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
 from serve_app.services.hero.service import HeroService
@@ -19,7 +20,6 @@ from serve_app.services.jobs import JobService
 from serve_app.services.models import ModelClient
 from serve_app.services.openai import OpenAIImagesService
 from serve_app.services.prompts import PromptService
-from serve_app.services.routing import ModelRouter
 from serve_app.services.server_settings import ServerSettings
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore, StorageUnavailable
@@ -41,7 +41,7 @@ class AppState:
     jobs: JobService
     prompts: PromptService
     openai_images: OpenAIImagesService
-    router: ModelRouter
+    chains: ModelChains
     image_url: ImageUrlService
     idempotency: IdempotencyKeys
     webhooks: WebhookService
@@ -76,9 +76,9 @@ class AppState:
         )
         jobs = JobService(db=db, store=store, accounting=accounting, worker=worker, clock=clock)
         openai_images = OpenAIImagesService(config=config, generation=generation, accounting=accounting)
-        router = ModelRouter(config=config, models=models)
+        chains = ModelChains(config=config, models=models)
         image_url = ImageUrlService(
-            db=db, store=store, clock=clock, accounting=accounting, router=router, cache=image_cache(config, db, clock)
+            db=db, store=store, clock=clock, accounting=accounting, chains=chains, cache=image_cache(config, db, clock)
         )
         idempotency = IdempotencyKeys(
             db=db, clock=clock, ttl_s=config.ledger.idempotency_ttl_s, lease_s=config.ledger.lease_s
@@ -86,7 +86,7 @@ class AppState:
         return cls(
             config=config, db=db, store=store, models=models, clock=clock, accounting=accounting,
             generation=generation, hero=hero, jobs=jobs, prompts=prompts, openai_images=openai_images,
-            router=router, image_url=image_url, idempotency=idempotency, webhooks=webhooks,
+            chains=chains, image_url=image_url, idempotency=idempotency, webhooks=webhooks,
             server_settings=server_settings,
         )
 
@@ -106,6 +106,6 @@ class AppState:
 def image_cache(config: AppConfig, db: Database, clock: Clock) -> ImageCache:
     # The lease outlives the longest chain of timeouts, so a live generation is never taken over;
     # waiters give up a little after that.
-    longest_chain = max((len(chain) for chain in config.routes.values()), default=1)
+    longest_chain = max((len(chain) for chain in config.chains.values()), default=1)
     lease_s = config.generation_timeout_s * longest_chain + 30
     return ImageCache(db=db, clock=clock, lease_s=lease_s, wait_s=lease_s + 5)

@@ -87,10 +87,11 @@ def _lora(entry: str) -> LoraRequest:
     return LoraRequest.model_construct(slug=slug, weight=value)
 
 
-class RoutePublic(BaseModel):
+class ChainPublic(BaseModel):
     name: str = Field(description="What to pass as `route`, e.g. quality/fast.")
     models: list[str] = Field(description="Catalog slugs, tried in this order.")
 
 
-class RouteList(BaseModel):
-    routes: list[RoutePublic]
+class ChainList(BaseModel):
+    # The wire keeps `routes`: requests name a chain in their `route` parameter.
+    routes: list[ChainPublic]

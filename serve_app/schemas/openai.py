@@ -39,7 +39,7 @@ class ImagesGenerationRequest(StrictRequest):
     )
     n: Integer = Field(default=1, ge=1, le=10, description="Images to generate, up to the model's and plan's max.")
     quality: Literal["auto", "low", "medium", "high", "standard", "hd"] = Field(
-        default="auto", description="Picks the route `quality/fast|balanced|high`; `auto` is balanced."
+        default="auto", description="Picks the chain `quality/fast|balanced|high`; `auto` is balanced."
     )
     response_format: Literal["url", "b64_json"] = Field(
         default="url", description="A hosted URL, or the image itself base64-encoded."

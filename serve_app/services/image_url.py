@@ -20,11 +20,11 @@ from serve_app.fitting import seed_or_random
 from serve_app.schemas.image_url import ImageQuery
 from serve_app.services import signing
 from serve_app.services.accounting import Accounting
+from serve_app.services.chains import ModelChains
 from serve_app.services.clock import Clock
 from serve_app.services.image_url_cache import Claim, ImageCache, cache_key
 from serve_app.services.projects import find_project_and_owner
 from serve_app.services.publish import publish
-from serve_app.services.routing import ModelRouter
 from serve_app.services.safety import Verdict, screen
 from serve_app.storage.base import ObjectNotFound, ObjectStore
 
@@ -88,13 +88,13 @@ def origin_of(url: str | None) -> str | None:
 
 class ImageUrlService:
     def __init__(
-        self, *, db: Database, store: ObjectStore, clock: Clock, accounting: Accounting, router: ModelRouter, cache: ImageCache
+        self, *, db: Database, store: ObjectStore, clock: Clock, accounting: Accounting, chains: ModelChains, cache: ImageCache
     ):
         self._db = db
         self._store = store
         self._clock = clock
         self._accounting = accounting
-        self._router = router
+        self._chains = chains
         self._cache = cache
         # In-flight generations by cache key: identical requests on this replica share one.
         self._shared: dict[str, _Shared] = {}
@@ -106,7 +106,7 @@ class ImageUrlService:
         started = time.monotonic()
         project, owner = await find_project_and_owner(db=self._db, slug=slug)
         self.authorize(project, raw_query=raw_query, referrer=referrer)
-        chain = self._router.chain(route=query.route, model=query.model)
+        chain = self._chains.models_for(chain=query.route, model=query.model)
         # Checked before the cache: an unknown adapter is a 400 even where the URL was cached.
         adapters = query.adapters_for(chain[0])
         self._accounting.plan_of(owner)
@@ -233,7 +233,7 @@ class ImageUrlService:
         )
         started = time.monotonic()
         try:
-            served = await self._router.generate_with_fallback(chain, lambda model: query.to_params(model, seed=seed))
+            served = await self._chains.generate_with_fallback(chain, lambda model: query.to_params(model, seed=seed))
             generation_ms = _ms_since(started)
             verdict = Verdict.of(served.model, served.result)
             result = screen(served.result, verdict)

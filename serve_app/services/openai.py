@@ -27,7 +27,7 @@ from serve_app.services.generation import GenerationService
 from serve_app.services.init_images import alpha_to_mask, check_mask_fits, clean_image
 from serve_app.services.publish import PublishedImage
 
-QUALITY_ROUTES = {
+QUALITY_CHAINS = {
     "low": "quality/fast",
     "auto": "quality/balanced",
     "medium": "quality/balanced",
@@ -46,10 +46,10 @@ class OpenAIImagesService:
         self._accounting = accounting
 
     def resolve_model(self, request: ImagesGenerationRequest) -> ModelConfig:
-        """The named catalog model, else the first catalog model of the quality's route, else the default."""
+        """The named catalog model, else the first catalog model of the quality's chain, else the default."""
         if request.model and not request.model.startswith(_OPENAI_MODEL_PREFIXES):
             return self._generation.resolve_model(request.model)
-        for slug in self._config.routes.get(QUALITY_ROUTES[request.quality], []):
+        for slug in self._config.chains.get(QUALITY_CHAINS[request.quality], []):
             if (model := self._config.model(slug)) is not None:
                 return model
         return self._generation.resolve_model(None)

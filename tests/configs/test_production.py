@@ -110,14 +110,14 @@ def test_production_models_are_real_hub_models_on_one_gpu_each_in_half_precision
         assert model.credit_cost(width=model.default_width, height=model.default_height) >= 1
 
 
-def test_production_routes_name_only_catalog_models(app_args):
+def test_production_chains_name_only_catalog_models(app_args):
     config = parse_app_config(app_args)
     slugs = {m.slug for m in config.models}
-    assert {"quality/fast", "quality/balanced", "quality/high"} <= set(config.routes)
-    assert any(r.startswith("text/") for r in config.routes)
-    assert any(r.startswith("realistic/") for r in config.routes)
-    for route, chain in config.routes.items():
-        assert chain and set(chain) <= slugs, route
+    assert {"quality/fast", "quality/balanced", "quality/high"} <= set(config.chains)
+    assert any(name.startswith("text/") for name in config.chains)
+    assert any(name.startswith("realistic/") for name in config.chains)
+    for name, chain in config.chains.items():
+        assert chain and set(chain) <= slugs, name
 
 
 def test_production_database_base_url_and_minio_keys_come_from_the_environment(app_args):

@@ -8,9 +8,11 @@ from dataclasses import replace
 
 import pytest
 
+from deployments.batching import BatchingConfig
 from deployments.diffusion.builder import build_diffusion_deployment
-from deployments.diffusion.config import BatchingConfig, DiffusionConfig
+from deployments.diffusion.config import DiffusionConfig
 from deployments.protocol import GenerationError, GenerationParams
+from deployments.serve_options import ActorOptions, DeploymentOptions
 from serve_app.errors import Overloaded
 from serve_app.services.models import ModelClient
 
@@ -27,17 +29,18 @@ def handle(serve_app, model_cache_dir) -> Iterator:
     from ray import serve
 
     config = DiffusionConfig(
-        source="builtin:tiny-sd", cache_dir=str(model_cache_dir), device="cpu", num_threads=1, batching=BATCHING
+        source="builtin:tiny-sd",
+        cache_dir=str(model_cache_dir),
+        device="cpu",
+        num_threads=1,
+        batching=BATCHING,
+        deployment=DeploymentOptions(
+            max_ongoing_requests=2 * BATCHING.max_batch_size,
+            max_queued_requests=QUEUE,
+            ray_actor_options=ActorOptions(num_cpus=0),
+        ),
     )
-    app = build_diffusion_deployment(
-        config,
-        name="batching-probe",
-        deployment_options={
-            "max_ongoing_requests": 2 * BATCHING.max_batch_size,
-            "max_queued_requests": QUEUE,
-            "ray_actor_options": {"num_cpus": 0},
-        },
-    )
+    app = build_diffusion_deployment(config, name="batching-probe")
     yield serve.run(app, name="batching-probe", route_prefix=None)
     serve.delete("batching-probe")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import schemathesis
 
-from tests.factories import TEST_ROUTES
+from tests.factories import TEST_CHAINS
 
 # The tiny model draws 64–256 px; above 128 px or 2 steps a request only costs more time.
 MAX_SIDE = 128
@@ -18,11 +18,11 @@ MAX_IMAGES = 2
 # them in front of the other tests' jobs.
 UNREACHABLE_PAGE = "http://127.0.0.1:9/fuzzed-page"
 # The test app has a deliberately broken model (tests/factories.py), whose documented answer is
-# a 502; Schemathesis learns its slug and routes from the responses, and every other 5xx is a
-# failure. So requests naming it (or a route of only it, or `quality: high|hd`, which the OpenAI
-# endpoint maps to such a route) go to the working model instead.
+# a 502; Schemathesis learns its slug and chains (GET /api/v1/routes) from the responses, and every
+# other 5xx is a failure. So requests naming it (or a chain of only it, or `quality: high|hd`, which
+# the OpenAI endpoint maps to such a chain) go to the working model instead.
 BROKEN_MODEL = "broken-sd"
-BROKEN_ROUTES = tuple(name for name, slugs in TEST_ROUTES.items() if set(slugs) == {BROKEN_MODEL})
+BROKEN_CHAINS = tuple(name for name, slugs in TEST_CHAINS.items() if set(slugs) == {BROKEN_MODEL})
 BROKEN_QUALITIES = ("high", "hd")
 FUZZ_PROJECT = "fuzz-project"
 
@@ -57,7 +57,7 @@ def _cheap_item(body: dict) -> None:
 def _working_model(values: dict) -> None:
     if values.get("model") == BROKEN_MODEL:
         values["model"] = "tiny-sd"
-    if values.get("route") in BROKEN_ROUTES:
+    if values.get("route") in BROKEN_CHAINS:
         values["route"] = "quality/fast"
 
 

@@ -2,6 +2,7 @@
 
 from ray.serve import Application
 
+from deployments.diffusion.config import DiffusionConfig
 from serve_app.app import build_app
 from tests.factories import app_args, tiny_model_entry
 
@@ -46,3 +47,16 @@ def test_a_model_and_the_enhancer_derive_their_limits_the_same_way(tmp_path):
     model, enhancer = deployments["tiny-sd"], deployments["prompt-enhancer"]
     assert (model.max_ongoing_requests, model.max_queued_requests) == (16, 64)
     assert (enhancer.max_ongoing_requests, enhancer.max_queued_requests) == (16, 64)
+
+
+def test_the_scraper_is_bound_with_the_options_of_its_config_section(tmp_path):
+    scraper = built(tmp_path, scraper={"allow_list": ["10.0.0.0/8"], "deployment": {"num_replicas": 2}})["scraper"]
+    assert (scraper.num_replicas, scraper.ray_actor_options["num_cpus"]) == (2, 1.0)
+    assert scraper.init_args[0].allow_list == ("10.0.0.0/8",)
+
+
+def test_a_models_replicas_are_bound_with_its_deployment_settings_and_not_its_prices(tmp_path):
+    model = built(tmp_path)["tiny-sd"]
+    bound = model.init_args[0]
+    assert type(bound) is DiffusionConfig
+    assert bound.cache_dir == str(tmp_path) and bound.batching.max_batch_size == 8

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deployments.diffusion.config import DiffusionConfig
 from serve_app.config import ConfigError, load_app_config, parse_app_config
 from serve_app.environment import Settings, apply_environment
 from tests.factories import tiny_model_entry
@@ -122,6 +123,19 @@ def test_unset_model_limits_follow_the_batch_size():
     options = parse_app_config({"models": [entry]}).models[0].serve_options()
     assert (options["max_ongoing_requests"], options["max_queued_requests"]) == (12, 48)
     assert options["autoscaling_config"]["target_ongoing_requests"] == 6
+
+
+def test_a_models_replicas_get_its_deployment_settings_and_the_app_cache_but_not_its_catalog_entry():
+    model = parse_app_config(args()).models[0]
+    replica = model.to_diffusion_config(cache_dir="/models")
+    assert type(replica) is DiffusionConfig
+    assert (replica.source, replica.device, replica.num_threads, replica.cache_dir) == ("builtin:tiny-sd", "cpu", 1, "/models")
+    assert replica.serve_options() == model.serve_options()
+
+
+def test_the_model_cache_is_set_once_for_the_app_not_per_model():
+    message = error_of({"models": [tiny_model_entry(cache_dir="/tmp/x")]})
+    assert "models.0.cache_dir: unknown key" in message
 
 
 def test_a_model_that_could_never_fill_a_batch_is_refused():

@@ -25,7 +25,7 @@ _BUILDER_FIELDS = ("prompt", "route", "model", "aspect_ratio", "seed", "format")
 def _page(request: Request, state, project_list, **context) -> Response:
     return render(
         request, "projects.html", projects=project_list, aspect_ratios=list(IMAGE_URL_ASPECT_RATIOS),
-        models=[m.slug for m in state.config.models], routes=list(state.config.routes), **context,
+        models=[m.slug for m in state.config.models], routes=list(state.config.chains), **context,
     )
 
 

@@ -17,6 +17,7 @@ from serve_app.services.context import RequestContext
 from serve_app.services.generation import GenerationService
 from serve_app.services.models import ModelClient
 from serve_app.services.prompts import PromptService
+from serve_app.services.server_settings import ServerSettings
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.local import LocalObjectStore
 from tests.factories import make_config, tiny_safety_entry
@@ -53,6 +54,7 @@ def service(db, judged, store) -> GenerationService:
         config=config, db=db, store=store, models=ModelClient({"flagger": handle, "blocker": handle}, timeout_s=60),
         accounting=Accounting(db=db, config=config, clock=SystemClock()), prompts=PromptService(None, timeout_s=5),
         fetch_image=no_fetch, webhooks=WebhookService(db=db, scraper=None, clock=SystemClock()),
+        server_settings=ServerSettings(db=db, config=config, clock=SystemClock()),
     )
 
 

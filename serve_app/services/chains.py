@@ -1,5 +1,6 @@
-"""Routes: named, ordered chains of catalog models. A request on a route is served by the first
-model that succeeds; one that raises, times out or has no healthy replica hands over to the next."""
+"""Fallback chains: named, ordered lists of catalog models (config `chains`). A request naming a
+chain is served by the first model that succeeds; one that raises, times out or has no healthy
+replica hands over to the next. Requests name a chain in their `route` parameter."""
 
 import logging
 from collections.abc import Callable
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 from deployments.protocol import GenerationParams, GenerationResult
 from serve_app.config import AppConfig, ModelConfig
-from serve_app.errors import GenerationFailed, InvalidRequest, ServiceUnavailable, UnknownModel, UnknownRoute
+from serve_app.errors import GenerationFailed, InvalidRequest, ServiceUnavailable, UnknownChain, UnknownModel
 from serve_app.services.models import ModelClient
 
 logger = logging.getLogger("ray.serve")
@@ -22,19 +23,19 @@ class Served:
     result: GenerationResult
 
 
-class ModelRouter:
+class ModelChains:
     def __init__(self, *, config: AppConfig, models: ModelClient):
         self._config = config
         self._models = models
 
-    def chain(self, *, route: str | None = None, model: str | None = None) -> list[ModelConfig]:
-        """The models to try, in order: the route's, the one named, or the default model."""
-        if route is not None and model is not None:
+    def models_for(self, *, chain: str | None = None, model: str | None = None) -> list[ModelConfig]:
+        """The models to try, in order: the chain's, the one named, or the default model."""
+        if chain is not None and model is not None:
             raise InvalidRequest(field="route", message="send either `route` or `model`, not both")
-        if route is not None:
-            slugs = self._config.routes.get(route)
+        if chain is not None:
+            slugs = self._config.chains.get(chain)
             if slugs is None:
-                raise UnknownRoute(name=route, known=sorted(self._config.routes))
+                raise UnknownChain(name=chain, known=sorted(self._config.chains))
             return [self._config.model(slug) for slug in slugs]
         found = self._config.model(model or self._config.default_model_slug)
         if found is None:
@@ -52,7 +53,7 @@ class ModelRouter:
             try:
                 result = await self._models.generate(model.slug, params)
             except (GenerationFailed, ServiceUnavailable) as exc:
-                logger.warning("route fallback: %s failed: %s", model.slug, exc.message)
+                logger.warning("chain fallback: %s failed: %s", model.slug, exc.message)
                 failures.append(exc.message)
                 continue
             return Served(model=model, params=params, result=result)
