@@ -1,5 +1,6 @@
 """Wire models of the GET-image endpoints (`/p/{project}/image`) and of GET /api/v1/routes."""
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
