@@ -76,7 +76,7 @@ async def post_oversized(url: str, size: int) -> Outcome:
             sent += min(CHUNK, size - sent)
         line = await asyncio.wait_for(answer, timeout=120)
         status = line.decode(errors="replace").split(" ")[1] if line else "closed"
-    except (ConnectionError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, ConnectionError) as exc:
         status = type(exc).__name__
         if answer.done() and not answer.cancelled() and answer.exception() is None and answer.result():
             status = answer.result().decode(errors="replace").split(" ")[1]

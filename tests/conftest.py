@@ -18,9 +18,10 @@ import yaml
 from sqlalchemy import text
 
 from deployments.builtin_models import builtin_model_path
+from serve_app.db.migrations import upgrade_database
+
 # Imported from the models module so that every table is registered on the metadata.
 from serve_app.db.models import SQLModel
-from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
 from tests.factories import (
     TEST_ROUTES,

@@ -10,8 +10,8 @@ from serve_app.db.models import User
 from serve_app.errors import ProjectNotFound, Unauthorized
 from serve_app.services.context import RequestContext
 from serve_app.services.generation import GenerationService
-from serve_app.services.image_url import ImageUrlService
 from serve_app.services.hero.service import HeroService
+from serve_app.services.image_url import ImageUrlService
 from serve_app.services.keys import parse_authorization
 from serve_app.services.openai_images import OpenAIImagesService
 from serve_app.services.prompts import PromptService

@@ -11,12 +11,23 @@ from starlette.requests import cookie_parser
 from serve_app.api.body_limit import BodyLimitMiddleware
 from serve_app.api.deps import key_user
 from serve_app.api.errors import register_error_handlers
-from serve_app.api.openapi import install_openapi
 from serve_app.api.middleware import RequestContextMiddleware
+from serve_app.api.openapi import install_openapi
 from serve_app.api.routes import (
-    account, files, generate, health, image, images, model_routes, models, openai, prompts, urls,
+    account,
+    files,
+    generate,
+    health,
+    image,
+    images,
+    model_routes,
+    models,
+    openai,
+    prompts,
+    upscale,
+    urls,
+    webhooks,
 )
-from serve_app.api.routes import upscale, webhooks
 from serve_app.api.state import AppState
 from serve_app.errors import Unauthorized
 from serve_app.schemas.common import ErrorEnvelope

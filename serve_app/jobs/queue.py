@@ -6,7 +6,7 @@ out and was taken over can no longer complete, fail or refund the job.
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, and_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 

@@ -1,8 +1,7 @@
 """Wire model of POST /api/v1/upscale: an image in, the same image larger out (as GenerateData)."""
 
-from typing import Literal
-
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator
 

@@ -34,7 +34,6 @@ from serve_app.services.variants import PromptVariant
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore
 
-
 # A request's input images, loaded (fetched, decoded, checked) only once it is admitted: its
 # params in, the same params carrying the clean inputs out.
 InputLoader = Callable[[list[GenerationParams]], Awaitable[list[GenerationParams]]]

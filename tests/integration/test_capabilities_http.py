@@ -14,7 +14,7 @@ from PIL import Image
 
 from serve_app.services import credits
 from tests.factories import user_with_key
-from tests.integration.test_metrics_http import scrape, total
+from tests.integration.test_metrics_http import scrape
 
 pytestmark = pytest.mark.serve
 SIZE = 64

@@ -401,7 +401,7 @@ async def test_proxy_environment_is_ignored(server: PageServer, canary: Canary, 
 
 def tls_contexts(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A server context with a certificate for `name` from a fresh CA, and a client trusting that CA."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def certificate(subject: str, key, issuer: str, issuer_key, extensions) -> x509.Certificate:
         builder = x509.CertificateBuilder(

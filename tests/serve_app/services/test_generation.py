@@ -8,7 +8,6 @@ import secrets
 import threading
 
 import httpx
-
 import pytest
 from PIL import Image
 from sqlmodel import select
