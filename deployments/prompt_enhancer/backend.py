@@ -64,7 +64,7 @@ class PromptEnhancerBackend:
                 else:
                     logger.warning("batch of %d failed (%s); retrying one by one", len(indices), exc)
                     texts = [self._run_one(batch[i]) for i in indices]
-            for i, text in zip(indices, texts):
+            for i, text in zip(indices, texts, strict=True):
                 results[i] = text
         return results
 

@@ -214,7 +214,7 @@ class GenerationService:
             )
             if hires is not None:
                 results = await asyncio.gather(
-                    *(self._models.generate(hires.model.slug, hires.params_for(p, r)) for p, r in zip(params, results))
+                    *(self._models.generate(hires.model.slug, hires.params_for(p, r)) for p, r in zip(params, results, strict=True))
                 )
             published, rows = [], []
             for p, result in zip(params, results):

@@ -35,6 +35,6 @@ async def check_health(
     for model in config.models:
         checks[f"model:{model.slug}"] = lambda slug=model.slug: models.check(slug)
     results = await asyncio.gather(*(_timed(check) for check in checks.values()))
-    components = dict(zip(checks, results))
+    components = dict(zip(checks, results, strict=True))
     healthy = all(c.status == "ok" for c in components.values())
     return HealthData(status="healthy" if healthy else "degraded", components=components)
