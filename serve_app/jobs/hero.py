@@ -26,7 +26,7 @@ logger = logging.getLogger("ray.serve")
 def hero_size(config: AppConfig, model: ModelConfig) -> tuple[int, int]:
     """The configured size, else a ~1.9:1 landscape (og:image shape) within the model's limits."""
     def fit(value: float) -> int:
-        return max(model.min_size, min(model.max_size, int(round(value / 8)) * 8))
+        return max(model.min_size, min(model.max_size, round(value / 8) * 8))
 
     width = config.hero.width or fit(model.default_width * 1.25)
     height = config.hero.height or fit(width / 1.9)

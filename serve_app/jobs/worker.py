@@ -10,6 +10,7 @@ idempotency keys are purged.
 """
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from datetime import timedelta
@@ -110,10 +111,8 @@ class JobWorker:
             if job is None:
                 self._slots.release()
                 self._wakeup.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._config.hero.poll_interval_s)
-                except TimeoutError:
-                    pass
                 continue
             task = asyncio.create_task(self._runner.run(job))
             self._running[job.id] = task
@@ -138,10 +137,8 @@ class JobWorker:
             if sent:
                 continue
             self._deliveries_due.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deliveries_due.wait(), timeout=self._config.hero.poll_interval_s)
-            except TimeoutError:
-                pass
 
 
 def build_job_worker(

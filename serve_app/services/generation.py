@@ -217,7 +217,7 @@ class GenerationService:
                     *(self._models.generate(hires.model.slug, hires.params_for(p, r)) for p, r in zip(params, results, strict=True))
                 )
             published, rows = [], []
-            for p, result in zip(params, results):
+            for p, result in zip(params, results, strict=True):
                 url, key = await publish_image(result, store=self._store, enabled=enabled)
                 if key is not None:
                     stored_keys.append(key)

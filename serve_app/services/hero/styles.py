@@ -29,7 +29,9 @@ _TEMPLATES = {
     "anime": "anime key visual of {subject}, cel shading, vibrant sky, detailed background, studio quality",
     "paper_cut": "layered paper cut art of {subject}, depth, soft shadows between layers, craft texture",
     "soft": "soft abstract pastel gradient background evoking {subject}, smooth blurred shapes, calm, airy",
-    "dark_glass": "dark abstract background evoking {subject}, deep blues and purples, glowing bokeh, glassy reflections",
+    "dark_glass": (
+        "dark abstract background evoking {subject}, deep blues and purples, glowing bokeh, glassy reflections"
+    ),
 }
 STYLES = ("auto", *_TEMPLATES)
 _NEGATIVE = "text, letters, watermark, logo, signature, blurry, low quality, deformed"
