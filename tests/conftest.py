@@ -97,10 +97,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated, empty database of each supported kind."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/test.db"
-    else:
-        url = request.getfixturevalue("postgres_url")
+    url = f"sqlite:///{tmp_path}/test.db" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     database = Database(url)
     await upgrade_database(database)
     try:
