@@ -22,7 +22,7 @@ def install_openapi(app: FastAPI) -> None:
                 schema.get("components", {}).get("schemas", {}).pop(name, None)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents replacing app.openapi to change the schema
 
 
 def _is_fastapi_validation_error(response: dict[str, Any] | None) -> bool:

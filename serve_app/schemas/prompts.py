@@ -9,7 +9,7 @@ from serve_app.schemas.common import PromptText, StrictRequest, Text
 
 # The order a built prompt reads best in: what, where, how it feels and looks, then anything else.
 BUILD_FIELDS = ("subject", "setting", "mood", "art_style", "lighting", "camera", "extras")
-Tone = Literal[tuple(TONES)]  # type: ignore[valid-type]
+Tone = Literal[tuple(TONES)]  # type: ignore[valid-type]  # built from TONES so the enum cannot drift; mypy wants literals
 _PART = dict(default=None, max_length=300)
 
 
