@@ -135,7 +135,7 @@ def _build_tiny_sd(target: Path) -> None:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipeline.save_pretrained(target, safe_serialization=True)
+    pipeline.save_pretrained(target, safe_serialization=True)  # type: ignore[attr-defined]  # mypy misses DiffusionPipeline.save_pretrained through diffusers' mixins
     shutil.rmtree(target / "_tokenizer")
 
 

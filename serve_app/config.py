@@ -176,6 +176,9 @@ class AdapterConfig(StrictModel):
         return check_source(value, BUILTIN_ADAPTERS)
 
 
+Mode = Literal["text2img", "img2img", "inpaint", "upscale"]
+
+
 class ModelConfig(StrictModel):
     """One entry of the model catalog: what users see and pay, and how its replicas run."""
 
@@ -185,8 +188,8 @@ class ModelConfig(StrictModel):
     source: str = Field(
         description="`builtin:tiny-sd`, a Hugging Face repo id or a local model directory."
     )
-    modes: list[Literal["text2img", "img2img", "inpaint", "upscale"]] = Field(
-        default_factory=lambda: ["text2img"],
+    modes: list[Mode] = Field(
+        default_factory=lambda: list[Mode](["text2img"]),
         min_length=1,
         description="Supported modes; `upscale` (an upscaler such as stable-diffusion-x4-upscaler, "
         "serving POST /api/v1/upscale) stands alone.",
@@ -749,7 +752,8 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
-        field = current.model_fields.get(part) if isinstance(current, type) else None
+        is_model = isinstance(current, type) and issubclass(current, BaseModel)
+        field = current.model_fields.get(part) if is_model else None
         if field is None:
             return []
         annotation = field.annotation
@@ -759,7 +763,7 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
                 break
         else:
             return []
-    return list(current.model_fields) if isinstance(current, type) else []
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
 
 
 def parse_app_config(args: dict[str, Any]) -> AppConfig:

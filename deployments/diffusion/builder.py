@@ -15,7 +15,7 @@ def build_diffusion_deployment(
     """A bound `DiffusionServer` named `name`; batching knobs travel as its `user_config`, and
     unset replica limits follow from them (`with_batching_defaults`)."""
     options = with_batching_defaults(deployment_options, config.batching)
-    deployment = serve.deployment(DiffusionServer).options(
+    deployment = serve.deployment(DiffusionServer).options(  # type: ignore[attr-defined]  # ray annotates deployment(cls) as the decorator it returns when called bare
         name=name,
         user_config=config.batching.model_dump(),
         **options,

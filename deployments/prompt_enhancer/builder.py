@@ -16,7 +16,7 @@ def build_prompt_enhancer_deployment(
     """A bound `PromptEnhancerServer` named `name`; batching knobs travel as its `user_config`,
     and unset replica limits follow from them (`with_batching_defaults`), as for a model."""
     options = with_batching_defaults(deployment_options, config.batching)
-    deployment = serve.deployment(PromptEnhancerServer).options(
+    deployment = serve.deployment(PromptEnhancerServer).options(  # type: ignore[attr-defined]  # ray annotates deployment(cls) as the decorator it returns when called bare
         name=name, user_config=config.batching.model_dump(), **options
     )
     return deployment.bind(config)

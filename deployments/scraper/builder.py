@@ -10,4 +10,4 @@ from deployments.scraper.server import ScraperServer
 
 
 def build_scraper_deployment(config: ScraperConfig, *, deployment_options: dict[str, Any]) -> Application:
-    return serve.deployment(ScraperServer).options(name="scraper", **deployment_options).bind(config)
+    return serve.deployment(ScraperServer).options(name="scraper", **deployment_options).bind(config)  # type: ignore[attr-defined]  # ray annotates deployment(cls) as the decorator it returns when called bare

@@ -5,7 +5,7 @@ import asyncio
 import base64
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 
 from deployments.protocol import GenerationParams, GenerationProgress
@@ -67,7 +67,7 @@ class OpenAIImagesService:
 
     async def stream(
         self, *, user: User, request: ImagesGenerationRequest, context: RequestContext
-    ) -> AsyncIterator[ImageStreamEvent]:
+    ) -> AsyncGenerator[ImageStreamEvent, None]:
         """OpenAI's streamed generation: up to `partial_images` previews, then the image.
 
         Problems found before the first event (validation, admission) raise from the first

@@ -1,6 +1,6 @@
 """`<img src="https://HOST/p/PROJECT/image?prompt=...">`: every answer is an image."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -14,7 +14,7 @@ from serve_app.services.image_url import ImageAnswer, ImageUrlService
 router = APIRouter(tags=["image"], route_class=ImageRoute)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-_IMAGE_CONTENT = {
+_IMAGE_CONTENT: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/webp": {}, "image/png": {}, "image/jpeg": {}}, "description": "The image."},
     304: {"description": "Not modified (If-None-Match matched the ETag)."},
     **{
