@@ -107,7 +107,7 @@ def _draw_block(image: Image.Image, box: tuple[int, int, int, int], title: str, 
     site_height = _line_height(site_font) * 2 if site_name else 0
     font, lines = fit_text(title, right - left, bottom - top - site_height, max_size=(bottom - top) // 5)
     # The site name stays secondary to the title, however narrow the title's column made it.
-    site_font = default_font(max(12, min(site_font.size, int(font.size * 0.7))))
+    site_font = default_font(max(12, int(min(site_font.size, font.size * 0.7))))
     block = _line_height(font) * len(lines) + site_height
     y = top + (bottom - top - block) // 2
     draw = ImageDraw.Draw(image)

@@ -69,7 +69,7 @@ def page_subject(page: PageInfo) -> str:
 def pick_style(page: PageInfo) -> str:
     words = _WORD.findall(" ".join([page.title, page.headline, page.description, *page.keywords, *page.paragraphs]).lower())
     scores = {style: sum(words.count(w) for w in topic.split()) for style, topic in _TOPICS.items()}
-    best = max(scores, key=scores.get)
+    best = max(scores, key=lambda style: scores[style])
     return best if scores[best] else "illustration"
 
 
