@@ -37,7 +37,9 @@ logger = logging.getLogger("ray.serve")
 
 
 class JobWorker:
-    async def __init__(self, config: AppConfig, model_handles: dict[str, Any], scraper: Any, enhancer_handle: Any = None):  # type: ignore[misc]  # Ray Serve awaits an async constructor
+    async def __init__(  # type: ignore[misc]  # Ray Serve awaits an async constructor
+        self, config: AppConfig, model_handles: dict[str, Any], scraper: Any, enhancer_handle: Any = None
+    ):
         self._config = config
         self._db = Database(config.database_url)
         self._clock = SystemClock()
