@@ -92,7 +92,7 @@ class ApiUser(HttpUser):
         if response.status_code == 200:
             image = response.json()["data"]["image"]
             if image.startswith("http"):
-                self.images = (self.images + [image])[-5:]
+                self.images = [*self.images, image][-5:]
 
     @task(1)
     def generate_batch(self) -> None:

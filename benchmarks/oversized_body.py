@@ -12,6 +12,7 @@ The figures of the runs before and after the body limit are in docs/robustness.m
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import time
 from dataclasses import dataclass
@@ -50,10 +51,8 @@ def serve_processes(root_pid: int | None) -> dict[str, list[psutil.Process]]:
 def rss_mb(processes: list[psutil.Process]) -> float:
     total = 0
     for process in processes:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total / 2**20
 
 
@@ -76,7 +75,7 @@ async def post_oversized(url: str, size: int) -> Outcome:
             sent += min(CHUNK, size - sent)
         line = await asyncio.wait_for(answer, timeout=120)
         status = line.decode(errors="replace").split(" ")[1] if line else "closed"
-    except (ConnectionError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, ConnectionError) as exc:
         status = type(exc).__name__
         if answer.done() and not answer.cancelled() and answer.exception() is None and answer.result():
             status = answer.result().decode(errors="replace").split(" ")[1]

@@ -97,7 +97,8 @@ async def profile(
     where = "PostgreSQL" if database_url else "SQLite"
     print(
         f"ingress hot path ({where}, {requests} requests, {concurrency} at a time, group commit "
-        f"{group_commit or 'default'}): {wall / requests * 1000:.2f} ms wall, {cpu / requests * 1000:.2f} ms CPU per request"
+        f"{group_commit or 'default'}): {wall / requests * 1000:.2f} ms wall, "
+        f"{cpu / requests * 1000:.2f} ms CPU per request"
     )
     if show:
         print(profiler.output_text(unicode=False, color=False, show_all=False))

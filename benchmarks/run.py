@@ -87,7 +87,8 @@ def compare(planes: dict[str, dict], options) -> None:
             continue
         print(f"\n{plane} / default")
         for size in options.sizes:
-            print(f"  {size}x{size} batching on: {served['on'][size]['throughput'] / default['on'][size]['throughput']:.2f}")
+            ratio = served["on"][size]["throughput"] / default["on"][size]["throughput"]
+            print(f"  {size}x{size} batching on: {ratio:.2f}")
         for name in ("cache hit", "GET /api/v1/models"):
             if name in default["hits"] and name in served["hits"]:
                 ratio = served["hits"][name]["requests_per_s"] / default["hits"][name]["requests_per_s"]

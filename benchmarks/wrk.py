@@ -29,13 +29,19 @@ def available() -> bool:
 
 
 def _ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if match is None:
+        raise ValueError(f"wrk printed a latency this parser does not know: {value!r}")
+    number, unit = match.groups()
     return float(number) * _UNITS[unit]
 
 
 def parse(output: str) -> WrkResult:
     """Reads `wrk --latency` output."""
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    rate_line = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if rate_line is None:
+        raise ValueError(f"no Requests/sec line in wrk's output:\n{output}")
+    rate = float(rate_line.group(1))
     # wrk prints no distribution when no request completed.
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, flags=re.MULTILINE))
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))

@@ -49,7 +49,7 @@ def build_tiny_inpaint(target: Path) -> None:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipeline.save_pretrained(target, safe_serialization=True)
+    pipeline.save_pretrained(target, safe_serialization=True)  # type: ignore[attr-defined]  # mypy misses DiffusionPipeline.save_pretrained through diffusers' mixins
 
 
 def build_tiny_upscaler(target: Path) -> None:
@@ -88,7 +88,7 @@ def build_tiny_upscaler(target: Path) -> None:
         scheduler=DDIMScheduler.from_config(base.scheduler.config),
         max_noise_level=350,
     )
-    pipeline.save_pretrained(target, safe_serialization=True)
+    pipeline.save_pretrained(target, safe_serialization=True)  # type: ignore[attr-defined]  # mypy misses DiffusionPipeline.save_pretrained through diffusers' mixins
 
 
 def build_tiny_lora(target: Path) -> None:

@@ -36,7 +36,7 @@ def _bytes_to_unicode() -> dict[int, str]:
             printable.append(b)
             chars.append(256 + n)
             n += 1
-    return dict(zip(printable, map(chr, chars)))
+    return dict(zip(printable, map(chr, chars), strict=True))
 
 
 def _write_byte_level_clip_tokenizer(path: Path) -> int:
@@ -135,7 +135,7 @@ def _build_tiny_sd(target: Path) -> None:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipeline.save_pretrained(target, safe_serialization=True)
+    pipeline.save_pretrained(target, safe_serialization=True)  # type: ignore[attr-defined]  # mypy misses DiffusionPipeline.save_pretrained through diffusers' mixins
     shutil.rmtree(target / "_tokenizer")
 
 

@@ -36,7 +36,7 @@ def build_ingress(
     enhancer_app: Application | None = None,
 ) -> Application:
     """The ingress bound to the other deployments; Serve turns the bound apps into handles."""
-    deployment = serve.deployment(IngressServer).options(
+    deployment = serve.deployment(IngressServer).options(  # type: ignore[attr-defined]  # ray annotates deployment(cls) as the decorator it returns when called bare
         name="ingress", **config.ingress_serve_options()
     )
     return deployment.bind(config, model_apps, scraper, worker, enhancer_app)

@@ -10,7 +10,8 @@ async def projects_create(args, config, db) -> None:
     project = await projects.create_project(
         db=db, slug=args.slug, user=owner, origins=args.origin, require_signature=args.require_signature
     )
-    print(f"created project {project.slug!r} for {owner.name!r}: {config.public_base_url}/p/{project.slug}/image?prompt=...")
+    url = f"{config.public_base_url}/p/{project.slug}/image?prompt=..."
+    print(f"created project {project.slug!r} for {owner.name!r}: {url}")
     print(f"signed URLs required: {'yes' if project.require_signature else 'no'}; "
           f"allowed origins: {' '.join(project.origins) or 'any'}")
     print("signing secret:")

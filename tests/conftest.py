@@ -18,9 +18,10 @@ import yaml
 from sqlalchemy import text
 
 from deployments.builtin_models import builtin_model_path
+from serve_app.db.migrations import upgrade_database
+
 # Imported from the models module so that every table is registered on the metadata.
 from serve_app.db.models import SQLModel
-from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
 from tests.factories import (
     STAND_IN_SAFETY,
@@ -98,10 +99,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated, empty database of each supported kind."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/test.db"
-    else:
-        url = request.getfixturevalue("postgres_url")
+    url = f"sqlite:///{tmp_path}/test.db" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     database = Database(url)
     await upgrade_database(database)
     try:

@@ -9,7 +9,6 @@ from serve_app.db.models import Project
 from serve_app.db.session import Database
 from serve_app.services.users import create_user
 
-
 PLANS = [
     {"slug": "test", "name": "Test", "requests_per_minute": None, "max_concurrent": None,
      "max_images_per_request": 4, "initial_credits": 1000},

@@ -6,7 +6,7 @@ from ray.serve.metrics import Counter, Histogram
 from deployments.protocol import GenerationResult
 
 _SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128]
-_BATCH_SIZES = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64]
+_BATCH_SIZES = [1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 64.0]
 
 
 class DiffusionMetrics:
@@ -47,12 +47,12 @@ class DiffusionMetrics:
             "pixelray_requests_abandoned",
             description="Requests whose caller left, by where the request was: queued (it never "
             "ran) or running (its call stopped at the next step unless another caller was left).",
-            tag_keys=("model", "stage"),
+            tag_keys=("model", "stage"),  # type: ignore[arg-type]  # ray annotates tag_keys as a 1-tuple; it takes any number
         )
         self._adapter_loads = Counter(
             "pixelray_adapter_loads",
             description="LoRA adapters loaded onto a replica's pipeline (each load after an eviction counts).",
-            tag_keys=("model", "adapter"),
+            tag_keys=("model", "adapter"),  # type: ignore[arg-type]  # ray annotates tag_keys as a 1-tuple; it takes any number
         )
         for metric in (
             self._generated, self._failed, self._batch_size, self._generation_seconds, self._queue_wait_seconds,

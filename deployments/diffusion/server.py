@@ -212,7 +212,7 @@ class DiffusionServer:
             self._metrics.record_batch(
                 size=len(batch), seconds=time.monotonic() - started, steps=self._backend.steps_run - steps_before
             )
-        for queued, result in zip(batch, results):
+        for queued, result in zip(batch, results, strict=True):
             if not queued.future.done():
                 queued.future.set_result(result)
 

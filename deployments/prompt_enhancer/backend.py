@@ -33,7 +33,7 @@ class PromptEnhancerBackend:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device).eval()  # type: ignore[arg-type]  # transformers types to()'s wrapper, not the call
         self.uses_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
 
     def render(self, params: EnhanceParams) -> str:
@@ -41,7 +41,10 @@ class PromptEnhancerBackend:
         system = SYSTEM_PROMPT.format(tone=params.tone)
         if self.uses_chat_template:
             messages = [{"role": "system", "content": system}, {"role": "user", "content": params.prompt}]
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            rendered = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            # tokenize=False returns the text; the declared union covers the token-id forms.
+            assert isinstance(rendered, str)
+            return rendered
         return f"{system}\n\nIdea: {params.prompt}\nPrompt:"
 
     def enhance(self, batch: list[EnhanceParams]) -> list[str | Exception]:
@@ -50,23 +53,23 @@ class PromptEnhancerBackend:
         Unseeded inputs share one generate call. A seeded input runs alone under its seed:
         sampled tokens depend on the whole batch's random draws, so only a solo run is reproducible.
         """
-        results: list[str | Exception | None] = [None] * len(batch)
+        results: dict[int, str | Exception] = {}
         unseeded = [i for i, p in enumerate(batch) if p.seed is None]
         groups = ([(unseeded, None)] if unseeded else []) + [
             ([i], p.seed) for i, p in enumerate(batch) if p.seed is not None
         ]
         for indices, seed in groups:
             try:
-                texts: list[str | Exception] = self._run([batch[i] for i in indices], seed=seed)
+                texts: list[str | Exception] = list(self._run([batch[i] for i in indices], seed=seed))
             except Exception as exc:
                 if len(indices) == 1:
                     texts = [exc]
                 else:
                     logger.warning("batch of %d failed (%s); retrying one by one", len(indices), exc)
                     texts = [self._run_one(batch[i]) for i in indices]
-            for i, text in zip(indices, texts):
+            for i, text in zip(indices, texts, strict=True):
                 results[i] = text
-        return results
+        return [results[i] for i in range(len(batch))]
 
     def _run_one(self, params: EnhanceParams) -> str | Exception:
         try:

@@ -28,16 +28,15 @@ class PromptEnhancerServer:
         self._apply_batching(BatchingConfig.model_validate(user_config or {}))
 
     def _apply_batching(self, batching: BatchingConfig) -> None:
-        self._enhance_batch.set_max_batch_size(batching.max_batch_size)
-        self._enhance_batch.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)
+        self._enhance_batch.set_max_batch_size(batching.max_batch_size)  # type: ignore[attr-defined]  # ray types @serve.batch methods as plain callables
+        self._enhance_batch.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)  # type: ignore[attr-defined]  # ray types @serve.batch methods as plain callables
 
     async def enhance(self, params: EnhanceParams) -> EnhanceResult:
         """Returns the model's prompt when it passes the guard, else the rule-based one."""
-        text = await self._enhance_batch(params)
-        if isinstance(text, Exception):
-            logger.warning("prompt enhancement failed, using the rules: %r", text)
-            text = None
-        return guard(text, idea=params.prompt, tone=params.tone, limit=PROMPT_MAX_CHARS)
+        result = await self._enhance_batch(params)
+        if isinstance(result, Exception):
+            logger.warning("prompt enhancement failed, using the rules: %r", result)
+        return guard(result if isinstance(result, str) else None, idea=params.prompt, tone=params.tone, limit=PROMPT_MAX_CHARS)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def _enhance_batch(self, batch: list[EnhanceParams]) -> list[str | Exception]:

@@ -268,7 +268,8 @@ async def _resolve_checked(resolver: Resolver, host: str, port: int) -> list[IPA
 
 async def _resolve(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
+    # An IPv4 or IPv6 sockaddr (SOCK_STREAM asked for) starts with the address as text.
+    return [str(info[4][0]) for info in infos]
 
 
 @functools.cache

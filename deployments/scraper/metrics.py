@@ -11,7 +11,7 @@ class ScraperMetrics:
             "pixelray_scraper_fetches",
             description="Server-side fetches of user URLs by kind (page, image, webhook) and outcome "
             "(ok or the FetchError reason).",
-            tag_keys=("kind", "outcome"),
+            tag_keys=("kind", "outcome"),  # type: ignore[arg-type]  # ray annotates tag_keys as a 1-tuple; it takes any number
         )
 
     def record_fetch(self, *, kind: str, outcome: str) -> None:

@@ -82,7 +82,7 @@ def openai_error(status_code: int, error: dict[str, Any]) -> tuple[int, dict[str
         "message": error["message"],
         "type": kind,
         "param": error.get("field"),
-        "code": _OPENAI_CODES.get(code, code),
+        "code": _OPENAI_CODES.get(code, code) if code is not None else None,
     }
     return status_code, {"error": body}, headers
 

@@ -11,18 +11,20 @@ def install_openapi(app: FastAPI) -> None:
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            for operations in schema.get("paths", {}).values():
-                for operation in operations.values():
-                    responses = operation.get("responses", {})
-                    if _is_fastapi_validation_error(responses.get("422")):
-                        del responses["422"]
-            for name in ("HTTPValidationError", "ValidationError"):
-                schema.get("components", {}).get("schemas", {}).pop(name, None)
-        return app.openapi_schema
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        # FastAPI's builder caches this same dict on app.openapi_schema, so editing it edits the cache.
+        schema = build()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                if _is_fastapi_validation_error(responses.get("422")):
+                    del responses["422"]
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents replacing app.openapi to change the schema
 
 
 def _is_fastapi_validation_error(response: dict[str, Any] | None) -> bool:

@@ -70,7 +70,7 @@ class GroupCommit:
             for unit in group:
                 await self._commit([unit])
             return
-        for unit, (ok, value) in zip(group, outcomes):
+        for unit, (ok, value) in zip(group, outcomes, strict=True):
             _settle(unit.future, ok=ok, value=value)
 
 

@@ -1,13 +1,13 @@
 """Database tables (SQLModel). Wire models live in `schemas/`; these never leave the server."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class User(SQLModel, table=True):

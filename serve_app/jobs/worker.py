@@ -10,9 +10,11 @@ idempotency keys are purged.
 """
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from ray import serve
@@ -35,7 +37,9 @@ logger = logging.getLogger("ray.serve")
 
 
 class JobWorker:
-    async def __init__(self, config: AppConfig, model_handles: dict[str, Any], scraper: Any, enhancer_handle: Any = None):
+    async def __init__(  # type: ignore[misc]  # Ray Serve awaits an async constructor
+        self, config: AppConfig, model_handles: dict[str, Any], scraper: Any, enhancer_handle: Any = None
+    ):
         self._config = config
         self._db = Database(config.database_url)
         self._clock = SystemClock()
@@ -110,14 +114,12 @@ class JobWorker:
             if job is None:
                 self._slots.release()
                 self._wakeup.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._config.hero.poll_interval_s)
-                except TimeoutError:
-                    pass
                 continue
             task = asyncio.create_task(self._runner.run(job))
             self._running[job.id] = task
-            task.add_done_callback(lambda done, job_id=job.id: self._finished(job_id, done))
+            task.add_done_callback(partial(self._finished, job.id))
 
     def _finished(self, job_id: str, task: asyncio.Task) -> None:
         self._running.pop(job_id, None)
@@ -138,10 +140,8 @@ class JobWorker:
             if sent:
                 continue
             self._deliveries_due.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deliveries_due.wait(), timeout=self._config.hero.poll_interval_s)
-            except TimeoutError:
-                pass
 
 
 def build_job_worker(
@@ -152,7 +152,7 @@ def build_job_worker(
     enhancer_app: Application | None = None,
 ) -> Application:
     return (
-        serve.deployment(JobWorker)
+        serve.deployment(JobWorker)  # type: ignore[attr-defined]  # ray annotates deployment(cls) as the decorator it returns when called bare
         .options(name="jobs", **config.hero.worker.to_serve_options())
         .bind(config, model_apps, scraper, enhancer_app)
     )

@@ -1,6 +1,6 @@
 """Wire models of POST /api/v1/prompt/enhance and /api/v1/prompt/build."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -10,8 +10,15 @@ from serve_app.schemas.common import PromptText, StrictRequest, Text
 
 # The order a built prompt reads best in: what, where, how it feels and looks, then anything else.
 BUILD_FIELDS = ("subject", "setting", "mood", "art_style", "lighting", "camera", "extras")
-Tone = Literal[tuple(TONES)]  # type: ignore[valid-type]
-_PART = dict(default=None, max_length=300)
+# Built from TONES so the wire enum cannot drift from the rules; mypy reads only literal Literals.
+if TYPE_CHECKING:
+    Tone = str
+else:
+    Tone = Literal[tuple(TONES)]
+
+
+def _part(description: str) -> Any:
+    return Field(default=None, max_length=300, description=description)
 
 
 class EnhanceRequest(StrictRequest):
@@ -38,13 +45,13 @@ class BuildRequest(StrictRequest):
         }
     )
 
-    subject: Text | None = Field(**_PART, description="What the image shows, e.g. `a red fox`.")
-    setting: Text | None = Field(**_PART, description="Where, e.g. `in a snowy birch forest`.")
-    mood: Text | None = Field(**_PART, description="The feeling, e.g. `serene`.")
-    art_style: Text | None = Field(**_PART, description="e.g. `watercolor`, `35mm photo`.")
-    lighting: Text | None = Field(**_PART, description="e.g. `golden hour backlight`.")
-    camera: Text | None = Field(**_PART, description="Lens, angle or framing, e.g. `85mm close-up`.")
-    extras: Text | None = Field(**_PART, description="Anything else to append.")
+    subject: Text | None = _part("What the image shows, e.g. `a red fox`.")
+    setting: Text | None = _part("Where, e.g. `in a snowy birch forest`.")
+    mood: Text | None = _part("The feeling, e.g. `serene`.")
+    art_style: Text | None = _part("e.g. `watercolor`, `35mm photo`.")
+    lighting: Text | None = _part("e.g. `golden hour backlight`.")
+    camera: Text | None = _part("Lens, angle or framing, e.g. `85mm close-up`.")
+    extras: Text | None = _part("Anything else to append.")
 
     @model_validator(mode="after")
     def _at_least_one(self) -> "BuildRequest":

@@ -1,6 +1,7 @@
 """Pydantic validation errors phrased for clients: the field at fault and what it allows.
 Used for request bodies (api/errors.py) and for each item of a batch."""
 
+from collections.abc import Mapping, Sequence
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -41,7 +42,7 @@ def _bounds(model: type[BaseModel] | None, name: str) -> str:
     return f" (allowed: {', '.join(parts)})" if parts else ""
 
 
-def describe_errors(errors: list[dict], model: type[BaseModel] | None) -> tuple[str, str]:
+def describe_errors(errors: Sequence[Mapping[str, Any]], model: type[BaseModel] | None) -> tuple[str, str]:
     """(field, message) for the first problem, phrased so the client knows what to send.
     `loc` is relative to `model`'s fields."""
     error = errors[0]

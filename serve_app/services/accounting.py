@@ -24,8 +24,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app import metrics
 from serve_app.config import AppConfig, PlanConfig
-from serve_app.db.models import InflightGeneration, UsageCounter, UsageRecord, User
 from serve_app.db.group_commit import GroupCommit
+from serve_app.db.models import InflightGeneration, UsageCounter, UsageRecord, User
 from serve_app.db.session import Database
 from serve_app.errors import Forbidden, InsufficientCredits, InvalidRequest, Unauthorized
 from serve_app.services import credits

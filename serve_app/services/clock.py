@@ -1,6 +1,6 @@
 """Time as the services see it: UTC, and injectable so tests can cross midnight on purpose."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -12,7 +12,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 def day_key(moment: datetime) -> str:

@@ -3,6 +3,7 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from serve_app.config import AppConfig
 from serve_app.db.session import Database
@@ -33,8 +34,8 @@ async def check_health(
     """Checks every component concurrently; degraded when any fails."""
     checks: dict[str, Callable[[], Awaitable[None]]] = {"database": db.check, "storage": store.check}
     for model in config.models:
-        checks[f"model:{model.slug}"] = lambda slug=model.slug: models.check(slug)
+        checks[f"model:{model.slug}"] = partial(models.check, model.slug)
     results = await asyncio.gather(*(_timed(check) for check in checks.values()))
-    components = dict(zip(checks, results))
+    components = dict(zip(checks, results, strict=True))
     healthy = all(c.status == "ok" for c in components.values())
     return HealthData(status="healthy" if healthy else "degraded", components=components)

@@ -3,7 +3,7 @@ so they hold across any number of ingress replicas."""
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -55,7 +55,7 @@ async def minute_window(session: AsyncSession, *, user_id: int, plan: PlanConfig
 
 def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything here is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ the native API's own (GenerationService.run)."""
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 
 from deployments.protocol import GenerationParams, GenerationProgress
@@ -66,7 +66,7 @@ class OpenAIImagesService:
 
     async def stream(
         self, *, user: User, request: ImagesGenerationRequest, context: RequestContext
-    ) -> AsyncIterator[ImageStreamEvent]:
+    ) -> AsyncGenerator[ImageStreamEvent, None]:
         """OpenAI's streamed generation: up to `partial_images` previews, then the image.
 
         Problems found before the first event (validation, admission) raise from the first

@@ -19,7 +19,7 @@ _STEPS = 16
 
 
 def _ramp(target: tuple[int, int, int]) -> list[int]:
-    return [round(b + (t - b) * i / (_STEPS - 1)) for i in range(_STEPS) for b, t in zip(_BACKGROUND, target)]
+    return [round(b + (t - b) * i / (_STEPS - 1)) for i in range(_STEPS) for b, t in zip(_BACKGROUND, target, strict=True)]
 
 
 _PALETTE = _ramp(_TEXT) + _ramp(_ACCENT)
@@ -27,7 +27,15 @@ _PALETTE = _ramp(_TEXT) + _ramp(_ACCENT)
 
 @lru_cache(maxsize=8)
 def _font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.load_default(size=size)
+    return default_font(size)
+
+
+def default_font(size: int) -> ImageFont.FreeTypeFont:
+    """Pillow's built-in font at `size`: sizes need FreeType, which Pillow's wheels always ship."""
+    font = ImageFont.load_default(size=size)
+    if not isinstance(font, ImageFont.FreeTypeFont):
+        raise RuntimeError("this Pillow was built without FreeType; install Pillow from its wheels")
+    return font
 
 
 @lru_cache(maxsize=256)

@@ -1,8 +1,8 @@
 """What a user has used and has left."""
 
+from serve_app.config import PlanConfig
 from serve_app.db.models import User
 from serve_app.db.session import Database
-from serve_app.config import PlanConfig
 from serve_app.schemas.account import PeriodUsage, PlanUsage, UsageData, UsagePeriods
 from serve_app.services.clock import Clock
 from serve_app.services.limits import counters

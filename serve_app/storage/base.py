@@ -3,7 +3,7 @@
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
@@ -27,7 +27,7 @@ class StoredObject:
 
 def new_image_key(content_type: str) -> str:
     """`images/YYYY/MM/<192 random bits>.ext`: the date spreads keys, the token makes them unguessable."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return f"images/{now:%Y/%m}/{secrets.token_urlsafe(24)}.{EXTENSIONS[content_type]}"
 
 

@@ -10,5 +10,7 @@ def build_object_store(config: AppConfig) -> ObjectStore:
         # Imported here: the local default never needs the S3 SDK loaded.
         from serve_app.storage.s3 import S3ObjectStore
 
+        # StorageConfig refuses `backend: s3` without an `s3:` section.
+        assert config.storage.s3 is not None
         return S3ObjectStore(config.storage.s3)
     return LocalObjectStore(config.storage.local_dir, public_base_url=config.public_base_url)

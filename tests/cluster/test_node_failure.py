@@ -153,7 +153,8 @@ async def test_requests_survive_a_worker_node_dying_and_replicas_recover(cluster
     during = sum(1 for _, _, ended in results if killed_at < ended < killed_at + (recovered_s or 0))
     print(
         f"\ncluster: app ready in {ready_s:.1f} s; {len(results)} requests, statuses {dict(statuses)}, "
-        f"{retried} needed retries ({sum(f for _, f, _ in results)} failed attempts), {during} served while a replica was down; "
+        f"{retried} needed retries ({sum(f for _, f, _ in results)} failed attempts), "
+        f"{during} served while a replica was down; "
         f"replicas back to 2 on live nodes {recovered_s and round(recovered_s, 1)} s after the node died"
     )
     assert statuses == {200: len(results)}

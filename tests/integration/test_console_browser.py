@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from playwright.async_api import expect
 from PIL import Image as PILImage
+from playwright.async_api import expect
 
 from tests.support.browser import LAUNCH_ARGS, block_outside_loopback, chromium_or_skip
 

@@ -21,8 +21,8 @@ from serve_app.config import parse_app_config
 from serve_app.services import credits
 from serve_app.services.projects import create_project
 from serve_app.services.users import find_user
-from tests.integration.schemathesis_hooks import FUZZ_PROJECT
 from tests.factories import user_with_key
+from tests.integration.schemathesis_hooks import FUZZ_PROJECT
 
 pytestmark = pytest.mark.serve
 

@@ -37,7 +37,8 @@ async def natural_sizes(chromium: Path, urls: dict[str, str]) -> dict[str, list[
             await page.set_content(f"<!doctype html><body>{tags}</body>")
             await page.wait_for_function("Array.from(document.images).every(img => img.complete)", timeout=60_000)
             return await page.evaluate(
-                "Object.fromEntries(Array.from(document.images).map(img => [img.id, [img.naturalWidth, img.naturalHeight]]))"
+                "Object.fromEntries(Array.from(document.images)"
+                ".map(img => [img.id, [img.naturalWidth, img.naturalHeight]]))"
             )
         finally:
             await browser.close()

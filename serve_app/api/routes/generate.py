@@ -40,7 +40,7 @@ PromptBody = Annotated[
 ]
 
 
-_IDEMPOTENCY_RESPONSES = {
+_IDEMPOTENCY_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorEnvelope, "description": "The first request with this Idempotency-Key is still running."},
     422: {"model": ErrorEnvelope, "description": "This Idempotency-Key was used with another request."},
 }

@@ -1,6 +1,6 @@
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Form, UploadFile
@@ -78,7 +78,7 @@ async def create_images(
     return await once(body, run)
 
 
-async def _server_sent(first: ImageStreamEvent, events: AsyncIterator[ImageStreamEvent]) -> AsyncIterator[str]:
+async def _server_sent(first: ImageStreamEvent, events: AsyncGenerator[ImageStreamEvent, None]) -> AsyncIterator[str]:
     """OpenAI's SSE framing; a failure after the first event becomes an `error` event."""
     try:
         yield _frame(first.type, first.model_dump_json(exclude_none=True))

@@ -2,6 +2,7 @@
 
 import asyncio
 import fcntl
+from contextlib import nullcontext
 from pathlib import Path
 
 from alembic import command
@@ -33,16 +34,12 @@ async def upgrade_database(db: Database, revision: str = "head") -> None:
     if db.is_sqlite:
         database = make_url(db.url).database or ":memory:"
         lock_path = Path(f"{database}.migrate.lock") if database != ":memory:" else None
-        handle = open(lock_path, "w") if lock_path else None
-        try:
+        with open(lock_path, "w") if lock_path else nullcontext() as handle:
             if handle:
                 # In a thread: a second upgrade in this process must wait without blocking the loop.
                 await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
             async with db.engine.begin() as connection:
                 await connection.run_sync(_upgrade, revision)
-        finally:
-            if handle:
-                handle.close()
         return
     async with db.engine.connect() as connection:
         await connection.execute(text(f"SELECT pg_advisory_lock({_PG_LOCK_ID})"))

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageStat
 
+from serve_app.services.placeholder import default_font
+
 MIN_WIDTH = 640
 WHITE = (255, 255, 255)
 Font = ImageFont.FreeTypeFont
@@ -87,7 +89,7 @@ def fit_text(text: str, max_width: int, max_height: int, *, max_size: int, max_l
     """The largest font (down to a legible minimum) at which `text` wraps into the box."""
     size = max(12, max_size)
     while True:
-        font = ImageFont.load_default(size=size)
+        font = default_font(size)
         lines = _wrap(text, font, max_width)
         fits = len(lines) <= max_lines and _line_height(font) * len(lines) <= max_height
         if fits or size <= 12:
@@ -101,11 +103,11 @@ def fit_text(text: str, max_width: int, max_height: int, *, max_size: int, max_l
 def _draw_block(image: Image.Image, box: tuple[int, int, int, int], title: str, site_name: str, *,
                 fill: tuple, muted: tuple, align: str) -> None:
     left, top, right, bottom = box
-    site_font = ImageFont.load_default(size=max(12, (bottom - top) // 12))
+    site_font = default_font(max(12, (bottom - top) // 12))
     site_height = _line_height(site_font) * 2 if site_name else 0
     font, lines = fit_text(title, right - left, bottom - top - site_height, max_size=(bottom - top) // 5)
     # The site name stays secondary to the title, however narrow the title's column made it.
-    site_font = ImageFont.load_default(size=max(12, min(site_font.size, int(font.size * 0.7))))
+    site_font = default_font(max(12, int(min(site_font.size, font.size * 0.7))))
     block = _line_height(font) * len(lines) + site_height
     y = top + (bottom - top - block) // 2
     draw = ImageDraw.Draw(image)

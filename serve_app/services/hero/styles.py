@@ -28,7 +28,9 @@ _TEMPLATES = {
     "anime": "anime key visual of {subject}, cel shading, vibrant sky, detailed background, studio quality",
     "paper_cut": "layered paper cut art of {subject}, depth, soft shadows between layers, craft texture",
     "soft": "soft abstract pastel gradient background evoking {subject}, smooth blurred shapes, calm, airy",
-    "dark_glass": "dark abstract background evoking {subject}, deep blues and purples, glowing bokeh, glassy reflections",
+    "dark_glass": (
+        "dark abstract background evoking {subject}, deep blues and purples, glowing bokeh, glassy reflections"
+    ),
 }
 STYLES = ("auto", *_TEMPLATES)
 _NEGATIVE = "text, letters, watermark, logo, signature, blurry, low quality, deformed"
@@ -66,7 +68,7 @@ def page_subject(page: PageInfo) -> str:
 def pick_style(page: PageInfo) -> str:
     words = _WORD.findall(" ".join([page.title, page.headline, page.description, *page.keywords, *page.paragraphs]).lower())
     scores = {style: sum(words.count(w) for w in topic.split()) for style, topic in _TOPICS.items()}
-    best = max(scores, key=scores.get)
+    best = max(scores, key=lambda style: scores[style])
     return best if scores[best] else "illustration"
 
 

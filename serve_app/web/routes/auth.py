@@ -10,7 +10,12 @@ from serve_app.api.deps import StateDep
 from serve_app.errors import ApiError
 from serve_app.services import accounts, sessions
 from serve_app.web.deps import (
-    LOGIN_CSRF_COOKIE, SESSION_COOKIE, ConsoleSessionDep, CsrfSessionDep, LoginCsrfDep, new_login_csrf,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    ConsoleSessionDep,
+    CsrfSessionDep,
+    LoginCsrfDep,
+    new_login_csrf,
 )
 from serve_app.web.rendering import ConsoleRoute, render
 

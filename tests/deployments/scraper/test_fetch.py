@@ -2,6 +2,7 @@
 refuses without opening a connection. 127.0.0.1 is not public, so successful fetches go through the
 allow-list, which is what it exists for."""
 
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -43,10 +44,9 @@ class PageHandler(BaseHTTPRequestHandler):
         getattr(self, "route_" + route.partition("?")[0].replace("-", "_"))(rest)
 
     def handle(self) -> None:
-        try:
+        # The fetcher hangs up on purpose when it refuses a response.
+        with contextlib.suppress(ConnectionError):
             super().handle()
-        except ConnectionError:
-            pass  # the fetcher hangs up on purpose when it refuses a response
 
     def log_message(self, *args) -> None:
         pass
@@ -149,6 +149,9 @@ class Canary:
 
     @property
     def connections(self) -> int:
+        return self._accept_waiting()
+
+    def _accept_waiting(self) -> int:
         while True:
             try:
                 self.accepted.append(self.sock.accept()[0])
@@ -156,7 +159,7 @@ class Canary:
                 return len(self.accepted)
 
     def close(self) -> None:
-        self.connections  # drain, so nothing is left half-open
+        self._accept_waiting()  # drain, so nothing is left half-open
         for conn in self.accepted:
             conn.close()
         self.sock.close()
@@ -401,7 +404,7 @@ async def test_proxy_environment_is_ignored(server: PageServer, canary: Canary, 
 
 def tls_contexts(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A server context with a certificate for `name` from a fresh CA, and a client trusting that CA."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def certificate(subject: str, key, issuer: str, issuer_key, extensions) -> x509.Certificate:
         builder = x509.CertificateBuilder(

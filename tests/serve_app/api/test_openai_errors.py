@@ -71,7 +71,7 @@ async def test_validation_errors_name_the_param(client, state):
 
 
 async def test_a_streamed_generation_refuses_an_idempotency_key_it_could_not_honour(client, state):
-    user_id, key = await user_with_key(state.db)
+    _, key = await user_with_key(state.db)
     response = await client.post(
         "/v1/images/generations",
         json={"prompt": "a", "stream": True},

@@ -43,7 +43,7 @@ def owned_postgres():
         shutil.rmtree(root, ignore_errors=True)
 
 
-async def test_postgres_stopped_mid_traffic_answers_503_and_keeps_the_ledger(owned_postgres, backend, tmp_path):  # noqa: F811
+async def test_postgres_stopped_mid_traffic_answers_503_and_keeps_the_ledger(owned_postgres, backend, tmp_path):  # noqa: F811  (backend is the imported fixture, requested by name)
     config = make_config(
         database_url=owned_postgres.url, public_base_url="http://testserver",
         storage={"enabled": True, "backend": "local", "local_dir": str(tmp_path / "files")},

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -9,7 +9,7 @@ from tests.factories import ManualClock, make_config
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc))
+    return ManualClock(datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ shared state, UTC days with a controlled clock."""
 
 import asyncio
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, func
@@ -20,7 +20,7 @@ from tests.factories import ManualClock, make_config, user_with_key
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 3, 31, 23, 58, 0, tzinfo=timezone.utc))
+    return ManualClock(datetime(2026, 3, 31, 23, 58, 0, tzinfo=UTC))
 
 
 @pytest.fixture

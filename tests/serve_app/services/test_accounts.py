@@ -1,7 +1,7 @@
 """Console accounts on both databases: sign-up, Argon2 passwords, and the per-minute log-in limits."""
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,7 +15,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc))
+    return ManualClock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
 
 
 async def log_in(db, clock, name, password, *, address="203.0.113.7", config=None):

@@ -1,12 +1,12 @@
 """The console's usage chart and ledger pages, on both databases."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from serve_app.db.models import CreditEntry, UsageRecord
 from serve_app.services.activity import daily_activity, ledger_page
 from tests.factories import ManualClock, user_with_key
 
-NOW = datetime(2026, 11, 27, 0, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 0, 30, tzinfo=UTC)
 
 
 async def add_generation(db, user_id, *, at, images, credits, status="succeeded", refunded=False):

@@ -8,7 +8,6 @@ import secrets
 import threading
 
 import httpx
-
 import pytest
 from PIL import Image
 from sqlmodel import select
@@ -103,7 +102,7 @@ async def test_a_store_that_cannot_write_is_a_503_and_the_credits_come_back(db, 
     user = await user_of(db)
     before = await credits.balance(db=db, user_id=user.id)
 
-    with pytest.raises(ServiceUnavailable, match="storage is unavailable.*refunded"):
+    with pytest.raises(ServiceUnavailable, match=r"storage is unavailable.*refunded"):
         await generation.generate(user=user, request=GenerateRequest(prompt="a fox"), context=RequestContext("req_s1"))
 
     assert await credits.balance(db=db, user_id=user.id) == before

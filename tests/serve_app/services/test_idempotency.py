@@ -4,7 +4,7 @@ first runs, errors release the key, and keys expire."""
 
 import asyncio
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -22,7 +22,7 @@ LEASE_S = 30
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc))
+    return ManualClock(datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
 
 
 def keys_on(db: Database, clock: ManualClock) -> IdempotencyKeys:

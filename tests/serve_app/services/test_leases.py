@@ -3,7 +3,7 @@ reaper and frees its slot; a late settlement never refunds twice nor charges aga
 request id never keys the ledger."""
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import select
@@ -21,7 +21,7 @@ LEASE_S = 30
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc))
+    return ManualClock(datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
 
 
 def config(**overrides):

@@ -1,6 +1,6 @@
 """Console sessions on both databases: opened, found by their cookie, expired, closed."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
@@ -8,7 +8,7 @@ from serve_app.db.models import ConsoleSession
 from serve_app.services import accounts, sessions
 from tests.factories import ManualClock, user_with_key
 
-START = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 async def test_a_session_is_found_by_its_token_until_it_expires(db):

@@ -29,7 +29,7 @@ def weed(tmp_path):
     server.stop()
 
 
-async def test_storage_stopped_mid_traffic_costs_a_503_and_no_credit(db, backend, weed):  # noqa: F811
+async def test_storage_stopped_mid_traffic_costs_a_503_and_no_credit(db, backend, weed):  # noqa: F811  (backend is the imported fixture, requested by name)
     store = S3ObjectStore(weed.config.model_copy(update={"bucket": "fault"}))
     await store.prepare()
     generation = service(db, backend, store)

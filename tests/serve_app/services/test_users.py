@@ -6,8 +6,8 @@ from sqlmodel import select
 
 from serve_app.db.models import ApiKey
 from serve_app.errors import InvalidRequest, Unauthorized
-from serve_app.services.keys import LOOKUP_PREFIX_LENGTH
 from serve_app.services import credits
+from serve_app.services.keys import LOOKUP_PREFIX_LENGTH
 from serve_app.services.users import authenticate, create_key, create_user, list_keys, revoke_key
 from tests.factories import make_config, user_with_key
 
