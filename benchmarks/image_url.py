@@ -50,8 +50,10 @@ async def main(base_url: str, project: str, n: int, concurrency: int) -> None:
         wall = time.perf_counter() - started
         generated = sum(r.headers["x-cache"] == "MISS" for _, r in answers)
         charged = sum(int(r.headers["x-credits"]) for _, r in answers)
-        print(f"{concurrency} identical concurrent requests: {generated} generation(s), {charged} credit(s), "
-              f"wall {wall * 1000:.0f} ms, slowest {max(t for t, _ in answers) * 1000:.0f} ms")
+        print(
+            f"{concurrency} identical concurrent requests: {generated} generation(s), {charged} credit(s), "
+            f"wall {wall * 1000:.0f} ms, slowest {max(t for t, _ in answers) * 1000:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

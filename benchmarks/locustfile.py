@@ -86,8 +86,12 @@ class ApiUser(HttpUser):
 
     @task(4)
     def generate_prompt(self) -> None:
-        body = {"prompt": f"{random.choice(SUBJECTS)}, {uuid.uuid4().hex[:6]}", "width": 64, "height": 64,
-                "num_inference_steps": 2}
+        body = {
+            "prompt": f"{random.choice(SUBJECTS)}, {uuid.uuid4().hex[:6]}",
+            "width": 64,
+            "height": 64,
+            "num_inference_steps": 2,
+        }
         response = self._post_generation("generate: POST /api/v1/generate", body)
         if response.status_code == 200:
             image = response.json()["data"]["image"]
@@ -97,8 +101,10 @@ class ApiUser(HttpUser):
     @task(1)
     def generate_batch(self) -> None:
         if _features.get("batch"):
-            items = [{"prompt": f"{random.choice(SUBJECTS)}, item {i}", "width": 64, "height": 64,
-                      "num_inference_steps": 2} for i in range(2)]
+            items = [
+                {"prompt": f"{random.choice(SUBJECTS)}, item {i}", "width": 64, "height": 64, "num_inference_steps": 2}
+                for i in range(2)
+            ]
             self._post_generation("generate: POST /api/v1/generate (batch)", {"items": items})
 
     @task(1)
@@ -107,8 +113,9 @@ class ApiUser(HttpUser):
             return
         # A fresh query string each time: a new page URL, so a new job.
         page = f"{os.environ['PIXELRAY_LOAD_PAGE_URL']}?v={uuid.uuid4().hex[:8]}"
-        with self.client.post("/api/v1/generate", json={"url": page},
-                              name="read: POST /api/v1/generate (hero url)", catch_response=True) as response:
+        with self.client.post(
+            "/api/v1/generate", json={"url": page}, name="read: POST /api/v1/generate (hero url)", catch_response=True
+        ) as response:
             if response.status_code in INTENDED:
                 response.success()
                 return
@@ -117,8 +124,9 @@ class ApiUser(HttpUser):
             image_url = response.json().get("image_url", "")
         if image_url:
             # 404 until the job finishes is the contract, not an error.
-            with self.client.get(image_url, name="read: GET /img/[id]/", allow_redirects=False,
-                                 catch_response=True) as poll:
+            with self.client.get(
+                image_url, name="read: GET /img/[id]/", allow_redirects=False, catch_response=True
+            ) as poll:
                 if poll.status_code in (302, 404):
                     poll.success()
 
@@ -130,7 +138,10 @@ class ApiUser(HttpUser):
         if random.random() < 0.7:
             params, name = {"prompt": random.choice(CACHED_PROMPTS), "seed": 1}, "read: GET /p/[project]/image (cached)"
         else:
-            params, name = {"prompt": f"{random.choice(SUBJECTS)} {uuid.uuid4().hex[:6]}"}, "generate: GET /p/[project]/image (new)"
+            params, name = (
+                {"prompt": f"{random.choice(SUBJECTS)} {uuid.uuid4().hex[:6]}"},
+                "generate: GET /p/[project]/image (new)",
+            )
         with self.client.get(f"/p/{project}/image", params=params, name=name, catch_response=True) as response:
             if response.status_code in INTENDED:
                 response.success()

@@ -118,14 +118,18 @@ async def scenario(url: str, *, size: int, concurrent: int, root_pid: int | None
     after = {name: rss_mb(members) for name, members in processes.items()}
     seconds = [outcome.seconds for outcome in outcomes]
     print(f"{concurrent} x {size / 2**20:.0f} MB, unauthenticated:")
-    print(f"  answers: {sorted({outcome.status for outcome in outcomes})}; seconds to answer: "
-          f"median {statistics.median(seconds):.3f}, max {max(seconds):.3f}; "
-          f"body sent before the answer: max {max(outcome.sent_mb for outcome in outcomes):.0f} MB")
+    print(
+        f"  answers: {sorted({outcome.status for outcome in outcomes})}; seconds to answer: "
+        f"median {statistics.median(seconds):.3f}, max {max(seconds):.3f}; "
+        f"body sent before the answer: max {max(outcome.sent_mb for outcome in outcomes):.0f} MB"
+    )
     if latencies:
         print(f"  /api/v1/health meanwhile: {len(latencies)} requests, max {max(latencies) * 1000:.0f} ms")
     for name in processes:
-        print(f"  {name} RSS (MB, {len(processes[name])} processes): before {before[name]:.0f}, "
-              f"peak {peaks[name]:.0f}, 2 s after {after[name]:.0f}")
+        print(
+            f"  {name} RSS (MB, {len(processes[name])} processes): before {before[name]:.0f}, "
+            f"peak {peaks[name]:.0f}, 2 s after {after[name]:.0f}"
+        )
 
 
 def main() -> None:

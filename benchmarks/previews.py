@@ -54,9 +54,11 @@ def main() -> None:
         plain, previewed = measure(
             backend, size=options.size, batch=options.batch, steps=options.steps, rounds=options.rounds
         )
-    print(f"{options.size}x{options.size} batch {options.batch}, {options.steps} steps: {plain:.2f} img/s plain, "
-          f"{previewed:.2f} img/s with a preview every {PREVIEW_EVERY} steps "
-          f"(cost {100 * (1 - previewed / plain):.1f}% of throughput)")
+    print(
+        f"{options.size}x{options.size} batch {options.batch}, {options.steps} steps: {plain:.2f} img/s plain, "
+        f"{previewed:.2f} img/s with a preview every {PREVIEW_EVERY} steps "
+        f"(cost {100 * (1 - previewed / plain):.1f}% of throughput)"
+    )
 
 
 if __name__ == "__main__":

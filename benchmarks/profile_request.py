@@ -38,8 +38,12 @@ class InstantHandle:
         from deployments.protocol import GenerationResult
 
         return GenerationResult(
-            image=self.image, content_type="image/png", width=params.width, height=params.height,
-            seed=params.seed, inference_seconds=0.0,
+            image=self.image,
+            content_type="image/png",
+            width=params.width,
+            height=params.height,
+            seed=params.seed,
+            inference_seconds=0.0,
         )
 
 
@@ -75,7 +79,8 @@ async def profile(
 
         async def one(seed: int) -> None:
             response = await http.post(
-                "/api/v1/generate", json={"prompt": "a lighthouse at dusk", "seed": seed},
+                "/api/v1/generate",
+                json={"prompt": "a lighthouse at dusk", "seed": seed},
                 headers={"Authorization": f"Bearer {key}"},
             )
             response.raise_for_status()
@@ -115,8 +120,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pixelray-profile-") as tmp:
         asyncio.run(
             profile(
-                Path(tmp), options.requests, concurrency=options.concurrency, database_url=options.database_url,
-                group_commit=options.ledger_group_commit, show=not options.no_profile,
+                Path(tmp),
+                options.requests,
+                concurrency=options.concurrency,
+                database_url=options.database_url,
+                group_commit=options.ledger_group_commit,
+                show=not options.no_profile,
             )
         )
 

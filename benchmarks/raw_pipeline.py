@@ -1,6 +1,6 @@
 """Raw pipeline throughput: the tiny model called in-process, no server, at several batch sizes.
 
-    python -m benchmarks.raw_pipeline [--sizes 64 256] [--batches 1 4 8 16]
+python -m benchmarks.raw_pipeline [--sizes 64 256] [--batches 1 4 8 16]
 """
 
 import argparse
@@ -28,8 +28,12 @@ def batch_of(size: int, count: int, first_seed: int = 0) -> list:
 
     return [
         GenerationParams(
-            prompt=f"a lighthouse at dusk {i}", width=size, height=size,
-            num_inference_steps=STEPS, guidance_scale=5.0, seed=first_seed + i,
+            prompt=f"a lighthouse at dusk {i}",
+            width=size,
+            height=size,
+            num_inference_steps=STEPS,
+            guidance_scale=5.0,
+            seed=first_seed + i,
         )
         for i in range(count)
     ]
@@ -78,8 +82,10 @@ def main() -> None:
         backend = load_backend(Path(cache))
         measure(backend, sizes=options.sizes, batches=options.batches, min_seconds=options.min_seconds)
         lat = latencies(backend, size=options.sizes[0], requests=20)
-        print(f"raw  {options.sizes[0]}x{options.sizes[0]} single-image latency: p50 "
-              f"{statistics.median(lat) * 1000:.0f} ms, p99 {percentile(lat, 99) * 1000:.0f} ms")
+        print(
+            f"raw  {options.sizes[0]}x{options.sizes[0]} single-image latency: p50 "
+            f"{statistics.median(lat) * 1000:.0f} ms, p99 {percentile(lat, 99) * 1000:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

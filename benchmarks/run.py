@@ -58,24 +58,34 @@ def report(plane: str, served: dict, *, raw: dict, raw_latency: list[float], bas
         gain = on["throughput"] / off["throughput"] if off["throughput"] else 0.0
         share = on["throughput"] / limit
         over_baseline = on["throughput"] / baseline[size].throughput if baseline[size].throughput else 0.0
-        print(f"  {size}x{size}: served/raw limit {share:.2f} (raw limit {limit:.2f} img/s at batch "
-              f"{max(raw[size], key=raw[size].get)}) [{verdict(share >= SERVED_OVER_RAW)} >= {SERVED_OVER_RAW}]")
-        print(f"  {size}x{size}: batching on/off {gain:.2f} vs raw batch {max(options.batches)}/1 {raw_gain:.2f} "
-              f"[{verdict(gain >= BATCH_GAIN_SHARE * raw_gain)} >= {BATCH_GAIN_SHARE} x raw]; "
-              f"batch sizes run (on) {on['batch_sizes']}")
-        print(f"  {size}x{size}: pixelray/baseline {over_baseline:.2f} [{verdict(over_baseline >= OVER_BASELINE)} "
-              f">= {OVER_BASELINE}]")
+        print(
+            f"  {size}x{size}: served/raw limit {share:.2f} (raw limit {limit:.2f} img/s at batch "
+            f"{max(raw[size], key=raw[size].get)}) [{verdict(share >= SERVED_OVER_RAW)} >= {SERVED_OVER_RAW}]"
+        )
+        print(
+            f"  {size}x{size}: batching on/off {gain:.2f} vs raw batch {max(options.batches)}/1 {raw_gain:.2f} "
+            f"[{verdict(gain >= BATCH_GAIN_SHARE * raw_gain)} >= {BATCH_GAIN_SHARE} x raw]; "
+            f"batch sizes run (on) {on['batch_sizes']}"
+        )
+        print(
+            f"  {size}x{size}: pixelray/baseline {over_baseline:.2f} [{verdict(over_baseline >= OVER_BASELINE)} "
+            f">= {OVER_BASELINE}]"
+        )
     overhead = percentile(served["latency_s"], 50) - percentile(raw_latency, 50)
     p99 = percentile(served["latency_s"], 99) - percentile(raw_latency, 99)
-    print(f"  low-load overhead (served - raw, {options.sizes[0]}x{options.sizes[0]}): p50 {ms(overhead)} "
-          f"[{verdict(overhead * 1000 <= OVERHEAD_P50_MS)} <= {OVERHEAD_P50_MS:.0f} ms], p99 {ms(p99)}")
+    print(
+        f"  low-load overhead (served - raw, {options.sizes[0]}x{options.sizes[0]}): p50 {ms(overhead)} "
+        f"[{verdict(overhead * 1000 <= OVERHEAD_P50_MS)} <= {OVERHEAD_P50_MS:.0f} ms], p99 {ms(p99)}"
+    )
     hits = served["hits"].get("cache hit")
     if hits:
         ok = hits["requests_per_s"] >= HITS_PER_S and hits["p99_ms"] <= HIT_P99_MS
         floor = served["hits"]["GET /api/v1/models"]
-        print(f"  cache hits: {hits['requests_per_s']:.0f} req/s, p99 {hits['p99_ms']:.0f} ms "
-              f"[{verdict(ok)} >= {HITS_PER_S:.0f} req/s, p99 <= {HIT_P99_MS:.0f} ms]; floor "
-              f"(GET /api/v1/models) {floor['requests_per_s']:.0f} req/s, p99 {floor['p99_ms']:.0f} ms")
+        print(
+            f"  cache hits: {hits['requests_per_s']:.0f} req/s, p99 {hits['p99_ms']:.0f} ms "
+            f"[{verdict(ok)} >= {HITS_PER_S:.0f} req/s, p99 <= {HIT_P99_MS:.0f} ms]; floor "
+            f"(GET /api/v1/models) {floor['requests_per_s']:.0f} req/s, p99 {floor['p99_ms']:.0f} ms"
+        )
 
 
 def compare(planes: dict[str, dict], options) -> None:
@@ -108,13 +118,21 @@ def main() -> None:
         work_dir = Path(tmp)
         model_dir = tiny_model_dir(work_dir / "models")
         backend = raw_pipeline.load_backend(work_dir / "models")
-        raw = raw_pipeline.measure(backend, sizes=options.sizes, batches=options.batches, min_seconds=options.raw_seconds)
+        raw = raw_pipeline.measure(
+            backend, sizes=options.sizes, batches=options.batches, min_seconds=options.raw_seconds
+        )
         raw_latency = raw_pipeline.latencies(backend, size=options.sizes[0], requests=options.latency_requests)
-        print(f"raw  {options.sizes[0]}x{options.sizes[0]} one image: p50 {ms(statistics.median(raw_latency))}, "
-              f"p99 {ms(percentile(raw_latency, 99))}", flush=True)
+        print(
+            f"raw  {options.sizes[0]}x{options.sizes[0]} one image: p50 {ms(statistics.median(raw_latency))}, "
+            f"p99 {ms(percentile(raw_latency, 99))}",
+            flush=True,
+        )
         plain, previewed = previews.measure(backend, size=options.sizes[0], batch=8, steps=2 * STEPS, rounds=5)
-        print(f"raw  {options.sizes[0]}x{options.sizes[0]} batch 8, {2 * STEPS} steps: previews every "
-              f"{previews.PREVIEW_EVERY} steps cost {100 * (1 - previewed / plain):.1f}% of throughput", flush=True)
+        print(
+            f"raw  {options.sizes[0]}x{options.sizes[0]} batch 8, {2 * STEPS} steps: previews every "
+            f"{previews.PREVIEW_EVERY} steps cost {100 * (1 - previewed / plain):.1f}% of throughput",
+            flush=True,
+        )
         del backend
         gc.collect()
         planes = {}

@@ -34,7 +34,12 @@ DATA_PLANES = {
 
 
 def app_args(
-    work_dir: Path, *, base_url: str, max_batch_size: int, batch_wait_timeout_s: float, max_size: int = 256,
+    work_dir: Path,
+    *,
+    base_url: str,
+    max_batch_size: int,
+    batch_wait_timeout_s: float,
+    max_size: int = 256,
     models_dir: Path | None = None,
 ) -> dict:
     return {
@@ -42,17 +47,37 @@ def app_args(
         "public_base_url": base_url,
         "model_cache_dir": str(models_dir or work_dir / "models"),
         "storage": {"enabled": True, "backend": "local", "local_dir": str(work_dir / "files")},
-        "plans": [{"slug": "bench", "name": "Bench", "requests_per_minute": None, "max_concurrent": None,
-                   "initial_credits": 10**9}],
-        "models": [{
-            "slug": "tiny-sd", "name": "Tiny SD", "source": "builtin:tiny-sd",
-            "default_steps": STEPS, "default_guidance_scale": 5.0,
-            "min_size": 64, "max_size": max_size, "default_width": 64, "default_height": 64,
-            "device": DEVICE, "dtype": DTYPE, "num_threads": TORCH_THREADS,
-            "batching": {"max_batch_size": max_batch_size, "batch_wait_timeout_s": batch_wait_timeout_s},
-            "deployment": {"num_replicas": 1, "max_ongoing_requests": max(32, 2 * max_batch_size),
-                           "ray_actor_options": {"num_cpus": 0, "num_gpus": 1 if DEVICE == "cuda" else 0}},
-        }],
+        "plans": [
+            {
+                "slug": "bench",
+                "name": "Bench",
+                "requests_per_minute": None,
+                "max_concurrent": None,
+                "initial_credits": 10**9,
+            }
+        ],
+        "models": [
+            {
+                "slug": "tiny-sd",
+                "name": "Tiny SD",
+                "source": "builtin:tiny-sd",
+                "default_steps": STEPS,
+                "default_guidance_scale": 5.0,
+                "min_size": 64,
+                "max_size": max_size,
+                "default_width": 64,
+                "default_height": 64,
+                "device": DEVICE,
+                "dtype": DTYPE,
+                "num_threads": TORCH_THREADS,
+                "batching": {"max_batch_size": max_batch_size, "batch_wait_timeout_s": batch_wait_timeout_s},
+                "deployment": {
+                    "num_replicas": 1,
+                    "max_ongoing_requests": max(32, 2 * max_batch_size),
+                    "ray_actor_options": {"num_cpus": 0, "num_gpus": 1 if DEVICE == "cuda" else 0},
+                },
+            }
+        ],
         "ingress": {"num_replicas": 1, "ray_actor_options": {"num_cpus": 0}},
     }
 
@@ -98,8 +123,12 @@ class ServedPixelray:
         from serve_app.app import build_app
 
         args = app_args(
-            self.work_dir, base_url=self.base_url, max_batch_size=max_batch_size,
-            batch_wait_timeout_s=batch_wait_timeout_s, max_size=self.max_size, models_dir=self.models_dir,
+            self.work_dir,
+            base_url=self.base_url,
+            max_batch_size=max_batch_size,
+            batch_wait_timeout_s=batch_wait_timeout_s,
+            max_size=self.max_size,
+            models_dir=self.models_dir,
         )
         serve.run(build_app(args), name="pixelray", route_prefix="/", blocking=False)
         await wait_until_ready(f"{self.base_url}/api/v1/health")
@@ -144,8 +173,13 @@ class ServedPixelray:
         headers = {"Authorization": f"Bearer {self.key}"}
 
         def send(http: httpx.AsyncClient, seed: int):
-            body = {"prompt": "a lighthouse at dusk", "width": size, "height": size,
-                    "num_inference_steps": STEPS, "seed": seed}
+            body = {
+                "prompt": "a lighthouse at dusk",
+                "width": size,
+                "height": size,
+                "num_inference_steps": STEPS,
+                "seed": seed,
+            }
             return http.post(url, json=body, headers=headers)
 
         return send
@@ -176,8 +210,12 @@ def batch_sizes_run(before: dict, after: dict) -> dict[int, int]:
 def load_figures(result, batch_sizes: dict[int, int] | None = None) -> dict:
     lat = result.latencies_s or [0.0]
     return {
-        "throughput": result.throughput, "completed": result.completed, "p50_s": statistics.median(lat),
-        "p99_s": percentile(lat, 99), "errors": result.errors, "batch_sizes": batch_sizes or {},
+        "throughput": result.throughput,
+        "completed": result.completed,
+        "p50_s": statistics.median(lat),
+        "p99_s": percentile(lat, 99),
+        "errors": result.errors,
+        "batch_sizes": batch_sizes or {},
     }
 
 
@@ -195,18 +233,25 @@ async def served_stages(work_dir: Path, options) -> dict:
                 sampling = asyncio.create_task(sample_held(served, held))
                 try:
                     result = await closed_loop(
-                        served.sender(size), clients=options.clients, warmup_s=options.warmup,
+                        served.sender(size),
+                        clients=options.clients,
+                        warmup_s=options.warmup,
                         duration_s=options.duration,
                     )
                 finally:
                     sampling.cancel()
                 sizes = batch_sizes_run(before, await served.model_stats())
                 figures[label][size] = {**load_figures(result, sizes), "held_median": statistics.median(held or [0])}
-                print(f"  [{options.data_plane}] served {size}x{size} batching {label}: {result.line()}; "
-                      f"batch sizes run {sizes}; requests on the replica (median of samples) "
-                      f"{statistics.median(held or [0]):.0f} of {options.clients} in flight", flush=True)
+                print(
+                    f"  [{options.data_plane}] served {size}x{size} batching {label}: {result.line()}; "
+                    f"batch sizes run {sizes}; requests on the replica (median of samples) "
+                    f"{statistics.median(held or [0]):.0f} of {options.clients} in flight",
+                    flush=True,
+                )
             if label == "on":
-                figures["latency_s"] = await sequential(served.sender(options.sizes[0]), requests=options.latency_requests)
+                figures["latency_s"] = await sequential(
+                    served.sender(options.sizes[0]), requests=options.latency_requests
+                )
                 figures["hits"] = await fixed_connection_stages(served, options)
     finally:
         served.shutdown()
@@ -229,8 +274,10 @@ async def fixed_connection_stages(served: ServedPixelray, options) -> dict:
         if result.errors or not result.requests_per_s:
             async with httpx.AsyncClient(timeout=30) as http:
                 probe = await http.get(url)
-            print(f"    one more request after it: {probe.status_code} {probe.headers.get('x-error-message', '')}",
-                  flush=True)
+            print(
+                f"    one more request after it: {probe.status_code} {probe.headers.get('x-error-message', '')}",
+                flush=True,
+            )
     return found
 
 
@@ -238,13 +285,33 @@ def run_data_plane(plane: str, options, *, work_dir: Path, models_dir: Path) -> 
     """Runs `served_stages` in a child process under `plane`'s environment; its figures."""
     out = work_dir / f"served-{plane}.json"
     argv = [
-        sys.executable, "-m", "benchmarks.served", "--data-plane", plane, "--out", str(out),
-        "--models-dir", str(models_dir),
-        "--sizes", *map(str, options.sizes), "--clients", str(options.clients),
-        "--max-batch-size", str(options.max_batch_size), "--batch-wait-timeout-s", str(options.batch_wait_timeout_s),
-        "--warmup", str(options.warmup), "--duration", str(options.duration),
-        "--latency-requests", str(options.latency_requests), "--connections", str(options.connections),
-        "--wrk-seconds", str(options.wrk_seconds),
+        sys.executable,
+        "-m",
+        "benchmarks.served",
+        "--data-plane",
+        plane,
+        "--out",
+        str(out),
+        "--models-dir",
+        str(models_dir),
+        "--sizes",
+        *map(str, options.sizes),
+        "--clients",
+        str(options.clients),
+        "--max-batch-size",
+        str(options.max_batch_size),
+        "--batch-wait-timeout-s",
+        str(options.batch_wait_timeout_s),
+        "--warmup",
+        str(options.warmup),
+        "--duration",
+        str(options.duration),
+        "--latency-requests",
+        str(options.latency_requests),
+        "--connections",
+        str(options.connections),
+        "--wrk-seconds",
+        str(options.wrk_seconds),
     ]
     subprocess.run(argv, env={**os.environ, **DATA_PLANES[plane]}, check=True)
     figures = json.loads(out.read_text())
@@ -259,7 +326,10 @@ def run_data_plane(plane: str, options, *, work_dir: Path, models_dir: Path) -> 
 
 def add_served_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[512],
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[512],
         help="image sides to measure; 512 is what the seed services' users send, 64 a quick check",
     )
     parser.add_argument("--clients", type=int, default=32)
@@ -293,8 +363,18 @@ class BaselineServer:
         self.port = free_port()
         env = {**os.environ, "PIXELRAY_BASELINE_MODEL": str(model_dir)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "benchmarks.baseline_server:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "benchmarks.baseline_server:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
             env=env,
         )
 
@@ -305,8 +385,16 @@ class BaselineServer:
         url = f"http://127.0.0.1:{self.port}/generate"
 
         def send(http: httpx.AsyncClient, seed: int):
-            return http.post(url, json={"prompt": "a lighthouse at dusk", "width": size, "height": size,
-                                        "num_inference_steps": STEPS, "seed": seed})
+            return http.post(
+                url,
+                json={
+                    "prompt": "a lighthouse at dusk",
+                    "width": size,
+                    "height": size,
+                    "num_inference_steps": STEPS,
+                    "seed": seed,
+                },
+            )
 
         return send
 

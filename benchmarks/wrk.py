@@ -57,8 +57,19 @@ def parse(output: str) -> WrkResult:
 def run(url: str, *, connections: int, seconds: float, threads: int = 2) -> WrkResult:
     """`connections` keep-alive connections sending back to back for `seconds`."""
     completed = subprocess.run(
-        ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-         "--latency", "--timeout", "10s", url],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
+        [
+            "wrk",
+            f"-t{min(threads, connections)}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
     )
     return parse(completed.stdout)

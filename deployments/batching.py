@@ -14,9 +14,7 @@ class BatchingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_batch_size: int = Field(
-        default=8, ge=1, le=256, description="Most requests one pipeline call may hold."
-    )
+    max_batch_size: int = Field(default=8, ge=1, le=256, description="Most requests one pipeline call may hold.")
     batch_wait_timeout_s: float = Field(
         default=0.005,
         ge=0.0,

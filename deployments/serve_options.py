@@ -23,16 +23,12 @@ class AutoscalingOptions(StrictOptions):
         "for the ingress.",
     )
     upscale_delay_s: float = Field(default=30.0, ge=0, description="Wait before adding replicas.")
-    downscale_delay_s: float = Field(
-        default=600.0, ge=0, description="Wait before removing replicas."
-    )
+    downscale_delay_s: float = Field(default=600.0, ge=0, description="Wait before removing replicas.")
 
     @model_validator(mode="after")
     def _ordered(self) -> "AutoscalingOptions":
         if self.min_replicas > self.max_replicas:
-            raise ValueError(
-                f"min_replicas ({self.min_replicas}) must not exceed max_replicas ({self.max_replicas})"
-            )
+            raise ValueError(f"min_replicas ({self.min_replicas}) must not exceed max_replicas ({self.max_replicas})")
         return self
 
 
@@ -42,9 +38,7 @@ class ActorOptions(StrictOptions):
     num_cpus: float = Field(default=1.0, ge=0, description="CPUs reserved per replica.")
     num_gpus: float = Field(default=0.0, ge=0, description="GPUs reserved per replica.")
     memory: int | None = Field(default=None, ge=0, description="Bytes of memory reserved.")
-    resources: dict[str, float] = Field(
-        default_factory=dict, description="Custom Ray resources, e.g. a node label."
-    )
+    resources: dict[str, float] = Field(default_factory=dict, description="Custom Ray resources, e.g. a node label.")
 
 
 class DeploymentOptions(StrictOptions):

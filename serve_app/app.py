@@ -8,9 +8,9 @@ from deployments.diffusion.builder import build_diffusion_deployment
 from deployments.prompt_enhancer.builder import build_prompt_enhancer_deployment
 from deployments.scraper.builder import build_scraper_deployment
 from serve_app.config import AppConfig, parse_app_config
+from serve_app.environment import apply_environment
 from serve_app.ingress import build_ingress
 from serve_app.jobs.worker import build_job_worker
-from serve_app.environment import apply_environment
 
 
 def build_app(args: dict[str, Any]) -> Application:
@@ -19,7 +19,9 @@ def build_app(args: dict[str, Any]) -> Application:
     (when it runs an LLM) behind the ingress."""
     config: AppConfig = apply_environment(parse_app_config(args))
     model_apps = {
-        model.slug: build_diffusion_deployment(model.to_diffusion_config(cache_dir=config.model_cache_dir), name=model.slug)
+        model.slug: build_diffusion_deployment(
+            model.to_diffusion_config(cache_dir=config.model_cache_dir), name=model.slug
+        )
         for model in config.models
     }
     enhancer_app = None
@@ -29,6 +31,4 @@ def build_app(args: dict[str, Any]) -> Application:
         )
     scraper = build_scraper_deployment(config.scraper)
     worker = build_job_worker(config, model_apps=model_apps, scraper=scraper, enhancer_app=enhancer_app)
-    return build_ingress(
-        config, model_apps=model_apps, scraper=scraper, worker=worker, enhancer_app=enhancer_app
-    )
+    return build_ingress(config, model_apps=model_apps, scraper=scraper, worker=worker, enhancer_app=enhancer_app)

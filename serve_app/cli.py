@@ -13,10 +13,10 @@ from serve_app.config_reference import render_reference
 from serve_app.console_cli import add_console_commands
 from serve_app.db.migrations import upgrade_database
 from serve_app.db.session import Database
+from serve_app.environment import apply_environment
 from serve_app.errors import ApiError
 from serve_app.project_cli import add_project_commands
 from serve_app.services import credits, users
-from serve_app.environment import apply_environment
 
 DEFAULT_CONFIG = "configs/local.yaml"
 Handler = Callable[[argparse.Namespace, AppConfig, Database], Awaitable[None]]
@@ -28,8 +28,10 @@ def _when(moment) -> str:
 
 async def users_create(args, config, db) -> None:
     created = await users.create_user(db=db, config=config, name=args.name, plan=args.plan)
-    print(f"created user {created.user.name!r} (id {created.user.id}, plan {created.user.plan}, "
-          f"{created.user.balance} credits); its API key, shown only this once:")
+    print(
+        f"created user {created.user.name!r} (id {created.user.id}, plan {created.user.plan}, "
+        f"{created.user.balance} credits); its API key, shown only this once:"
+    )
     print(created.key)
 
 
@@ -151,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=int, default=50)
 
     db_cmds = groups.add_parser("db", help="manage the database").add_subparsers(dest="command", required=True)
-    command(db_cmds, "upgrade", db_upgrade, "apply schema migrations").add_argument("revision", nargs="?", default="head")
+    command(db_cmds, "upgrade", db_upgrade, "apply schema migrations").add_argument(
+        "revision", nargs="?", default="head"
+    )
 
     model_cmds = groups.add_parser("models", help="manage model files").add_subparsers(dest="command", required=True)
     command(model_cmds, "build", models_build, "build the catalog's built-in models (no download)")

@@ -31,7 +31,9 @@ def apply_environment(config: AppConfig, settings: Settings | None = None) -> Ap
     whatever their working directory."""
     values = config.model_dump()
     overrides = (settings or Settings()).model_dump(exclude_none=True)
-    s3_secrets = {name: overrides.pop(f"s3_{name}") for name in ("access_key", "secret_key") if f"s3_{name}" in overrides}
+    s3_secrets = {
+        name: overrides.pop(f"s3_{name}") for name in ("access_key", "secret_key") if f"s3_{name}" in overrides
+    }
     if s3_secrets and values["storage"]["s3"] is not None:
         values["storage"]["s3"].update(s3_secrets)
     values.update(overrides)

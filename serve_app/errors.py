@@ -63,9 +63,7 @@ class InsufficientCredits(ApiError):
     image_code = "CREDITS_EXHAUSTED"
 
     def __init__(self, *, balance: int, cost: int):
-        super().__init__(
-            f"this request costs {cost} credits and the balance is {balance}; add credits and retry"
-        )
+        super().__init__(f"this request costs {cost} credits and the balance is {balance}; add credits and retry")
         self.balance = balance
         self.cost = cost
 
@@ -181,6 +179,8 @@ class IdempotencyKeyReused(ApiError):
         super().__init__(
             "this Idempotency-Key was already used with a different request; send a new key for a new request"
         )
+
+
 class JobAlreadyEnded(ApiError):
     """A cancel that came too late: the job completed or failed first, and nothing changed."""
 

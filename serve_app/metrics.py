@@ -40,4 +40,3 @@ def record_refund(*, model: str, credits: int) -> None:
 
 def record_cache_lookup(*, hit: bool) -> None:
     _counters()["cache"].inc(tags={"result": "hit" if hit else "miss"})
-

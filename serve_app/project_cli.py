@@ -12,8 +12,10 @@ async def projects_create(args, config, db) -> None:
     )
     url = f"{config.public_base_url}/p/{project.slug}/image?prompt=..."
     print(f"created project {project.slug!r} for {owner.name!r}: {url}")
-    print(f"signed URLs required: {'yes' if project.require_signature else 'no'}; "
-          f"allowed origins: {' '.join(project.origins) or 'any'}")
+    print(
+        f"signed URLs required: {'yes' if project.require_signature else 'no'}; "
+        f"allowed origins: {' '.join(project.origins) or 'any'}"
+    )
     print("signing secret:")
     print(project.secret)
 
@@ -49,7 +51,9 @@ def add_project_commands(groups, command) -> None:
     create.add_argument("--origin", action="append", default=[], help="allowed page origin (repeatable)")
     create.add_argument("--require-signature", action="store_true", help="accept only signed URLs")
     command(project_cmds, "list", projects_list, "list projects")
-    command(project_cmds, "rotate-secret", projects_rotate_secret, "replace a project's signing secret").add_argument("slug")
+    command(project_cmds, "rotate-secret", projects_rotate_secret, "replace a project's signing secret").add_argument(
+        "slug"
+    )
     sign = command(project_cmds, "sign", projects_sign, "print a signed image URL")
     sign.add_argument("slug")
     sign.add_argument("query", help='the query to sign, e.g. "prompt=A sunset&seed=3"')

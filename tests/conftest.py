@@ -129,9 +129,7 @@ class ServeApp:
 
 
 def run_cli(*argv: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "serve_app.cli", *argv], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-m", "serve_app.cli", *argv], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -192,13 +190,20 @@ async def serve_app(
         chains=TEST_CHAINS,
         base_domain="img.test",
         # Two ingress replicas: limits must hold on shared state, not per process.
-        ingress={"num_replicas": 2, "max_ongoing_requests": 512, "ray_actor_options": {"num_cpus": 0},
-                 "health_check_period_s": 1},
+        ingress={
+            "num_replicas": 2,
+            "max_ongoing_requests": 512,
+            "ray_actor_options": {"num_cpus": 0},
+            "health_check_period_s": 1,
+        },
         # The test pages live on loopback, which only the allow-list opens.
         scraper={"allow_list": ["127.0.0.1/32"], "deployment": {"ray_actor_options": {"num_cpus": 0}}},
         # A killed worker is noticed and replaced within seconds, so lease-expiry tests stay short.
-        hero={"lease_s": 5, "poll_interval_s": 0.2, "worker": {
-            "num_replicas": 1, "health_check_period_s": 1, "ray_actor_options": {"num_cpus": 0}}},
+        hero={
+            "lease_s": 5,
+            "poll_interval_s": 0.2,
+            "worker": {"num_replicas": 1, "health_check_period_s": 1, "ray_actor_options": {"num_cpus": 0}},
+        },
         enhancer=tiny_lm_enhancer(),
         # Short leases: a killed ingress's requests are refunded within seconds, not a minute.
         ledger={"lease_s": 5, "reaper_interval_s": 0.5},

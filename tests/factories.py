@@ -10,17 +10,39 @@ from serve_app.db.session import Database
 from serve_app.services.users import create_user
 
 PLANS = [
-    {"slug": "test", "name": "Test", "requests_per_minute": None, "max_concurrent": None,
-     "max_images_per_request": 4, "initial_credits": 1000},
-    {"slug": "per-minute", "name": "Per minute", "requests_per_minute": 60, "max_concurrent": None,
-     "initial_credits": 1000},
-    {"slug": "daily", "name": "Daily", "requests_per_minute": None, "requests_per_day": 5,
-     "images_per_day": 100, "max_concurrent": None, "initial_credits": 1000},
-    {"slug": "broke", "name": "Broke", "requests_per_minute": None, "max_concurrent": None,
-     "initial_credits": 0},
+    {
+        "slug": "test",
+        "name": "Test",
+        "requests_per_minute": None,
+        "max_concurrent": None,
+        "max_images_per_request": 4,
+        "initial_credits": 1000,
+    },
+    {
+        "slug": "per-minute",
+        "name": "Per minute",
+        "requests_per_minute": 60,
+        "max_concurrent": None,
+        "initial_credits": 1000,
+    },
+    {
+        "slug": "daily",
+        "name": "Daily",
+        "requests_per_minute": None,
+        "requests_per_day": 5,
+        "images_per_day": 100,
+        "max_concurrent": None,
+        "initial_credits": 1000,
+    },
+    {"slug": "broke", "name": "Broke", "requests_per_minute": None, "max_concurrent": None, "initial_credits": 0},
     {"slug": "no-api", "name": "No API", "api_access": False},
-    {"slug": "four-at-once", "name": "Four at once", "requests_per_minute": None, "max_concurrent": 4,
-     "initial_credits": 1000},
+    {
+        "slug": "four-at-once",
+        "name": "Four at once",
+        "requests_per_minute": None,
+        "max_concurrent": 4,
+        "initial_credits": 1000,
+    },
 ]
 
 # `broken-sd` loads but fails every generation: a chain that starts with it must fall back.

@@ -29,7 +29,8 @@ def imported_top_level_names() -> set[str]:
 def test_every_runtime_dependency_is_imported_by_the_service_or_loaded_by_one_that_is():
     imported = imported_top_level_names()
     unused = [
-        name for name in runtime_dependencies()
+        name
+        for name in runtime_dependencies()
         if name not in INDIRECT and IMPORT_NAMES.get(name, name.replace("-", "_")) not in imported
     ]
     assert unused == [], f"move these to an extra (dev or bench): {unused}"

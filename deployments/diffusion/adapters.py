@@ -15,9 +15,7 @@ class AdapterSource(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: str = Field(description="`builtin:tiny-lora`, a Hugging Face repo id or a local directory.")
-    weight_name: str | None = Field(
-        default=None, description="The weights file inside `source` when it holds several."
-    )
+    weight_name: str | None = Field(default=None, description="The weights file inside `source` when it holds several.")
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ class DiffusionMetrics:
     """Create inside the replica's constructor, where Serve's replica context exists."""
 
     def __init__(self, *, model: str):
-        self._generated = Counter(
-            "pixelray_images_generated", description="Images generated.", tag_keys=("model",)
-        )
+        self._generated = Counter("pixelray_images_generated", description="Images generated.", tag_keys=("model",))
         self._failed = Counter(
             "pixelray_images_failed", description="Requests whose image failed.", tag_keys=("model",)
         )
@@ -55,8 +53,14 @@ class DiffusionMetrics:
             tag_keys=("model", "adapter"),  # type: ignore[arg-type]  # ray annotates tag_keys as a 1-tuple; it takes any number
         )
         for metric in (
-            self._generated, self._failed, self._batch_size, self._generation_seconds, self._queue_wait_seconds,
-            self._steps, self._abandoned, self._adapter_loads,
+            self._generated,
+            self._failed,
+            self._batch_size,
+            self._generation_seconds,
+            self._queue_wait_seconds,
+            self._steps,
+            self._abandoned,
+            self._adapter_loads,
         ):
             # A fresh dict each: Serve adds its replica tags to the one it is given.
             metric.set_default_tags({"model": model})

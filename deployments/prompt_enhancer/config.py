@@ -16,12 +16,8 @@ class PromptEnhancerDeploymentConfig(RuntimeConfig, BatchedDeploymentConfig):
         default="builtin:tiny-lm",
         description="`builtin:tiny-lm`, a Hugging Face causal LM repo id (`org/name`) or a local directory.",
     )
-    max_new_tokens: int = Field(
-        default=128, ge=1, le=1024, description="Most tokens the model may write per prompt."
-    )
-    temperature: float = Field(
-        default=0.7, ge=0, le=2, description="Sampling temperature; 0 decodes greedily."
-    )
+    max_new_tokens: int = Field(default=128, ge=1, le=1024, description="Most tokens the model may write per prompt.")
+    temperature: float = Field(default=0.7, ge=0, le=2, description="Sampling temperature; 0 decodes greedily.")
     top_p: float = Field(default=0.9, gt=0, le=1, description="Nucleus sampling mass.")
 
     @field_validator("source")

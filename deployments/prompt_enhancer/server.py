@@ -36,7 +36,9 @@ class PromptEnhancerServer:
         result = await self._enhance_batch(params)
         if isinstance(result, Exception):
             logger.warning("prompt enhancement failed, using the rules: %r", result)
-        return guard(result if isinstance(result, str) else None, idea=params.prompt, tone=params.tone, limit=PROMPT_MAX_CHARS)
+        return guard(
+            result if isinstance(result, str) else None, idea=params.prompt, tone=params.tone, limit=PROMPT_MAX_CHARS
+        )
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def _enhance_batch(self, batch: list[EnhanceParams]) -> list[str | Exception]:

@@ -61,17 +61,47 @@ class FetchedResource:
 
 # Explicit on top of `is_global`, whose tables differ between Python patch releases (3.11.7 calls
 # multicast, 64:ff9b:1::/48 and 3fff::/20 global).
-_NON_PUBLIC_V4 = tuple(map(ipaddress.IPv4Network, (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
-    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-)))
-_NON_PUBLIC_V6 = tuple(map(ipaddress.IPv6Network, (
-    # ::/96 covers ::, ::1 and the deprecated IPv4-compatible form; local-use NAT64 (64:ff9b:1::/48)
-    # only ever points inside the operator's network.
-    "::/96", "64:ff9b:1::/48", "100::/64", "2001:db8::/32", "3fff::/20", "5f00::/16",
-    "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
-)))
+_NON_PUBLIC_V4 = tuple(
+    map(
+        ipaddress.IPv4Network,
+        (
+            "0.0.0.0/8",
+            "10.0.0.0/8",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "172.16.0.0/12",
+            "192.0.0.0/24",
+            "192.0.2.0/24",
+            "192.88.99.0/24",
+            "192.168.0.0/16",
+            "198.18.0.0/15",
+            "198.51.100.0/24",
+            "203.0.113.0/24",
+            "224.0.0.0/4",
+            "240.0.0.0/4",
+        ),
+    )
+)
+_NON_PUBLIC_V6 = tuple(
+    map(
+        ipaddress.IPv6Network,
+        (
+            # ::/96 covers ::, ::1 and the deprecated IPv4-compatible form; local-use NAT64 (64:ff9b:1::/48)
+            # only ever points inside the operator's network.
+            "::/96",
+            "64:ff9b:1::/48",
+            "100::/64",
+            "2001:db8::/32",
+            "3fff::/20",
+            "5f00::/16",
+            "fc00::/7",
+            "fe80::/10",
+            "fec0::/10",
+            "ff00::/8",
+        ),
+    )
+)
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
@@ -110,7 +140,11 @@ class _Target:
     path: str
 
     def request(
-        self, client: httpx.AsyncClient, *, method: str = "GET", content: bytes | None = None,
+        self,
+        client: httpx.AsyncClient,
+        *,
+        method: str = "GET",
+        content: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Request:
         ip = f"[{self.address}]" if self.address.version == 6 else str(self.address)
@@ -118,7 +152,9 @@ class _Target:
         if self.port != DEFAULT_PORTS[self.scheme]:
             host = f"{host}:{self.port}"
         return client.build_request(
-            method, f"{self.scheme}://{ip}:{self.port}{self.path}", headers={**(headers or {}), "Host": host},
+            method,
+            f"{self.scheme}://{ip}:{self.port}{self.path}",
+            headers={**(headers or {}), "Host": host},
             content=content,
             # TLS SNI and certificate checks must use the name the user asked for, not the IP.
             extensions={"sni_hostname": self.host},
@@ -132,12 +168,19 @@ async def fetch(url: str, policy: FetchPolicy, *, resolver: Resolver | None = No
     timeout = httpx.Timeout(policy.read_timeout_s, connect=policy.connect_timeout_s)
     headers = {"User-Agent": USER_AGENT, "Accept": ", ".join(policy.content_types), "Accept-Encoding": "gzip"}
     try:
-        async with asyncio.timeout(policy.total_timeout_s), httpx.AsyncClient(
-            # No keep-alive: a pooled connection is keyed by IP, so it could carry another
-            # host's TLS session. trust_env=False: a proxy would do its own, unchecked resolving.
-            trust_env=False, follow_redirects=False, verify=_ssl_context(), timeout=timeout,
-            headers=headers, limits=httpx.Limits(max_keepalive_connections=0),
-        ) as client:
+        async with (
+            asyncio.timeout(policy.total_timeout_s),
+            httpx.AsyncClient(
+                # No keep-alive: a pooled connection is keyed by IP, so it could carry another
+                # host's TLS session. trust_env=False: a proxy would do its own, unchecked resolving.
+                trust_env=False,
+                follow_redirects=False,
+                verify=_ssl_context(),
+                timeout=timeout,
+                headers=headers,
+                limits=httpx.Limits(max_keepalive_connections=0),
+            ) as client,
+        ):
             for _ in range(policy.max_redirects + 1):
                 target = await _check(url, policy, resolver)
                 response = await client.send(target.request(client), stream=True)
@@ -149,13 +192,21 @@ async def fetch(url: str, policy: FetchPolicy, *, resolver: Resolver | None = No
                     await response.aclose()
                 url = urljoin(url, location.strip())
     except (TimeoutError, httpx.TimeoutException):
-        raise FetchError("timeout", f"the server did not answer within {policy.read_timeout_s:g} s "
-                         f"(or {policy.total_timeout_s:g} s in all); try again later or use another URL") from None
+        raise FetchError(
+            "timeout",
+            f"the server did not answer within {policy.read_timeout_s:g} s "
+            f"(or {policy.total_timeout_s:g} s in all); try again later or use another URL",
+        ) from None
     except httpx.TransportError as exc:
-        raise FetchError("connection_failed", f"could not download {url} ({str(exc) or type(exc).__name__}); "
-                         "check that the address is correct and reachable") from None
-    raise FetchError("too_many_redirects", f"the URL redirects more than {policy.max_redirects} times; "
-                     "use the address it finally leads to")
+        raise FetchError(
+            "connection_failed",
+            f"could not download {url} ({str(exc) or type(exc).__name__}); "
+            "check that the address is correct and reachable",
+        ) from None
+    raise FetchError(
+        "too_many_redirects",
+        f"the URL redirects more than {policy.max_redirects} times; use the address it finally leads to",
+    )
 
 
 async def post(
@@ -167,10 +218,17 @@ async def post(
     target = await _check(url, policy, resolver or _resolve)
     timeout = httpx.Timeout(policy.read_timeout_s, connect=policy.connect_timeout_s)
     try:
-        async with asyncio.timeout(policy.total_timeout_s), httpx.AsyncClient(
-            trust_env=False, follow_redirects=False, verify=_ssl_context(), timeout=timeout,
-            headers={"User-Agent": USER_AGENT}, limits=httpx.Limits(max_keepalive_connections=0),
-        ) as client:
+        async with (
+            asyncio.timeout(policy.total_timeout_s),
+            httpx.AsyncClient(
+                trust_env=False,
+                follow_redirects=False,
+                verify=_ssl_context(),
+                timeout=timeout,
+                headers={"User-Agent": USER_AGENT},
+                limits=httpx.Limits(max_keepalive_connections=0),
+            ) as client,
+        ):
             request = target.request(client, method="POST", content=body, headers=headers)
             response = await client.send(request, stream=True)
             try:
@@ -185,7 +243,9 @@ async def post(
     except (TimeoutError, httpx.TimeoutException):
         raise FetchError("timeout", f"the receiver did not answer within {policy.read_timeout_s:g} s") from None
     except httpx.TransportError as exc:
-        raise FetchError("connection_failed", f"could not connect to {url} ({str(exc) or type(exc).__name__})") from None
+        raise FetchError(
+            "connection_failed", f"could not connect to {url} ({str(exc) or type(exc).__name__})"
+        ) from None
 
 
 async def check_url(url: str, policy: FetchPolicy, *, resolver: Resolver | None = None) -> None:
@@ -205,7 +265,9 @@ async def _check(url: str, policy: FetchPolicy, resolver: Resolver) -> _Target:
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         shown = f"{scheme}:" if scheme else "missing"
-        raise FetchError("scheme_not_allowed", f"the URL scheme is {shown}; only http:// and https:// URLs can be fetched")
+        raise FetchError(
+            "scheme_not_allowed", f"the URL scheme is {shown}; only http:// and https:// URLs can be fetched"
+        )
     if parts.username is not None or parts.password is not None:
         raise FetchError("invalid_url", "the URL contains a user name or password; remove the part before '@'")
     port = port or DEFAULT_PORTS[scheme]
@@ -215,8 +277,10 @@ async def _check(url: str, policy: FetchPolicy, resolver: Resolver) -> _Target:
     allowed = host in names or all(any(a in n for n in networks) for a in addresses)
     for address in addresses:
         if not allowed and not is_public_address(address):
-            raise FetchError("blocked_address", f"the URL resolves to a non-public address ({address}); "
-                             "only public web addresses can be fetched")
+            raise FetchError(
+                "blocked_address",
+                f"the URL resolves to a non-public address ({address}); only public web addresses can be fetched",
+            )
     if port not in policy.allowed_ports and not allowed:
         ports = " and ".join(map(str, sorted(policy.allowed_ports)))
         raise FetchError("port_not_allowed", f"port {port} is not allowed; only ports {ports} can be fetched")
@@ -246,7 +310,9 @@ def _parse_host(host: str) -> tuple[str, IPAddress | None]:
 
 
 @functools.cache
-def _allow_list(entries: tuple[str, ...]) -> tuple[frozenset[str], tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]]:
+def _allow_list(
+    entries: tuple[str, ...],
+) -> tuple[frozenset[str], tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]]:
     names, networks = set(), []
     for entry in entries:
         try:
@@ -281,12 +347,18 @@ def _ssl_context() -> ssl.SSLContext:
 async def _read(response: httpx.Response, target: _Target, policy: FetchPolicy) -> FetchedResource:
     noun = "image" if all(t.startswith("image/") for t in policy.content_types) else "page"
     if not 200 <= response.status_code < 300:
-        raise FetchError("http_error", f"the server answered HTTP {response.status_code} for {target.url}; "
-                         "check that the URL is correct and publicly reachable")
+        raise FetchError(
+            "http_error",
+            f"the server answered HTTP {response.status_code} for {target.url}; "
+            "check that the URL is correct and publicly reachable",
+        )
     media_type, charset = _parse_content_type(response.headers.get("content-type", ""))
     if media_type not in {t.lower() for t in policy.content_types}:
-        raise FetchError("bad_content_type", f"the URL returned content type {media_type or '(none)'}, not "
-                         f"a {noun} ({', '.join(policy.content_types)}); link to the {noun} itself")
+        raise FetchError(
+            "bad_content_type",
+            f"the URL returned content type {media_type or '(none)'}, not "
+            f"a {noun} ({', '.join(policy.content_types)}); link to the {noun} itself",
+        )
     too_large = FetchError("too_large", f"the {noun} is larger than {_size(policy.max_bytes)}; use a smaller {noun}")
     if int(response.headers.get("content-length") or 0) > policy.max_bytes:
         raise too_large
@@ -297,8 +369,9 @@ async def _read(response: httpx.Response, target: _Target, policy: FetchPolicy) 
         body += decode(chunk, policy.max_bytes - len(body) + 1)
         if len(body) > policy.max_bytes:
             raise too_large
-    return FetchedResource(url=target.url, status=response.status_code, content_type=media_type,
-                           charset=charset, body=bytes(body))
+    return FetchedResource(
+        url=target.url, status=response.status_code, content_type=media_type, charset=charset, body=bytes(body)
+    )
 
 
 def _decoder(encoding: str) -> Callable[[bytes, int], bytes]:
@@ -312,6 +385,7 @@ def _decoder(encoding: str) -> Callable[[bytes, int], bytes]:
                 return inflater.decompress(chunk, limit)
             except zlib.error:
                 raise FetchError("bad_content_type", f"the server sent a corrupt {encoding} body") from None
+
         return inflate
     raise FetchError("bad_content_type", f"the server sent an unsupported content encoding ({encoding})")
 

@@ -24,11 +24,16 @@ from serve_app.errors import ApiError
 
 GENERATE_PATHS = frozenset(
     {
-        "/api/v1/generate", "/api/v1/generate/", "/api/v1/generate/product", "/api/v1/generate/logo",
+        "/api/v1/generate",
+        "/api/v1/generate/",
+        "/api/v1/generate/product",
+        "/api/v1/generate/logo",
         # The console's playground: the same generation and upscaling, their images uploaded files.
-        "/playground/generate", "/playground/upscale",
+        "/playground/generate",
+        "/playground/upscale",
         # Edits take an image and a mask in their multipart form; upscaling takes an image.
-        "/v1/images/edits", "/api/v1/upscale",
+        "/v1/images/edits",
+        "/api/v1/upscale",
     }
 )
 # Checks the request's credentials; raises the ApiError (401, 403) a route would.

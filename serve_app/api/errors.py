@@ -182,7 +182,9 @@ def register_error_handlers(app: FastAPI) -> None:
         # The database went away mid-request (restart, failover): the client may retry; a request
         # that was charged is settled by the ledger once the database is back.
         logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return await _api_error(request, ServiceUnavailable("the database is unavailable; retry shortly", retry_after=5))
+        return await _api_error(
+            request, ServiceUnavailable("the database is unavailable; retry shortly", retry_after=5)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -37,17 +37,21 @@ class Idempotent:
         async def stored_run() -> StoredResponse:
             response = await run()
             return StoredResponse(
-                status_code=response.status_code, body=bytes(response.body),
+                status_code=response.status_code,
+                body=bytes(response.body),
                 content_type=response.headers.get("content-type", "application/json"),
             )
 
         stored, replayed = await self._keys.once(
-            user_id=self._user.id, key=self._key,
+            user_id=self._user.id,
+            key=self._key,
             fingerprint=fingerprint(self._endpoint, body if isinstance(body, dict) else body.model_dump(mode="json")),
             run=stored_run,
         )
         return Response(
-            content=stored.body, status_code=stored.status_code, media_type=stored.content_type,
+            content=stored.body,
+            status_code=stored.status_code,
+            media_type=stored.content_type,
             headers={REPLAYED_HEADER: "true"} if replayed else None,
         )
 
@@ -59,7 +63,9 @@ async def get_idempotent(
     key: Annotated[
         str | None,
         Header(
-            alias="Idempotency-Key", min_length=1, max_length=255,
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
             description="Any unique string (a UUID): a retry with the same key and body gets the first "
             "response and is charged once; kept 24 h.",
         ),

@@ -11,10 +11,22 @@ from starlette.requests import cookie_parser
 from serve_app.api.body_limit import BodyLimitMiddleware
 from serve_app.api.deps import key_user
 from serve_app.api.errors import register_error_handlers
-from serve_app.api.openapi import install_openapi
 from serve_app.api.middleware import RequestContextMiddleware
+from serve_app.api.openapi import install_openapi
 from serve_app.api.routes import (
-    account, files, generate, health, hero, image_url, images, jobs, model_routes, models, openai, prompts, upscale,
+    account,
+    files,
+    generate,
+    health,
+    hero,
+    image_url,
+    images,
+    jobs,
+    model_routes,
+    models,
+    openai,
+    prompts,
+    upscale,
     webhooks,
 )
 from serve_app.api.state import AppState
@@ -24,9 +36,7 @@ from serve_app.services.sessions import active_session
 from serve_app.web import mount_console
 from serve_app.web.deps import SESSION_COOKIE
 
-_ERROR_RESPONSES = {
-    status: {"model": ErrorEnvelope} for status in (400, 401, 402, 403, 404, 413, 429, 500, 502, 503)
-}
+_ERROR_RESPONSES = {status: {"model": ErrorEnvelope} for status in (400, 401, 402, 403, 404, 413, 429, 500, 502, 503)}
 
 
 def create_app(state: AppState) -> FastAPI:
@@ -78,8 +88,20 @@ def create_app(state: AppState) -> FastAPI:
     # Every route with its full path, for the `Allow` header of a 405 (api/errors.py).
     app.state.api_routes = []
     for module in (
-        generate, hero, jobs, account, images, models, health, files, prompts, openai, model_routes, image_url,
-        webhooks, upscale,
+        generate,
+        hero,
+        jobs,
+        account,
+        images,
+        models,
+        health,
+        files,
+        prompts,
+        openai,
+        model_routes,
+        image_url,
+        webhooks,
+        upscale,
     ):
         app.include_router(module.router)
         app.state.api_routes.extend(module.router.routes)

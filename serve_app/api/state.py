@@ -13,8 +13,8 @@ from serve_app.services.clock import Clock, SystemClock
 from serve_app.services.generation import GenerationService
 from serve_app.services.hero.service import HeroService
 from serve_app.services.idempotency import IdempotencyKeys
-from serve_app.services.image_url_cache import ImageCache
 from serve_app.services.image_url import ImageUrlService
+from serve_app.services.image_url_cache import ImageCache
 from serve_app.services.init_images import scraper_image_fetcher
 from serve_app.services.jobs import JobService
 from serve_app.services.models import ModelClient
@@ -67,11 +67,23 @@ class AppState:
         webhooks = WebhookService(db=db, scraper=scraper, clock=clock)
         server_settings = ServerSettings(db=db, config=config, clock=clock)
         generation = GenerationService(
-            config=config, db=db, store=store, models=models, accounting=accounting, prompts=prompts,
-            fetch_image=scraper_image_fetcher(scraper), webhooks=webhooks, server_settings=server_settings,
+            config=config,
+            db=db,
+            store=store,
+            models=models,
+            accounting=accounting,
+            prompts=prompts,
+            fetch_image=scraper_image_fetcher(scraper),
+            webhooks=webhooks,
+            server_settings=server_settings,
         )
         hero = HeroService(
-            config=config, db=db, store=store, accounting=accounting, scraper=scraper, worker=worker,
+            config=config,
+            db=db,
+            store=store,
+            accounting=accounting,
+            scraper=scraper,
+            worker=worker,
             webhooks=webhooks,
         )
         jobs = JobService(db=db, store=store, accounting=accounting, worker=worker, clock=clock)
@@ -84,9 +96,21 @@ class AppState:
             db=db, clock=clock, ttl_s=config.ledger.idempotency_ttl_s, lease_s=config.ledger.lease_s
         )
         return cls(
-            config=config, db=db, store=store, models=models, clock=clock, accounting=accounting,
-            generation=generation, hero=hero, jobs=jobs, prompts=prompts, openai_images=openai_images,
-            chains=chains, image_url=image_url, idempotency=idempotency, webhooks=webhooks,
+            config=config,
+            db=db,
+            store=store,
+            models=models,
+            clock=clock,
+            accounting=accounting,
+            generation=generation,
+            hero=hero,
+            jobs=jobs,
+            prompts=prompts,
+            openai_images=openai_images,
+            chains=chains,
+            image_url=image_url,
+            idempotency=idempotency,
+            webhooks=webhooks,
             server_settings=server_settings,
         )
 

@@ -23,12 +23,8 @@ class AppConfig(StrictModel):
     """The `args` of the pixelray application in a serve config."""
 
     models: list[ModelConfig] = Field(min_length=1, description="The model catalog.")
-    plans: list[PlanConfig] = Field(
-        default_factory=default_plans, min_length=1, description="Plans users can be on."
-    )
-    default_plan: str | None = Field(
-        default=None, description="Plan of new users; the first plan if unset."
-    )
+    plans: list[PlanConfig] = Field(default_factory=default_plans, min_length=1, description="Plans users can be on.")
+    default_plan: str | None = Field(default=None, description="Plan of new users; the first plan if unset.")
     default_model: str | None = Field(
         default=None, description="Slug used when a request names none; the first model if unset."
     )
@@ -36,9 +32,7 @@ class AppConfig(StrictModel):
         default="sqlite:///.pixelray/pixelray.db",
         description="SQLAlchemy URL: sqlite:///PATH or postgresql://USER@HOST/DB.",
     )
-    public_base_url: str = Field(
-        default="http://127.0.0.1:8000", description="Origin that clients reach the app on."
-    )
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Origin that clients reach the app on.")
     model_cache_dir: str | None = Field(
         default=None, description="Where built-in models are built; the user cache dir if unset."
     )
@@ -50,9 +44,7 @@ class AppConfig(StrictModel):
     scraper: ScraperConfig = Field(
         default_factory=ScraperConfig, description="The scraper, through which every fetch of a user-supplied URL goes."
     )
-    generation_timeout_s: float = Field(
-        default=300.0, gt=0, description="Longest a request waits on a model."
-    )
+    generation_timeout_s: float = Field(default=300.0, gt=0, description="Longest a request waits on a model.")
     migrate_on_start: bool = Field(
         default=True,
         description="Upgrade the database schema when a replica starts; production runs "
@@ -130,15 +122,11 @@ class AppConfig(StrictModel):
         if repeated:
             raise ValueError(f"plan slugs must be unique; repeated: {', '.join(repeated)}")
         if self.default_plan is not None and self.default_plan not in plans:
-            raise ValueError(
-                f"default_plan {self.default_plan!r} is not among the plans; known: {', '.join(plans)}"
-            )
+            raise ValueError(f"default_plan {self.default_plan!r} is not among the plans; known: {', '.join(plans)}")
         if self.hero.model is not None and self.hero.model not in slugs:
             raise ValueError(f"hero.model {self.hero.model!r} is not in the catalog; known: {', '.join(slugs)}")
         if self.default_model is not None and self.default_model not in slugs:
-            raise ValueError(
-                f"default_model {self.default_model!r} is not in the catalog; known: {', '.join(slugs)}"
-            )
+            raise ValueError(f"default_model {self.default_model!r} is not in the catalog; known: {', '.join(slugs)}")
         for name, chain in self.chains.items():
             unknown = [slug for slug in chain if slug not in slugs]
             if unknown:

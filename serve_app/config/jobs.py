@@ -10,7 +10,9 @@ class HeroConfig(StrictModel):
     """Page URL -> hero image jobs."""
 
     model: str | None = Field(default=None, description="Catalog slug; the default model if unset.")
-    width: int | None = Field(default=None, ge=8, description="Image width; ~1.9:1 landscape from the model's sizes if unset.")
+    width: int | None = Field(
+        default=None, ge=8, description="Image width; ~1.9:1 landscape from the model's sizes if unset."
+    )
     height: int | None = Field(default=None, ge=8, description="Image height; see width.")
     max_attempts: int = Field(default=3, ge=1, le=10, description="Tries before a job fails and is refunded.")
     lease_s: float = Field(default=120.0, ge=5, description="How long a worker owns a job without renewing it.")

@@ -9,8 +9,8 @@ from pydantic import Field, field_validator, model_validator
 
 from deployments.diffusion.adapters import AdapterSource
 from deployments.diffusion.config import DiffusionConfig, DiffusionDeploymentConfig
-from deployments.prompt_enhancer.config import PromptEnhancerConfig, PromptEnhancerDeploymentConfig
 from deployments.diffusion.safety import STAND_IN_MARKER
+from deployments.prompt_enhancer.config import PromptEnhancerConfig, PromptEnhancerDeploymentConfig
 from deployments.sources import BUILTIN_ADAPTERS, BUILTIN_CHECKERS, check_source
 from serve_app.config.common import Slug, StrictModel
 
@@ -88,9 +88,7 @@ class ModelConfig(DiffusionDeploymentConfig):
     )
     supports_negative_prompt: bool = Field(default=True, description="Accepts negative_prompt.")
     default_steps: int = Field(default=20, ge=1, le=50, description="Denoising steps by default.")
-    default_guidance_scale: float = Field(
-        default=7.5, ge=0, le=30, description="Classifier-free guidance by default."
-    )
+    default_guidance_scale: float = Field(default=7.5, ge=0, le=30, description="Classifier-free guidance by default.")
     min_size: int = Field(default=256, ge=8, description="Smallest width or height in pixels.")
     max_size: int = Field(default=1024, ge=8, description="Largest width or height in pixels.")
     default_width: int = Field(default=512, ge=8, description="Width when none is given.")

@@ -31,7 +31,9 @@ class LedgerConfig(StrictModel):
     idempotency keys."""
 
     lease_s: float = Field(
-        default=60.0, ge=1, description="How long an admitted request stays charged without its ingress "
+        default=60.0,
+        ge=1,
+        description="How long an admitted request stays charged without its ingress "
         "renewing the lease; once it lapses the reaper refunds the request and frees its slot.",
     )
     reaper_interval_s: float = Field(
@@ -41,7 +43,8 @@ class LedgerConfig(StrictModel):
         default=86400.0, ge=60, description="How long an Idempotency-Key and its stored response are kept."
     )
     group_commit: bool = Field(
-        default=True, description="Commit the admissions and settlements of concurrent requests together, "
+        default=True,
+        description="Commit the admissions and settlements of concurrent requests together, "
         "one transaction per group; false gives each its own transaction.",
     )
     group_commit_max_ops: int = Field(default=128, ge=1, description="Most admissions or settlements in one group.")

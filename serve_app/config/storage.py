@@ -55,9 +55,7 @@ class StorageConfig(StrictModel):
     backend: Literal["local", "s3"] = Field(
         default="local", description="`local` (a directory served by the app) or `s3` (MinIO or any S3)."
     )
-    local_dir: str = Field(
-        default=".pixelray/files", description="Directory of the local store, served at /files/."
-    )
+    local_dir: str = Field(default=".pixelray/files", description="Directory of the local store, served at /files/.")
     s3: S3Config | None = Field(default=None, description="The bucket, when `backend: s3`.")
 
     @model_validator(mode="after")

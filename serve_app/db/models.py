@@ -126,9 +126,7 @@ class Project(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(index=True, unique=True, max_length=63)
     user_id: int = Field(foreign_key="user.id", index=True)
-    allowed_origins: str = Field(
-        default="", max_length=2000, description="Space-separated origins; empty allows any."
-    )
+    allowed_origins: str = Field(default="", max_length=2000, description="Space-separated origins; empty allows any.")
     require_signature: bool = False
     secret: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)

@@ -22,8 +22,14 @@ COMPLETED, FAILED = "job.completed", "job.failed"
 def job_event_data(job: Job, *, image_url: str | None = None) -> dict[str, Any]:
     """What a hero job's event carries: enough to act on without calling back."""
     return {
-        "job_id": job.id, "kind": job.kind, "status": job.status, "url_id": job.url_id,
-        "image_url": image_url, "style_used": job.style_used, "attempt": job.attempt, "error": job.error,
+        "job_id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "url_id": job.url_id,
+        "image_url": image_url,
+        "style_used": job.style_used,
+        "attempt": job.attempt,
+        "error": job.error,
     }
 
 
@@ -34,8 +40,14 @@ def enqueue(
     # The envelope Standard Webhooks recommends: type, timestamp, data.
     payload = {"type": event, "timestamp": now.isoformat().replace("+00:00", "Z"), "data": data}
     delivery = WebhookDelivery(
-        id=f"msg_{secrets.token_urlsafe(18)}", user_id=user_id, job_id=job_id, event=event, url=url,
-        payload=json.dumps(payload, separators=(",", ":")), next_attempt_at=now, created_at=now,
+        id=f"msg_{secrets.token_urlsafe(18)}",
+        user_id=user_id,
+        job_id=job_id,
+        event=event,
+        url=url,
+        payload=json.dumps(payload, separators=(",", ":")),
+        next_attempt_at=now,
+        created_at=now,
     )
     session.add(delivery)
     return delivery
@@ -79,8 +91,15 @@ def backoff(attempts: int, policy: WebhookConfig) -> timedelta:
 
 
 async def record_try(
-    *, db: Database, delivery_id: str, owner: str, now: datetime, policy: WebhookConfig,
-    status_code: int | None, error: str | None, retryable: bool,
+    *,
+    db: Database,
+    delivery_id: str,
+    owner: str,
+    now: datetime,
+    policy: WebhookConfig,
+    status_code: int | None,
+    error: str | None,
+    retryable: bool,
 ) -> str | None:
     """Records one try's outcome: delivered on a 2xx; otherwise retried after `backoff`, or failed
     when out of tries or not `retryable`. Returns the new status, or None if no longer the owner."""
@@ -88,8 +107,11 @@ async def record_try(
         delivery = (
             await session.exec(
                 select(WebhookDelivery).where(
-                    and_(WebhookDelivery.id == delivery_id, WebhookDelivery.lease_owner == owner,
-                         WebhookDelivery.status == "pending")
+                    and_(
+                        WebhookDelivery.id == delivery_id,
+                        WebhookDelivery.lease_owner == owner,
+                        WebhookDelivery.status == "pending",
+                    )
                 )
             )
         ).first()
@@ -110,4 +132,3 @@ async def record_try(
 async def secret_of(*, db: Database, user_id: int) -> str | None:
     async with db.read() as session:
         return (await session.exec(select(WebhookSecret.secret).where(WebhookSecret.user_id == user_id))).first()
-

@@ -38,8 +38,12 @@ class WebhookDispatcher:
     async def send_due(self) -> int:
         """Claims and sends the deliveries that are due now; returns how many were tried."""
         due = await deliveries.claim_due(
-            db=self.db, owner=self.owner, lease=self.lease, now=self.clock.now(),
-            limit=self.policy.concurrency, max_attempts=self.policy.max_attempts,
+            db=self.db,
+            owner=self.owner,
+            lease=self.lease,
+            now=self.clock.now(),
+            limit=self.policy.concurrency,
+            max_attempts=self.policy.max_attempts,
         )
         await asyncio.gather(*(self._send(delivery) for delivery in due))
         return len(due)
@@ -62,8 +66,16 @@ class WebhookDispatcher:
                 error = f"could not send: {type(cause).__name__}: {cause}"
         status = await asyncio.shield(
             deliveries.record_try(
-                db=self.db, delivery_id=delivery.id, owner=self.owner, now=self.clock.now(), policy=self.policy,
-                status_code=status_code, error=error, retryable=retryable,
+                db=self.db,
+                delivery_id=delivery.id,
+                owner=self.owner,
+                now=self.clock.now(),
+                policy=self.policy,
+                status_code=status_code,
+                error=error,
+                retryable=retryable,
             )
         )
-        logger.info("webhook %s try %d to %s: %s (%s)", delivery.id, delivery.attempts, delivery.url, status, error or "ok")
+        logger.info(
+            "webhook %s try %d to %s: %s (%s)", delivery.id, delivery.attempts, delivery.url, status, error or "ok"
+        )

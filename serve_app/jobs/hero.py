@@ -64,8 +64,13 @@ class HeroJobRunner:
             error, retryable = _classify(exc)
             status = await asyncio.shield(
                 queue.retry_or_fail(
-                    db=self.db, accounting=self.accounting, job_id=job.id, owner=self.owner,
-                    error=error, retryable=retryable, now=self.clock.now(),
+                    db=self.db,
+                    accounting=self.accounting,
+                    job_id=job.id,
+                    owner=self.owner,
+                    error=error,
+                    retryable=retryable,
+                    now=self.clock.now(),
                 )
             )
             logger.info("hero job %s attempt %d: %s (%s)", job.id, job.attempt, status, error)
@@ -85,8 +90,12 @@ class HeroJobRunner:
         model = self.config.model(job.model)
         width, height = hero_size(model, width=self.config.hero.width, height=self.config.hero.height)
         params = fit(
-            model, prompt=hero.prompt, negative_prompt=hero.negative_prompt if model.supports_negative_prompt else None,
-            width=width, height=height, seed=job_seed(job.id),
+            model,
+            prompt=hero.prompt,
+            negative_prompt=hero.negative_prompt if model.supports_negative_prompt else None,
+            width=width,
+            height=height,
+            seed=job_seed(job.id),
         )
         await self._progress(job.id, "generating", step=0, total=params.num_inference_steps)
         result = await self.models.generate(model.slug, params)
@@ -108,13 +117,27 @@ class HeroJobRunner:
         rendered = replace(result, image=image, content_type="image/png", width=width, height=height)
         # Keyed by the job id: a re-run overwrites its own output and never adds a second image.
         published = await publish(
-            rendered, params=params, model=model.slug, user_id=job.user_id, request_id=job.request_id,
-            store=self.store, key=f"hero/{job.id}.png",
+            rendered,
+            params=params,
+            model=model.slug,
+            user_id=job.user_id,
+            request_id=job.request_id,
+            store=self.store,
+            key=f"hero/{job.id}.png",
         )
         await queue.complete(
-            db=self.db, accounting=self.accounting, job_id=job.id, owner=self.owner, now=self.clock.now(),
-            storage_key=published.key, style_used=hero.style, prompt=hero.prompt, title=page.title,
-            site_name=page.site_name, image_url=published.url, records=[published.row],
+            db=self.db,
+            accounting=self.accounting,
+            job_id=job.id,
+            owner=self.owner,
+            now=self.clock.now(),
+            storage_key=published.key,
+            style_used=hero.style,
+            prompt=hero.prompt,
+            title=page.title,
+            site_name=page.site_name,
+            image_url=published.url,
+            records=[published.row],
         )
 
     async def _url_of(self, job: Job) -> str:
@@ -123,8 +146,14 @@ class HeroJobRunner:
 
     async def _progress(self, job_id: str, stage: str, *, step: int | None = None, total: int | None = None) -> None:
         renewed = await queue.renew(
-            db=self.db, job_id=job_id, owner=self.owner, lease=self.lease, now=self.clock.now(),
-            stage=stage, step=step, total=total,
+            db=self.db,
+            job_id=job_id,
+            owner=self.owner,
+            lease=self.lease,
+            now=self.clock.now(),
+            stage=stage,
+            step=step,
+            total=total,
         )
         if not renewed:
             raise LeaseLost(job_id)

@@ -7,7 +7,7 @@ out and was taken over can no longer complete, fail or refund the job.
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, and_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,7 +17,9 @@ from serve_app.jobs import deliveries
 from serve_app.services.accounting import Accounting
 
 
-async def claim_next(*, db: Database, accounting: Accounting, owner: str, lease: timedelta, now: datetime) -> Job | None:
+async def claim_next(
+    *, db: Database, accounting: Accounting, owner: str, lease: timedelta, now: datetime
+) -> Job | None:
     """Leases the oldest queued job, or one whose lease expired. A job whose last attempt
     expired is failed and refunded instead, in the same transaction."""
     while True:
@@ -46,8 +48,15 @@ async def claim_next(*, db: Database, accounting: Accounting, owner: str, lease:
 
 
 async def renew(
-    *, db: Database, job_id: str, owner: str, lease: timedelta, now: datetime,
-    stage: str | None = None, step: int | None = None, total: int | None = None,
+    *,
+    db: Database,
+    job_id: str,
+    owner: str,
+    lease: timedelta,
+    now: datetime,
+    stage: str | None = None,
+    step: int | None = None,
+    total: int | None = None,
 ) -> bool:
     """Extends the lease (and records progress); False when this worker no longer owns the job."""
     values: dict = {"lease_expires_at": now + lease, "updated_at": now}
@@ -65,8 +74,18 @@ async def renew(
 
 
 async def complete(
-    *, db: Database, accounting: Accounting, job_id: str, owner: str, now: datetime,
-    storage_key: str, style_used: str, prompt: str, title: str, site_name: str, image_url: str | None = None,
+    *,
+    db: Database,
+    accounting: Accounting,
+    job_id: str,
+    owner: str,
+    now: datetime,
+    storage_key: str,
+    style_used: str,
+    prompt: str,
+    title: str,
+    site_name: str,
+    image_url: str | None = None,
     records: Sequence[SQLModel] = (),
 ) -> bool:
     """Marks the job completed and its request succeeded, recording `records` (its image row),
@@ -77,8 +96,14 @@ async def complete(
             update(Job)
             .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "generating")
             .values(
-                status="completed", stage="done", storage_key=storage_key, style_used=style_used,
-                prompt=prompt, completed_at=now, updated_at=now, lease_expires_at=None,
+                status="completed",
+                stage="done",
+                storage_key=storage_key,
+                style_used=style_used,
+                prompt=prompt,
+                completed_at=now,
+                updated_at=now,
+                lease_expires_at=None,
             )
         )
         if result.rowcount != 1:
@@ -94,8 +119,13 @@ async def complete(
             await accounting.succeed(admission, session=session)
         if job.webhook_url:
             deliveries.enqueue(
-                session, user_id=job.user_id, job_id=job.id, url=job.webhook_url, event=deliveries.COMPLETED,
-                data=deliveries.job_event_data(job, image_url=image_url), now=now,
+                session,
+                user_id=job.user_id,
+                job_id=job.id,
+                url=job.webhook_url,
+                event=deliveries.COMPLETED,
+                data=deliveries.job_event_data(job, image_url=image_url),
+                now=now,
             )
     return True
 
@@ -107,7 +137,9 @@ async def retry_or_fail(
     retried. Returns the new status, or None when this worker no longer owns the job."""
     async with db.write() as session:
         job = (
-            await session.exec(select(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "generating"))
+            await session.exec(
+                select(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "generating")
+            )
         ).first()
         if job is None:
             return None
@@ -131,8 +163,12 @@ async def cancel(*, db: Database, accounting: Accounting, job_id: str, user_id: 
             update(Job)
             .where(Job.id == job_id, Job.user_id == user_id, Job.status.in_(("queued", "generating")))
             .values(
-                status="cancelled", stage="cancelled", error="cancelled by the user",
-                lease_owner=None, lease_expires_at=None, updated_at=now,
+                status="cancelled",
+                stage="cancelled",
+                error="cancelled by the user",
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
             )
         )
         job = await session.get(Job, job_id)
@@ -155,6 +191,11 @@ async def _fail(session: AsyncSession, accounting: Accounting, job: Job, *, erro
         await accounting.fail(admission, error=error, session=session)
     if job.webhook_url:
         deliveries.enqueue(
-            session, user_id=job.user_id, job_id=job.id, url=job.webhook_url, event=deliveries.FAILED,
-            data=deliveries.job_event_data(job), now=now,
+            session,
+            user_id=job.user_id,
+            job_id=job.id,
+            url=job.webhook_url,
+            event=deliveries.FAILED,
+            data=deliveries.job_event_data(job),
+            now=now,
         )

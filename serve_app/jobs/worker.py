@@ -106,7 +106,11 @@ class JobWorker:
             await self._slots.acquire()
             try:
                 job = await queue.claim_next(
-                    db=self._db, accounting=self._accounting, owner=self._runner.owner, lease=lease, now=self._clock.now()
+                    db=self._db,
+                    accounting=self._accounting,
+                    owner=self._runner.owner,
+                    lease=lease,
+                    now=self._clock.now(),
                 )
             except Exception:
                 logger.exception("could not claim a job; retrying")

@@ -119,8 +119,10 @@ class GenerateRequest(StrictRequest):
     )
     model: str | None = Field(default=None, description="Catalog slug; the default model if unset.")
     count: Integer = Field(
-        default=1, ge=1, le=100, description="Images to draw, up to the model's and the plan's maximum; "
-        "image i uses seed + i.",
+        default=1,
+        ge=1,
+        le=100,
+        description="Images to draw, up to the model's and the plan's maximum; image i uses seed + i.",
     )
     mode: Literal["text2img", "img2img", "inpaint"] = Field(
         default="text2img",
@@ -225,9 +227,7 @@ class GenerateRequest(StrictRequest):
         if self.lora and self.loras:
             raise InvalidRequest(field="lora", message="give either lora or loras, not both")
         if self.aspect_ratio is not None and (self.width or self.height):
-            raise InvalidRequest(
-                field="aspect_ratio", message="give either aspect_ratio or width/height, not both"
-            )
+            raise InvalidRequest(field="aspect_ratio", message="give either aspect_ratio or width/height, not both")
         if self.negative_prompt and not model.supports_negative_prompt:
             raise InvalidRequest(
                 field="negative_prompt", message=f"model {model.slug!r} does not take a negative prompt"
@@ -241,9 +241,7 @@ class GenerateRequest(StrictRequest):
                 field="mode", message=f"model {model.slug!r} supports {', '.join(model.modes)}, not {self.mode}"
             )
         if self.mode in ("img2img", "inpaint") and not self.image:
-            raise InvalidRequest(
-                field="image", message=f"{self.mode} needs an input image: an http(s) or data: URL"
-            )
+            raise InvalidRequest(field="image", message=f"{self.mode} needs an input image: an http(s) or data: URL")
         if self.mode == "inpaint" and not self.mask:
             raise InvalidRequest(
                 field="mask", message="inpaint needs a mask: white where to redraw, as an http(s) or data: URL"
@@ -252,7 +250,7 @@ class GenerateRequest(StrictRequest):
             raise InvalidRequest(field="mask", message='mask is only used with "mode": "inpaint"')
         if self.mode == "text2img" and (self.image or self.strength is not None):
             field = "image" if self.image else "strength"
-            raise InvalidRequest(field=field, message=f"{field} is only used with \"mode\": \"img2img\" or \"inpaint\"")
+            raise InvalidRequest(field=field, message=f'{field} is only used with "mode": "img2img" or "inpaint"')
 
 
 class BatchRequest(StrictRequest):

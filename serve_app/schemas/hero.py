@@ -11,7 +11,9 @@ from serve_app.services.hero.styles import STYLES, TEXT_TREATMENTS
 
 
 class HeroRequest(StrictRequest):
-    url: Annotated[Text, JsonPattern("^[hH][tT][tT][pP][sS]?://")] = Field(min_length=1, max_length=2048, description="The page to make a hero image for (http or https).")
+    url: Annotated[Text, JsonPattern("^[hH][tT][tT][pP][sS]?://")] = Field(
+        min_length=1, max_length=2048, description="The page to make a hero image for (http or https)."
+    )
     style: str = Field(default="auto", description=f"One of: {', '.join(STYLES)}.")
     text_treatment: str = Field(default="none", description=f"One of: {', '.join(TEXT_TREATMENTS)}.")
     webhook_url: str | None = Field(default=None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)

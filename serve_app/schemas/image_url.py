@@ -37,9 +37,7 @@ class ImageQuery(BaseModel):
         "each adds its surcharge.",
     )
     sig: str | None = Field(default=None, description="URL signature, for projects that require one.")
-    exp: int | None = Field(
-        default=None, ge=0, le=2**63 - 1, description="Unix time after which a signed URL expires."
-    )
+    exp: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Unix time after which a signed URL expires.")
 
     @property
     def normalized_prompt(self) -> str:

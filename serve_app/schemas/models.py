@@ -52,9 +52,7 @@ class ModelPublic(BaseModel):
             slug=model.slug,
             name=model.name,
             description=model.description,
-            credits=ModelCredits(
-                per_image=model.credits_per_image, per_megapixel=model.credits_per_megapixel
-            ),
+            credits=ModelCredits(per_image=model.credits_per_image, per_megapixel=model.credits_per_megapixel),
             modes=list(model.modes),
             supports_negative_prompt=model.supports_negative_prompt,
             sizes=ModelSizes(

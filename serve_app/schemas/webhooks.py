@@ -46,10 +46,18 @@ class DeliveryPublic(BaseModel):
     @classmethod
     def of(cls, row: WebhookDelivery) -> "DeliveryPublic":
         return cls(
-            id=row.id, job_id=row.job_id, event=row.event, url=row.url, status=row.status, attempts=row.attempts,
+            id=row.id,
+            job_id=row.job_id,
+            event=row.event,
+            url=row.url,
+            status=row.status,
+            attempts=row.attempts,
             next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
-            last_status_code=row.last_status_code, last_error=row.last_error, created_at=row.created_at,
-            delivered_at=row.delivered_at, payload=json.loads(row.payload),
+            last_status_code=row.last_status_code,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            delivered_at=row.delivered_at,
+            payload=json.loads(row.payload),
         )
 
 

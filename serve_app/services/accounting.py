@@ -40,6 +40,7 @@ LAPSED = "lease expired: the ingress serving this request was lost; refunded"
 def new_admission_id() -> str:
     return f"adm_{secrets.token_hex(12)}"
 
+
 @dataclass(frozen=True)
 class Admission:
     """A request that passed every check and paid; it must end in `succeed` or `fail`, or be
@@ -66,7 +67,9 @@ class Accounting:
         self._job_slot_ttl = timedelta(seconds=config.generation_timeout_s + 60)
         self._live: set[str] = set()
         self._renewer: asyncio.Task | None = None
-        self._group = GroupCommit(db, max_units=config.ledger.group_commit_max_ops) if config.ledger.group_commit else None
+        self._group = (
+            GroupCommit(db, max_units=config.ledger.group_commit_max_ops) if config.ledger.group_commit else None
+        )
 
     def plan_of(self, user: User) -> PlanConfig:
         """The user's plan; Forbidden when suspended or without API access."""
@@ -86,7 +89,8 @@ class Accounting:
         plan = self.plan_of(user)
         if images > plan.max_images_per_request:
             raise InvalidRequest(
-                field="count", message=f"the {plan.name} plan allows at most {plan.max_images_per_request} images per request"
+                field="count",
+                message=f"the {plan.name} plan allows at most {plan.max_images_per_request} images per request",
             )
         now = self._clock.now()
         request_id = new_admission_id()
@@ -99,8 +103,13 @@ class Accounting:
             balance = await credits.try_debit(session, user_id=user.id, cost=cost, request_id=request_id, now=now)
             # Limits before credits: a request over a limit is a 429 even when it is also short.
             status = await check_and_count(
-                session, user_id=user.id, plan=plan, images=images, now=now,
-                request_id=request_id, slot_expires_at=lease,
+                session,
+                user_id=user.id,
+                plan=plan,
+                images=images,
+                now=now,
+                request_id=request_id,
+                slot_expires_at=lease,
             )
             if balance is None:
                 current = await credits.current_balance(session, user_id=user.id)
@@ -109,8 +118,15 @@ class Accounting:
                 raise InsufficientCredits(balance=current, cost=cost)
             await session.execute(
                 insert(UsageRecord).values(
-                    request_id=request_id, correlation_id=correlation_id[:64], user_id=user.id, model=model,
-                    images=images, credits=cost, status="pending", lease_expires_at=lease, created_at=now,
+                    request_id=request_id,
+                    correlation_id=correlation_id[:64],
+                    user_id=user.id,
+                    model=model,
+                    images=images,
+                    credits=cost,
+                    status="pending",
+                    lease_expires_at=lease,
+                    created_at=now,
                 )
             )
             return status
@@ -215,7 +231,9 @@ class Accounting:
             .values(status=status, error=error, finished_at=self._clock.now(), lease_expires_at=None)
         )
         if admission.holds_slot:
-            await session.execute(delete(InflightGeneration).where(InflightGeneration.request_id == admission.request_id))
+            await session.execute(
+                delete(InflightGeneration).where(InflightGeneration.request_id == admission.request_id)
+            )
         return moved.rowcount == 1
 
     async def hand_over(self, admission: Admission, *, session: AsyncSession) -> None:
@@ -257,11 +275,12 @@ class Accounting:
         until = self._clock.now() + self._lease
         async with self._db.write() as session:
             for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
+                chunk = ids[start : start + 500]
                 await session.execute(
                     update(UsageRecord)
                     .where(
-                        UsageRecord.request_id.in_(chunk), UsageRecord.status == "pending",
+                        UsageRecord.request_id.in_(chunk),
+                        UsageRecord.status == "pending",
                         UsageRecord.lease_expires_at.is_not(None),
                     )
                     .values(lease_expires_at=until)

@@ -104,7 +104,9 @@ async def log_in(*, db: Database, config: AppConfig, clock: Clock, name: str, pa
     async with db.read() as session:
         row = (
             await session.exec(
-                select(User, Account).join(Account, Account.user_id == User.id, isouter=True).where(User.name == name.strip())
+                select(User, Account)
+                .join(Account, Account.user_id == User.id, isouter=True)
+                .where(User.name == name.strip())
             )
         ).first()
     user, account = row if row is not None else (None, None)
@@ -135,7 +137,9 @@ async def _reserve_attempt(db: Database, config: AppConfig, *, now, account: str
             (LoginFailure.account, account, config.console.login_failures_per_account),
             (LoginFailure.address, address, config.console.login_failures_per_address),
         ):
-            count, oldest = (await session.exec(select(func.count(), func.min(LoginFailure.at)).where(column == value, since))).one()
+            count, oldest = (
+                await session.exec(select(func.count(), func.min(LoginFailure.at)).where(column == value, since))
+            ).one()
             if count >= limit:
                 retry_after = int((oldest + _WINDOW - now).total_seconds()) + 1
                 raise RateLimited(
@@ -153,4 +157,3 @@ async def change_password(*, db: Database, user: User, current: str, new: str) -
     if not await _verify(account.password_hash, current):
         raise InvalidRequest(field="current_password", message="this is not your current password")
     await set_password(db=db, user_id=user.id, password=new)
-

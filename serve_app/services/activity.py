@@ -70,9 +70,14 @@ async def daily_activity(*, db: Database, user_id: int, clock: Clock, days: int 
 async def ledger_page(*, db: Database, user_id: int, limit: int, offset: int) -> LedgerPage:
     """The user's credit ledger, newest first."""
     async with db.read() as session:
-        total = (await session.exec(select(func.count()).select_from(CreditEntry).where(CreditEntry.user_id == user_id))).one()
+        total = (
+            await session.exec(select(func.count()).select_from(CreditEntry).where(CreditEntry.user_id == user_id))
+        ).one()
         rows = await session.exec(
-            select(CreditEntry).where(CreditEntry.user_id == user_id).order_by(col(CreditEntry.id).desc())
-            .limit(limit).offset(offset)
+            select(CreditEntry)
+            .where(CreditEntry.user_id == user_id)
+            .order_by(col(CreditEntry.id).desc())
+            .limit(limit)
+            .offset(offset)
         )
         return LedgerPage(entries=list(rows), total=total)

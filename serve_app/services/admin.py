@@ -29,8 +29,12 @@ async def search_users(*, db: Database, q: str, limit: int, offset: int) -> User
     async with db.read() as session:
         total = (await session.exec(select(func.count()).select_from(User).where(condition))).one()
         rows = await session.exec(
-            select(User, Account.role).join(Account, Account.user_id == User.id, isouter=True)
-            .where(condition).order_by(col(User.id)).limit(limit).offset(offset)
+            select(User, Account.role)
+            .join(Account, Account.user_id == User.id, isouter=True)
+            .where(condition)
+            .order_by(col(User.id))
+            .limit(limit)
+            .offset(offset)
         )
         return UserPage(users=[UserRow(user=user, role=role or "user") for user, role in rows], total=total)
 

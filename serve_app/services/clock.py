@@ -30,5 +30,7 @@ def seconds_to_next_day(moment: datetime) -> int:
 
 def seconds_to_next_month(moment: datetime) -> int:
     first = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    following = first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
+    following = (
+        first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
+    )
     return max(1, int((following - moment).total_seconds() + 0.999))

@@ -60,9 +60,7 @@ async def refund(session: AsyncSession, *, request_id: str, amount: int | None =
     the debit), at most once. Returns the credits refunded (0 when there was no debit or it was
     already refunded)."""
     debit = (
-        await session.exec(
-            select(CreditEntry).where(CreditEntry.request_id == request_id, CreditEntry.kind == "debit")
-        )
+        await session.exec(select(CreditEntry).where(CreditEntry.request_id == request_id, CreditEntry.kind == "debit"))
     ).first()
     if debit is None:
         return 0
@@ -95,7 +93,9 @@ async def balance(*, db: Database, user_id: int) -> int:
 async def ledger_sum(*, db: Database, user_id: int) -> int:
     async with db.read() as session:
         total = (
-            await session.exec(select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(CreditEntry.user_id == user_id))
+            await session.exec(
+                select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(CreditEntry.user_id == user_id)
+            )
         ).one()
     return int(total)
 
@@ -104,9 +104,6 @@ async def history(*, db: Database, user_id: int, limit: int = 100) -> list[Credi
     """Newest first."""
     async with db.read() as session:
         rows = await session.exec(
-            select(CreditEntry)
-            .where(CreditEntry.user_id == user_id)
-            .order_by(CreditEntry.id.desc())
-            .limit(limit)
+            select(CreditEntry).where(CreditEntry.user_id == user_id).order_by(CreditEntry.id.desc()).limit(limit)
         )
         return list(rows)

@@ -16,7 +16,6 @@ from serve_app.schemas.generate import (
     BatchData,
     BatchRequest,
     GenerateData,
-    GeneratedImage,
     GenerateRequest,
     StorageInfo,
 )
@@ -43,7 +42,6 @@ from serve_app.services.upscale import Hires, hires_plan, resolve_upscaler
 from serve_app.services.variants import PromptVariant
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.base import ObjectStore
-
 
 # A request's input images, loaded (fetched, decoded, checked) only once it is admitted: its
 # params in, the same params carrying the clean inputs out.
@@ -258,8 +256,14 @@ class GenerationService:
             for p, result, verdict in zip(params, results, verdicts):
                 result = screen(result, verdict)
                 image = await publish(
-                    result, params=p, model=model.slug, user_id=user.id, request_id=context.request_id,
-                    store=self._store, enabled=enabled, verdict=verdict,
+                    result,
+                    params=p,
+                    model=model.slug,
+                    user_id=user.id,
+                    request_id=context.request_id,
+                    store=self._store,
+                    enabled=enabled,
+                    verdict=verdict,
                 )
                 if image.key is not None:
                     stored_keys.append(image.key)
@@ -273,4 +277,3 @@ class GenerationService:
             await asyncio.shield(discard_images(self._store, stored_keys))
             raise
         return published
-

@@ -23,14 +23,10 @@ async def _timed(check: Callable[[], Awaitable[None]]) -> ComponentHealth:
         status, detail = "error", f"no answer within {CHECK_TIMEOUT_S:g} s"
     except Exception as exc:
         status, detail = "error", f"{type(exc).__name__}: {exc}"[:300]
-    return ComponentHealth(
-        status=status, detail=detail, latency_ms=round((time.perf_counter() - started) * 1000, 1)
-    )
+    return ComponentHealth(status=status, detail=detail, latency_ms=round((time.perf_counter() - started) * 1000, 1))
 
 
-async def check_health(
-    *, config: AppConfig, db: Database, store: ObjectStore, models: ModelClient
-) -> HealthData:
+async def check_health(*, config: AppConfig, db: Database, store: ObjectStore, models: ModelClient) -> HealthData:
     """Checks every component concurrently; degraded when any fails."""
     checks: dict[str, Callable[[], Awaitable[None]]] = {"database": db.check, "storage": store.check}
     for model in config.models:

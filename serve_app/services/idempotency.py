@@ -109,8 +109,15 @@ class IdempotencyKeys:
                 if row.locked_until > now:
                     raise IdempotencyKeyInUse(retry_after=1)
             if row is None:
-                row = IdempotencyKey(user_id=user_id, key=key, fingerprint=fingerprint, expires_at=now + self._ttl,
-                                     status="running", claim=claim.claim, locked_until=now + self._lease)
+                row = IdempotencyKey(
+                    user_id=user_id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    expires_at=now + self._ttl,
+                    status="running",
+                    claim=claim.claim,
+                    locked_until=now + self._lease,
+                )
                 session.add(row)
                 await session.flush()
                 return claim
@@ -127,8 +134,12 @@ class IdempotencyKeys:
             await session.execute(
                 update(IdempotencyKey)
                 .where(*self._held(claim))
-                .values(status="completed", response_status=response.status_code, response_body=response.body,
-                        content_type=response.content_type)
+                .values(
+                    status="completed",
+                    response_status=response.status_code,
+                    response_body=response.body,
+                    content_type=response.content_type,
+                )
             )
 
     async def release(self, claim: KeyClaim) -> None:

@@ -88,7 +88,14 @@ def origin_of(url: str | None) -> str | None:
 
 class ImageUrlService:
     def __init__(
-        self, *, db: Database, store: ObjectStore, clock: Clock, accounting: Accounting, chains: ModelChains, cache: ImageCache
+        self,
+        *,
+        db: Database,
+        store: ObjectStore,
+        clock: Clock,
+        accounting: Accounting,
+        chains: ModelChains,
+        cache: ImageCache,
     ):
         self._db = db
         self._store = store
@@ -118,8 +125,13 @@ class ImageUrlService:
             return self._answer(made, hit=False, fixed=query.seed is not None, started=started)
         target = f"route:{query.route}" if query.route else f"model:{chain[0].slug}"
         key = cache_key(
-            project_id=project.id, target=target, prompt=query.normalized_prompt,
-            aspect_ratio=query.aspect_ratio, seed=query.seed, fmt=query.format, adapters=adapters,
+            project_id=project.id,
+            target=target,
+            prompt=query.normalized_prompt,
+            aspect_ratio=query.aspect_ratio,
+            seed=query.seed,
+            fmt=query.format,
+            adapters=adapters,
         )
         while True:
             shared = self._shared.get(key)
@@ -133,8 +145,14 @@ class ImageUrlService:
                         continue
                     metrics.record_cache_lookup(hit=True)
                     return ImageAnswer(
-                        data=stored.data, content_type=found.content_type, etag=found.etag, model=found.model,
-                        cache_hit=True, credits=0, elapsed_ms=_ms_since(started), fixed=True,
+                        data=stored.data,
+                        content_type=found.content_type,
+                        etag=found.etag,
+                        model=found.model,
+                        cache_hit=True,
+                        credits=0,
+                        elapsed_ms=_ms_since(started),
+                        fixed=True,
                         verdict=Verdict(nsfw=found.nsfw, blocked=found.blocked),
                     )
                 # Checked again: another request on this replica may have started it meanwhile.
@@ -200,9 +218,16 @@ class ImageUrlService:
                 await self._cache.forget(key, storage_key=found.storage_key)
                 continue
             return _Generated(
-                data=stored.data, content_type=found.content_type, etag=found.etag, model=found.model,
-                seed=found.seed, storage_key=found.storage_key, credits=0, generation_ms=found.generation_ms or 0,
-                cached=True, verdict=Verdict(nsfw=found.nsfw, blocked=found.blocked),
+                data=stored.data,
+                content_type=found.content_type,
+                etag=found.etag,
+                model=found.model,
+                seed=found.seed,
+                storage_key=found.storage_key,
+                credits=0,
+                generation_ms=found.generation_ms or 0,
+                cached=True,
+                verdict=Verdict(nsfw=found.nsfw, blocked=found.blocked),
             )
         try:
             made = await generate()
@@ -213,9 +238,15 @@ class ImageUrlService:
             await asyncio.shield(self._cache.abandon(found, error=getattr(exc, "message", type(exc).__name__)))
             raise
         await self._cache.complete(
-            found, storage_key=made.storage_key, content_type=made.content_type, etag=made.etag,
-            model=made.model, seed=made.seed, generation_ms=made.generation_ms,
-            nsfw=made.verdict.nsfw, blocked=made.verdict.blocked,
+            found,
+            storage_key=made.storage_key,
+            content_type=made.content_type,
+            etag=made.etag,
+            model=made.model,
+            seed=made.seed,
+            generation_ms=made.generation_ms,
+            nsfw=made.verdict.nsfw,
+            blocked=made.verdict.blocked,
         )
         return made
 
@@ -228,7 +259,10 @@ class ImageUrlService:
         seed = seed_or_random(query.seed)
         first = query.to_params(chain[0], seed=seed)
         admission = await self._accounting.admit(
-            user=owner, correlation_id=request_id, model=chain[0].slug, images=1,
+            user=owner,
+            correlation_id=request_id,
+            model=chain[0].slug,
+            images=1,
             cost=chain[0].credit_cost(width=first.width, height=first.height, adapters=[s for s, _ in first.adapters]),
         )
         started = time.monotonic()
@@ -238,8 +272,13 @@ class ImageUrlService:
             verdict = Verdict.of(served.model, served.result)
             result = screen(served.result, verdict)
             image = await publish(
-                result, params=served.params, model=served.model.slug, user_id=owner.id, request_id=request_id,
-                store=self._store, verdict=verdict,
+                result,
+                params=served.params,
+                model=served.model.slug,
+                user_id=owner.id,
+                request_id=request_id,
+                store=self._store,
+                verdict=verdict,
             )
             withheld = admission.cost if verdict.blocked else 0
             await self._accounting.succeed(admission, records=[image.row], refund=withheld)
@@ -247,16 +286,28 @@ class ImageUrlService:
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))
             raise
         return _Generated(
-            data=result.image, content_type=result.content_type, etag=strong_etag(result.image),
-            model=served.model.slug, seed=seed, storage_key=image.key,
-            credits=0 if verdict.blocked else admission.cost, generation_ms=generation_ms, verdict=verdict,
+            data=result.image,
+            content_type=result.content_type,
+            etag=strong_etag(result.image),
+            model=served.model.slug,
+            seed=seed,
+            storage_key=image.key,
+            credits=0 if verdict.blocked else admission.cost,
+            generation_ms=generation_ms,
+            verdict=verdict,
         )
 
     @staticmethod
     def _answer(made: _Generated, *, hit: bool, fixed: bool, started: float) -> ImageAnswer:
         return ImageAnswer(
-            data=made.data, content_type=made.content_type, etag=made.etag, model=made.model,
-            cache_hit=hit, credits=0 if hit else made.credits, elapsed_ms=_ms_since(started), fixed=fixed,
+            data=made.data,
+            content_type=made.content_type,
+            etag=made.etag,
+            model=made.model,
+            cache_hit=hit,
+            credits=0 if hit else made.credits,
+            elapsed_ms=_ms_since(started),
+            fixed=fixed,
             verdict=made.verdict,
         )
 

@@ -102,7 +102,9 @@ class ImageCache:
         try:
             async with self._db.write() as session:
                 if not exists:
-                    session.add(CachedImage(key=key, project_id=project_id, status="pending", lease_expires_at=lease_until))
+                    session.add(
+                        CachedImage(key=key, project_id=project_id, status="pending", lease_expires_at=lease_until)
+                    )
                     await session.flush()
                     return Claim(key)
                 taken = await session.execute(
@@ -139,9 +141,17 @@ class ImageCache:
                 update(CachedImage)
                 .where(CachedImage.key == claim.key)
                 .values(
-                    status="ready", storage_key=storage_key, content_type=content_type, etag=etag,
-                    model=model, seed=seed, generation_ms=generation_ms, error=None, updated_at=utcnow(),
-                    nsfw=nsfw, blocked=blocked,
+                    status="ready",
+                    storage_key=storage_key,
+                    content_type=content_type,
+                    etag=etag,
+                    model=model,
+                    seed=seed,
+                    generation_ms=generation_ms,
+                    error=None,
+                    updated_at=utcnow(),
+                    nsfw=nsfw,
+                    blocked=blocked,
                 )
             )
 

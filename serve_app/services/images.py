@@ -18,8 +18,11 @@ async def list_images(*, db: Database, store: ObjectStore, user: User, limit: in
     async with db.read() as session:
         total = (await session.exec(select(func.count()).select_from(Image).where(_stored_by(user)))).one()
         rows = await session.exec(
-            select(Image).where(_stored_by(user)).order_by(col(Image.created_at).desc(), col(Image.id))
-            .limit(limit).offset(offset)
+            select(Image)
+            .where(_stored_by(user))
+            .order_by(col(Image.created_at).desc(), col(Image.id))
+            .limit(limit)
+            .offset(offset)
         )
         images = [ImagePublic.from_row(row, url=store.url(row.storage_key)) for row in rows]
     return ImageList(images=images, total=total, limit=limit, offset=offset)

@@ -53,7 +53,7 @@ def decode_data_url(url: str, *, field: str = "image") -> bytes:
     match = _DATA_URL.match(url)
     if match is None:
         raise InvalidRequest(field=field, message="a data: URL must be base64, e.g. data:image/png;base64,...")
-    payload = url[match.end():]
+    payload = url[match.end() :]
     if len(payload) > (MAX_INPUT_BYTES // 3 + 1) * 4:
         raise InvalidRequest(field=field, message=f"the image is larger than {MAX_INPUT_BYTES // 2**20} MiB")
     try:

@@ -42,9 +42,19 @@ class JobService:
 
     def _public(self, job: Job) -> JobPublic:
         return JobPublic(
-            job_id=job.id, kind=job.kind, status=job.status, attempt=job.attempt, max_attempts=job.max_attempts,
+            job_id=job.id,
+            kind=job.kind,
+            status=job.status,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
             progress=JobProgress(stage=job.stage, step=job.progress_step, total=job.progress_total),
-            url_id=job.url_id, style=job.style, style_used=job.style_used, prompt=job.prompt,
-            image_url=self._store.url(job.storage_key) if job.storage_key else None, error=job.error,
-            created_at=job.created_at, updated_at=job.updated_at, completed_at=job.completed_at,
+            url_id=job.url_id,
+            style=job.style,
+            style_used=job.style_used,
+            prompt=job.prompt,
+            image_url=self._store.url(job.storage_key) if job.storage_key else None,
+            error=job.error,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            completed_at=job.completed_at,
         )

@@ -87,7 +87,14 @@ def plan_has_quota(plan: PlanConfig) -> bool:
 
 
 async def check_and_count(
-    session: AsyncSession, *, user_id: int, plan: PlanConfig, images: int, now: datetime, request_id: str, slot_expires_at: datetime
+    session: AsyncSession,
+    *,
+    user_id: int,
+    plan: PlanConfig,
+    images: int,
+    now: datetime,
+    request_id: str,
+    slot_expires_at: datetime,
 ) -> RateLimitStatus:
     """Raises RateLimited when admitting one request of `images` would break a limit; otherwise
     records it in the counters, and in the window and the in-flight set when the plan limits
@@ -109,9 +116,9 @@ async def check_and_count(
     if plan.max_concurrent is not None:
         running = (
             await session.execute(
-                select(func.count()).select_from(InflightGeneration).where(
-                    InflightGeneration.user_id == user_id, InflightGeneration.expires_at > now
-                )
+                select(func.count())
+                .select_from(InflightGeneration)
+                .where(InflightGeneration.user_id == user_id, InflightGeneration.expires_at > now)
             )
         ).scalar_one()
         if running >= plan.max_concurrent:
@@ -122,7 +129,9 @@ async def check_and_count(
             )
         # Expired in-flight rows are dead weight; drop this user's as we go.
         await session.execute(
-            delete(InflightGeneration).where(InflightGeneration.user_id == user_id, InflightGeneration.expires_at <= now)
+            delete(InflightGeneration).where(
+                InflightGeneration.user_id == user_id, InflightGeneration.expires_at <= now
+            )
         )
         await session.execute(
             insert(InflightGeneration).values(request_id=request_id, user_id=user_id, expires_at=slot_expires_at)

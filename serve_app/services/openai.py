@@ -80,7 +80,9 @@ class OpenAIImagesService:
             # Previews are drawn before the checker sees the image: a model that withholds images shows none.
             params = replace(params, preview_every=0)
         shape = {
-            "size": f"{params.width}x{params.height}", "quality": request.quality, "output_format": params.output_format
+            "size": f"{params.width}x{params.height}",
+            "quality": request.quality,
+            "output_format": params.output_format,
         }
         previews: asyncio.Queue[ImageGenPartialImageEvent] = asyncio.Queue()
         made = 0
@@ -111,7 +113,9 @@ class OpenAIImagesService:
                     preview.cancel()
             (image,) = run.result()
             yield ImageGenCompletedEvent(
-                b64_json=base64.b64encode(image.result.image).decode(), created_at=int(time.time()), **shape,
+                b64_json=base64.b64encode(image.result.image).decode(),
+                created_at=int(time.time()),
+                **shape,
                 **_safety(image),
             )
         finally:
@@ -159,7 +163,8 @@ class OpenAIImagesService:
         # Admission checks this too, but as the native `count`; OpenAI clients need `n` named.
         if n > plan.max_images_per_request:
             raise InvalidRequest(
-                field="n", message=f"the {plan.name} plan allows at most {plan.max_images_per_request} images per request"
+                field="n",
+                message=f"the {plan.name} plan allows at most {plan.max_images_per_request} images per request",
             )
 
 

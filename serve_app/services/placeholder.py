@@ -19,7 +19,9 @@ _STEPS = 16
 
 
 def _ramp(target: tuple[int, int, int]) -> list[int]:
-    return [round(b + (t - b) * i / (_STEPS - 1)) for i in range(_STEPS) for b, t in zip(_BACKGROUND, target, strict=True)]
+    return [
+        round(b + (t - b) * i / (_STEPS - 1)) for i in range(_STEPS) for b, t in zip(_BACKGROUND, target, strict=True)
+    ]
 
 
 _PALETTE = _ramp(_TEXT) + _ramp(_ACCENT)

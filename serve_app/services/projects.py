@@ -112,14 +112,12 @@ async def own_project(*, db: Database, user: User, slug: str) -> Project:
     return project
 
 
-async def update_project(
-    *, db: Database, project: Project, origins: Sequence[str], require_signature: bool
-) -> Project:
+async def update_project(*, db: Database, project: Project, origins: Sequence[str], require_signature: bool) -> Project:
     allowed = " ".join(normalize_origin(origin) for origin in origins)
     async with db.write() as session:
         await session.execute(
-            update(Project).where(Project.id == project.id).values(
-                allowed_origins=allowed, require_signature=require_signature
-            )
+            update(Project)
+            .where(Project.id == project.id)
+            .values(allowed_origins=allowed, require_signature=require_signature)
         )
     return project.model_copy(update={"allowed_origins": allowed, "require_signature": require_signature})

@@ -69,14 +69,17 @@ class ServerSettings:
         async with self._db.write() as session:
             upsert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
             statement = upsert(ServerSetting).values(values)
-            await session.execute(
-                statement.on_conflict_do_update(index_elements=[ServerSetting.name], set_=values)
-            )
+            await session.execute(statement.on_conflict_do_update(index_elements=[ServerSetting.name], set_=values))
         logger.info(
             "audit: admin %r (user %s) turned server storage %s (was %s)",
-            admin.name, admin.id, _word(enabled), _word(before.enabled),
+            admin.name,
+            admin.id,
+            _word(enabled),
+            _word(before.enabled),
         )
-        self._storage = ServerStorage(enabled=enabled, configured=self._configured, changed_by=admin.name, changed_at=now)
+        self._storage = ServerStorage(
+            enabled=enabled, configured=self._configured, changed_by=admin.name, changed_at=now
+        )
         self._read_at = now
         return self._storage
 
@@ -91,7 +94,9 @@ class ServerSettings:
         if row is None:
             return ServerStorage(enabled=self._configured, configured=self._configured)
         return ServerStorage(
-            enabled=json.loads(row.value), configured=self._configured, changed_by=row.updated_by,
+            enabled=json.loads(row.value),
+            configured=self._configured,
+            changed_by=row.updated_by,
             changed_at=row.updated_at,
         )
 

@@ -44,8 +44,11 @@ async def open_session(*, db: Database, clock: Clock, user_id: int, ttl: timedel
         await session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))
         session.add(
             ConsoleSession(
-                token_hash=_digest(opened.token), user_id=user_id, csrf_token=opened.csrf_token,
-                created_at=now, expires_at=now + ttl,
+                token_hash=_digest(opened.token),
+                user_id=user_id,
+                csrf_token=opened.csrf_token,
+                created_at=now,
+                expires_at=now + ttl,
             )
         )
     return opened

@@ -3,8 +3,8 @@
 from serve_app.config import PlanConfig
 from serve_app.db.models import User
 from serve_app.db.session import Database
-from serve_app.schemas.generate import StorageInfo
 from serve_app.schemas.account import SettingsData, SettingsUpdate
+from serve_app.schemas.generate import StorageInfo
 from serve_app.services.server_settings import ServerSettings
 from serve_app.services.users import set_storage_enabled
 

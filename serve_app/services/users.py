@@ -38,7 +38,9 @@ async def create_user(*, db: Database, config: AppConfig, name: str, plan: str |
         await session.flush()
         if plan_config.initial_credits:
             session.add(
-                CreditEntry(user_id=user.id, kind="grant", amount=plan_config.initial_credits, note=f"{plan_slug} plan start")
+                CreditEntry(
+                    user_id=user.id, kind="grant", amount=plan_config.initial_credits, note=f"{plan_slug} plan start"
+                )
             )
         key = generate_key()
         session.add(ApiKey(user_id=user.id, prefix=key.prefix, key_hash=key.key_hash))

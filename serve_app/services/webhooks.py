@@ -76,7 +76,8 @@ class WebhookService:
         `job.failed`. Inline `data:` images are left out; stored images are sent as URLs."""
         results = [
             {
-                "index": index, "success": item.success,
+                "index": index,
+                "success": item.success,
                 "images": [i.image for i in item.images or [] if not i.image.startswith("data:")],
                 "error": item.error.model_dump(exclude_none=True) if item.error else None,
             }
@@ -85,8 +86,13 @@ class WebhookService:
         event = deliveries.COMPLETED if all(item.success for item in data.results) else deliveries.FAILED
         async with self._db.write() as session:
             deliveries.enqueue(
-                session, user_id=user.id, job_id=request_id, url=url, event=event,
-                data={"request_id": request_id, "kind": "batch", "results": results}, now=self._clock.now(),
+                session,
+                user_id=user.id,
+                job_id=request_id,
+                url=url,
+                event=event,
+                data={"request_id": request_id, "kind": "batch", "results": results},
+                now=self._clock.now(),
             )
 
     async def deliveries(self, *, user: User, job_id: str | None, limit: int, offset: int) -> DeliveryList:

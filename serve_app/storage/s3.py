@@ -50,7 +50,12 @@ class S3ObjectStore:
         if not is_valid_key(key):
             raise ValueError(f"not an object key: {key!r}")
         await self._call(
-            f"put {key}", self._client.put_object, self._bucket, key, io.BytesIO(data), len(data),
+            f"put {key}",
+            self._client.put_object,
+            self._bucket,
+            key,
+            io.BytesIO(data),
+            len(data),
             content_type=content_type,
         )
 

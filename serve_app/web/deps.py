@@ -65,7 +65,9 @@ async def require_admin(console: ConsoleSessionDep) -> ActiveSession:
     return console
 
 
-async def check_admin_csrf(request: Request, console: Annotated[ActiveSession, Depends(require_admin)]) -> ActiveSession:
+async def check_admin_csrf(
+    request: Request, console: Annotated[ActiveSession, Depends(require_admin)]
+) -> ActiveSession:
     return await check_csrf(request, console)
 
 

@@ -22,6 +22,7 @@ def _self_only(page: HTMLResponse) -> HTMLResponse:
     page.headers["Content-Security-Policy"] = DOCS_POLICY
     return page
 
+
 router = APIRouter(include_in_schema=False)
 
 

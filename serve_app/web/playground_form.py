@@ -14,8 +14,18 @@ from serve_app.schemas.validation import invalid_request
 
 # Form fields passed to GenerateRequest as they are; empty ones mean "the model's default".
 _GENERATE_FIELDS = (
-    "prompt", "negative_prompt", "model", "aspect_ratio", "width", "height", "count", "seed",
-    "num_inference_steps", "guidance_scale", "output_format", "strength",
+    "prompt",
+    "negative_prompt",
+    "model",
+    "aspect_ratio",
+    "width",
+    "height",
+    "count",
+    "seed",
+    "num_inference_steps",
+    "guidance_scale",
+    "output_format",
+    "strength",
 )
 _UPSCALE_FIELDS = ("prompt", "model", "scale", "num_inference_steps", "seed", "output_format")
 # The API's JSON bodies are strictly typed (a string is never a number there); a form sends text.

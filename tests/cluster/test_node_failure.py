@@ -94,16 +94,23 @@ async def test_requests_survive_a_worker_node_dying_and_replicas_recover(cluster
         tmp_dir=str(tmp_path),
         model_cache_dir=str(model_cache_dir),
         public_base_url=base_url,
-        models=[tiny_model_entry(deployment={
-            "num_replicas": 2,
-            "max_ongoing_requests": 16,
-            # One model-node resource per node and per replica: two replicas, two different nodes.
-            "ray_actor_options": {"num_cpus": 0, "resources": {MODEL_NODE: 1}},
-            "health_check_period_s": 1,
-            "health_check_timeout_s": 5,
-        })],
-        ingress={"num_replicas": 1, "max_ongoing_requests": 256,
-                 "ray_actor_options": {"num_cpus": 0, "resources": {"pixelray-head": 0.5}}},
+        models=[
+            tiny_model_entry(
+                deployment={
+                    "num_replicas": 2,
+                    "max_ongoing_requests": 16,
+                    # One model-node resource per node and per replica: two replicas, two different nodes.
+                    "ray_actor_options": {"num_cpus": 0, "resources": {MODEL_NODE: 1}},
+                    "health_check_period_s": 1,
+                    "health_check_timeout_s": 5,
+                }
+            )
+        ],
+        ingress={
+            "num_replicas": 1,
+            "max_ongoing_requests": 256,
+            "ray_actor_options": {"num_cpus": 0, "resources": {"pixelray-head": 0.5}},
+        },
     )
     # One machine: a proxy per node would fight over the port, so only the head proxies.
     serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})

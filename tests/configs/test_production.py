@@ -130,7 +130,10 @@ def test_production_database_base_url_and_minio_keys_come_from_the_environment(a
     config = apply_environment(parse_app_config(app_args), settings)
     assert config.database_url == url
     assert config.public_base_url == "https://img.example.org"
-    assert config.storage.backend == "s3" and (config.storage.s3.access_key, config.storage.s3.secret_key) == ("ak", "sk")
+    assert config.storage.backend == "s3" and (config.storage.s3.access_key, config.storage.s3.secret_key) == (
+        "ak",
+        "sk",
+    )
     assert config.migrate_on_start is False
 
 

@@ -20,8 +20,12 @@ def test_building_twice_gives_identical_files(tmp_path, model_cache_dir):
     again = builtin_model_path("tiny-sd", tmp_path)
     first = digests(builtin_model_path("tiny-sd", model_cache_dir))
     assert digests(again) == first
-    assert {"unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors",
-            "text_encoder/model.safetensors", "model_index.json"} <= set(first)
+    assert {
+        "unet/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+        "text_encoder/model.safetensors",
+        "model_index.json",
+    } <= set(first)
 
 
 def test_a_built_model_is_reused_not_rebuilt(model_cache_dir):

@@ -82,9 +82,7 @@ def png_bytes(size: tuple[int, int] = (40, 24), color: tuple[int, int, int] = (2
 
 
 def img2img(seed: int = 1, init_image: bytes | None = None, **overrides) -> GenerationParams:
-    return params(
-        seed=seed, mode="img2img", init_image=png_bytes() if init_image is None else init_image, **overrides
-    )
+    return params(seed=seed, mode="img2img", init_image=png_bytes() if init_image is None else init_image, **overrides)
 
 
 def test_img2img_shares_the_loaded_weights(backend):
@@ -97,7 +95,9 @@ def test_img2img_resizes_the_input_to_the_requested_size(backend):
 
 
 def test_img2img_depends_on_the_input_image(backend):
-    red, blue = backend.generate([img2img(strength=0.5), img2img(init_image=png_bytes(color=(0, 0, 255)), strength=0.5)])
+    red, blue = backend.generate(
+        [img2img(strength=0.5), img2img(init_image=png_bytes(color=(0, 0, 255)), strength=0.5)]
+    )
     assert red.image != blue.image
 
 
@@ -189,8 +189,6 @@ def test_a_call_with_one_caller_left_runs_to_the_end(backend):
 
 def test_inputs_abandoned_before_their_call_never_run(backend):
     started = backend.steps_run
-    results = backend.generate(
-        [params(seed=1), params(seed=2, size=96)], abandoned=lambda i: i == 1
-    )
+    results = backend.generate([params(seed=1), params(seed=2, size=96)], abandoned=lambda i: i == 1)
     assert results[0].seed == 1 and isinstance(results[1], GenerationAbandoned)
     assert backend.steps_run - started == 2

@@ -53,8 +53,15 @@ def centre_mask(margin: int = 0) -> np.ndarray:
 
 def inpaint(seed: int = 1, **overrides) -> GenerationParams:
     values = dict(
-        prompt="a red door", width=SIZE, height=SIZE, num_inference_steps=2, guidance_scale=5.0, seed=seed,
-        mode="inpaint", strength=1.0, init_image=png(gradient()),
+        prompt="a red door",
+        width=SIZE,
+        height=SIZE,
+        num_inference_steps=2,
+        guidance_scale=5.0,
+        seed=seed,
+        mode="inpaint",
+        strength=1.0,
+        init_image=png(gradient()),
         mask_image=png(Image.fromarray(centre_mask().astype(np.uint8) * 255, mode="L")),
     )
     values.update(overrides)
@@ -90,7 +97,12 @@ def test_an_undecodable_mask_fails_that_request_alone(inpainter):
 
 def text2img(seed: int = 3, adapters: tuple = ()) -> GenerationParams:
     return GenerationParams(
-        prompt="a fox", width=SIZE, height=SIZE, num_inference_steps=2, guidance_scale=5.0, seed=seed,
+        prompt="a fox",
+        width=SIZE,
+        height=SIZE,
+        num_inference_steps=2,
+        guidance_scale=5.0,
+        seed=seed,
         adapters=adapters,
     )
 
@@ -141,8 +153,15 @@ def upscaler(model_cache_dir):
 
 def upscale(scale: int, input_size=(40, 24), **overrides) -> GenerationParams:
     values = dict(
-        prompt="", width=input_size[0] * scale, height=input_size[1] * scale, num_inference_steps=2,
-        guidance_scale=5.0, seed=1, mode="upscale", init_image=png(gradient().resize(input_size)), scale=scale,
+        prompt="",
+        width=input_size[0] * scale,
+        height=input_size[1] * scale,
+        num_inference_steps=2,
+        guidance_scale=5.0,
+        seed=1,
+        mode="upscale",
+        init_image=png(gradient().resize(input_size)),
+        scale=scale,
     )
     values.update(overrides)
     return GenerationParams(**values)
@@ -155,10 +174,12 @@ def test_an_upscale_is_scale_times_wider_and_taller(upscaler, scale):
 
 
 def test_an_upscale_follows_its_input(upscaler):
-    red, blue = upscaler.generate([
-        upscale(4, init_image=png(Image.new("RGB", (40, 24), (255, 0, 0)))),
-        upscale(4, init_image=png(Image.new("RGB", (40, 24), (0, 0, 255)))),
-    ])
+    red, blue = upscaler.generate(
+        [
+            upscale(4, init_image=png(Image.new("RGB", (40, 24), (255, 0, 0)))),
+            upscale(4, init_image=png(Image.new("RGB", (40, 24), (0, 0, 255)))),
+        ]
+    )
     assert red.image != blue.image
 
 
@@ -166,8 +187,9 @@ def test_each_step_of_each_request_is_reported_with_previews_when_due(model_cach
     backend = backend_for("builtin:tiny-sd", model_cache_dir)
     heard = []
     batch = [
-        GenerationParams(prompt="a", width=SIZE, height=SIZE, num_inference_steps=4, guidance_scale=5.0, seed=1,
-                         preview_every=2),
+        GenerationParams(
+            prompt="a", width=SIZE, height=SIZE, num_inference_steps=4, guidance_scale=5.0, seed=1, preview_every=2
+        ),
         GenerationParams(prompt="b", width=SIZE, height=SIZE, num_inference_steps=4, guidance_scale=5.0, seed=2),
     ]
 

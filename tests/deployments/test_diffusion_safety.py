@@ -15,6 +15,7 @@ from deployments.diffusion.safety import (
     StandInSafetyChecker,
     load_safety_checker,
 )
+
 # `backend` is that module's fixture (tiny-sd, no checker), shared rather than loaded again.
 from tests.deployments.test_diffusion_backend import backend, params  # noqa: F401
 from tests.deployments.test_diffusion_capabilities import backend_for
@@ -41,9 +42,15 @@ def tiny_checker(target: Path, *, threshold: float) -> Path:
         checker.special_care_embeds_weights.fill_(threshold)
     checker.save_pretrained(target)
     extractor = {
-        "feature_extractor_type": "CLIPFeatureExtractor", "do_resize": True, "size": 32, "resample": 3,
-        "do_center_crop": True, "crop_size": 32, "do_normalize": True,
-        "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+        "feature_extractor_type": "CLIPFeatureExtractor",
+        "do_resize": True,
+        "size": 32,
+        "resample": 3,
+        "do_center_crop": True,
+        "crop_size": 32,
+        "do_normalize": True,
+        "image_mean": [0.48145466, 0.4578275, 0.40821073],
+        "image_std": [0.26862954, 0.26130258, 0.27577711],
     }
     (target / "preprocessor_config.json").write_text(json.dumps(extractor))
     return target

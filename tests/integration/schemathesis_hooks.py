@@ -32,8 +32,14 @@ def _is_int(value: Any) -> bool:
 
 
 def _cheap_item(body: dict) -> None:
-    for field, cap in (("width", MAX_SIDE), ("height", MAX_SIDE), ("num_inference_steps", MAX_STEPS),
-                       ("steps", MAX_STEPS), ("count", MAX_IMAGES), ("n", MAX_IMAGES)):
+    for field, cap in (
+        ("width", MAX_SIDE),
+        ("height", MAX_SIDE),
+        ("num_inference_steps", MAX_STEPS),
+        ("steps", MAX_STEPS),
+        ("count", MAX_IMAGES),
+        ("n", MAX_IMAGES),
+    ):
         # Only valid values are capped: out-of-range ones must still reach the server as sent.
         if _is_int(body.get(field)) and cap < body[field] <= 256:
             body[field] = cap

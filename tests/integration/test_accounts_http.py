@@ -112,7 +112,10 @@ async def test_rejected_requests_leave_the_balance_unchanged(serve_app, api):
     broke_id, broke_key = await user_with_key(serve_app.db, plan="broke")
     response = await api.post("/api/v1/generate", json={"prompt": "a"}, headers=auth(broke_key))
     assert response.status_code == 402
-    assert response.json()["error"]["message"] == "this request costs 1 credits and the balance is 0; add credits and retry"
+    assert (
+        response.json()["error"]["message"]
+        == "this request costs 1 credits and the balance is 0; add credits and retry"
+    )
     assert await balance_of(serve_app, broke_id) == 0
 
 

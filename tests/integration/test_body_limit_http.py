@@ -13,7 +13,9 @@ pytestmark = pytest.mark.serve
 MIB = 1024 * 1024
 
 
-async def answer_to_headers(base_url: str, path: str, *, content_length: int, authorization: str = "") -> tuple[int, str]:
+async def answer_to_headers(
+    base_url: str, path: str, *, content_length: int, authorization: str = ""
+) -> tuple[int, str]:
     """Sends only the request head, declaring `content_length` body bytes, and returns the status
     line's code and the raw answer: the server must answer without waiting for the body."""
     parts = urlsplit(base_url)

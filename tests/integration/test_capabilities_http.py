@@ -15,7 +15,7 @@ from PIL import Image
 from serve_app.services import credits
 from serve_app.services.signing import signed_query
 from tests.factories import project_with_owner, user_with_key
-from tests.integration.test_metrics_http import scrape, total
+from tests.integration.test_metrics_http import scrape
 
 pytestmark = pytest.mark.serve
 SIZE = 64
@@ -48,7 +48,7 @@ def gradient() -> Image.Image:
 def square(margin: int = 0) -> np.ndarray:
     """The centred half-size square to redraw, grown by `margin` pixels each way."""
     mask = np.zeros((SIZE, SIZE), dtype=bool)
-    mask[SIZE // 4 - margin: 3 * SIZE // 4 + margin, SIZE // 4 - margin: 3 * SIZE // 4 + margin] = True
+    mask[SIZE // 4 - margin : 3 * SIZE // 4 + margin, SIZE // 4 - margin : 3 * SIZE // 4 + margin] = True
     return mask
 
 
@@ -72,8 +72,14 @@ async def test_native_inpaint_redraws_the_white_area_only(api, account):
     mask = Image.fromarray(square().astype(np.uint8) * 255, mode="L")
     response = await api.post(
         "/api/v1/generate",
-        json={"prompt": "a red door", "model": "tiny-inpaint", "mode": "inpaint", "image": data_url(gradient()),
-              "mask": data_url(mask), "seed": 3},
+        json={
+            "prompt": "a red door",
+            "model": "tiny-inpaint",
+            "mode": "inpaint",
+            "image": data_url(gradient()),
+            "mask": data_url(mask),
+            "seed": 3,
+        },
         headers=auth(key),
     )
 
@@ -86,8 +92,13 @@ async def test_a_mask_of_another_size_is_a_400_on_mask_and_charges_nothing(serve
     user_id, key = account
     response = await api.post(
         "/api/v1/generate",
-        json={"prompt": "a", "model": "tiny-inpaint", "mode": "inpaint", "image": data_url(gradient()),
-              "mask": data_url(Image.new("L", (32, 32), 255))},
+        json={
+            "prompt": "a",
+            "model": "tiny-inpaint",
+            "mode": "inpaint",
+            "image": data_url(gradient()),
+            "mask": data_url(Image.new("L", (32, 32), 255)),
+        },
         headers=auth(key),
     )
 
@@ -130,7 +141,9 @@ async def test_without_a_mask_the_images_own_transparency_is_the_mask(serve_app,
     rgba.putalpha(Image.fromarray(np.where(square(), 0, 255).astype(np.uint8), mode="L"))
     result = await asyncio.to_thread(
         openai_client(serve_app, key).images.edit,
-        image=("photo.png", png(rgba), "image/png"), prompt="a red door", size=f"{SIZE}x{SIZE}",
+        image=("photo.png", png(rgba), "image/png"),
+        prompt="a red door",
+        size=f"{SIZE}x{SIZE}",
     )
 
     assert result.data[0].url.startswith(f"{serve_app.base_url}/files/")
@@ -139,14 +152,22 @@ async def test_without_a_mask_the_images_own_transparency_is_the_mask(serve_app,
 
 @pytest.mark.parametrize(
     ("kwargs", "param"),
-    [({"model": "tiny-sd"}, "model"), ({"size": "1024x1024"}, "size"), ({"n": 5}, "n"),
-     ({"mask": ("m.png", png(Image.new("RGBA", (32, 32))), "image/png")}, "mask"),
-     ({"image": ("a.pdf", b"%PDF-1.7", "application/pdf")}, "image")],
+    [
+        ({"model": "tiny-sd"}, "model"),
+        ({"size": "1024x1024"}, "size"),
+        ({"n": 5}, "n"),
+        ({"mask": ("m.png", png(Image.new("RGBA", (32, 32))), "image/png")}, "mask"),
+        ({"image": ("a.pdf", b"%PDF-1.7", "application/pdf")}, "image"),
+    ],
 )
 async def test_bad_edit_parameters_are_400s_naming_the_param(serve_app, account, kwargs, param):
     user_id, key = account
-    values = {"image": ("photo.png", png(gradient()), "image/png"), "mask": ("mask.png", transparent_square_mask(), "image/png"),
-              "prompt": "a red door", **kwargs}
+    values = {
+        "image": ("photo.png", png(gradient()), "image/png"),
+        "mask": ("mask.png", transparent_square_mask(), "image/png"),
+        "prompt": "a red door",
+        **kwargs,
+    }
     with pytest.raises(openai.BadRequestError) as info:
         await asyncio.to_thread(openai_client(serve_app, key).images.edit, **values)
 
@@ -185,7 +206,8 @@ async def test_an_adapter_adds_its_surcharge(serve_app, api, account):
 async def test_an_unknown_adapter_is_a_400_naming_it(serve_app, api, account):
     user_id, key = account
     response = await api.post(
-        "/api/v1/generate", json={"prompt": "a", "model": "tiny-lora-sd", "loras": [{"slug": "watercolour"}]},
+        "/api/v1/generate",
+        json={"prompt": "a", "model": "tiny-lora-sd", "loras": [{"slug": "watercolour"}]},
         headers=auth(key),
     )
 
@@ -224,7 +246,8 @@ async def adapter_loads(port: int, *, minimum: int, timeout_s: float = 60) -> di
             dict(tags).get("replica", ""): value
             for (name, tags), value in found.items()
             if name == "ray_pixelray_adapter_loads_total"
-            and ("model", "tiny-lora-sd") in tags and ("adapter", "tiny-routing") in tags
+            and ("model", "tiny-lora-sd") in tags
+            and ("adapter", "tiny-routing") in tags
         }
         if sum(per_replica.values()) >= minimum or time.monotonic() > deadline:
             return per_replica
@@ -234,7 +257,8 @@ async def adapter_loads(port: int, *, minimum: int, timeout_s: float = 60) -> di
 async def test_upscale_enlarges_the_image_and_charges_per_output_megapixel(serve_app, api, account):
     user_id, key = account
     response = await api.post(
-        "/api/v1/upscale", json={"image": data_url(gradient().resize((40, 24))), "scale": 4, "seed": 2},
+        "/api/v1/upscale",
+        json={"image": data_url(gradient().resize((40, 24))), "scale": 4, "seed": 2},
         headers=auth(key),
     )
 
@@ -248,8 +272,11 @@ async def test_upscale_enlarges_the_image_and_charges_per_output_megapixel(serve
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"image": "SIZE", "scale": 4, "model": "tiny-sd"}, "model"), ({"image": "BIG", "scale": 4}, "image"),
-     ({"image": "SIZE", "scale": 3}, "scale")],
+    [
+        ({"image": "SIZE", "scale": 4, "model": "tiny-sd"}, "model"),
+        ({"image": "BIG", "scale": 4}, "image"),
+        ({"image": "SIZE", "scale": 3}, "scale"),
+    ],
 )
 async def test_bad_upscale_requests_are_400s_naming_the_field(serve_app, api, account, body, field):
     user_id, key = account
@@ -291,10 +318,16 @@ async def test_the_sdks_stream_gets_partial_images_then_the_completed_one(serve_
     user_id, key = account
 
     def stream() -> list:
-        return list(openai_client(serve_app, key).images.generate(
-            model="tiny-sd", prompt="a fox", size="64x64", stream=True, partial_images=2,
-            extra_body={"steps": 4, "seed": 3},
-        ))
+        return list(
+            openai_client(serve_app, key).images.generate(
+                model="tiny-sd",
+                prompt="a fox",
+                size="64x64",
+                stream=True,
+                partial_images=2,
+                extra_body={"steps": 4, "seed": 3},
+            )
+        )
 
     events = await asyncio.to_thread(stream)
 
@@ -311,9 +344,15 @@ async def test_a_stream_whose_model_fails_raises_in_the_sdk_and_is_refunded(serv
     user_id, key = account
 
     def stream() -> list:
-        return list(openai_client(serve_app, key).images.generate(
-            model="broken-sd", prompt="a fox", stream=True, partial_images=1, extra_body={"steps": 2},
-        ))
+        return list(
+            openai_client(serve_app, key).images.generate(
+                model="broken-sd",
+                prompt="a fox",
+                stream=True,
+                partial_images=1,
+                extra_body={"steps": 2},
+            )
+        )
 
     with pytest.raises(openai.APIError) as info:
         await asyncio.to_thread(stream)
@@ -322,7 +361,9 @@ async def test_a_stream_whose_model_fails_raises_in_the_sdk_and_is_refunded(serv
     assert await credits.balance(db=serve_app.db, user_id=user_id) == 1000
 
 
-@pytest.mark.parametrize(("kwargs", "param"), [({"stream": True, "n": 2}, "n"), ({"partial_images": 1}, "partial_images")])
+@pytest.mark.parametrize(
+    ("kwargs", "param"), [({"stream": True, "n": 2}, "n"), ({"partial_images": 1}, "partial_images")]
+)
 async def test_bad_stream_parameters_are_plain_400s(serve_app, account, kwargs, param):
     _, key = account
     with pytest.raises(openai.BadRequestError) as info:
@@ -360,8 +401,11 @@ async def test_an_adapter_at_its_default_weight_is_one_cache_entry_however_it_is
 
 @pytest.mark.parametrize(
     ("query", "named"),
-    [("lora=watercolour", "watercolour"), ("lora=tiny-style:9", "tiny-style:9"),
-     ("lora=tiny-style&route=quality/fast", "route")],
+    [
+        ("lora=watercolour", "watercolour"),
+        ("lora=tiny-style:9", "tiny-style:9"),
+        ("lora=tiny-style&route=quality/fast", "route"),
+    ],
 )
 async def test_a_bad_adapter_on_get_image_is_a_400_naming_it(serve_app, api, query, named):
     project = await project_with_owner(serve_app.db)
@@ -383,8 +427,11 @@ async def test_adapters_are_signed_with_the_rest_of_the_url(serve_app, api):
 
 def edit(serve_app, key: str, *, idempotency_key: str, image: bytes):
     return openai_client(serve_app, key).images.with_raw_response.edit(
-        image=("photo.png", image, "image/png"), mask=("mask.png", transparent_square_mask(), "image/png"),
-        prompt="a red door", size=f"{SIZE}x{SIZE}", response_format="b64_json",
+        image=("photo.png", image, "image/png"),
+        mask=("mask.png", transparent_square_mask(), "image/png"),
+        prompt="a red door",
+        size=f"{SIZE}x{SIZE}",
+        response_format="b64_json",
         extra_headers={"Idempotency-Key": idempotency_key},
     )
 
@@ -395,8 +442,11 @@ async def test_an_edit_retried_with_its_idempotency_key_replays_and_is_charged_o
     # The same bytes under another file name: the same request.
     retry = await asyncio.to_thread(
         openai_client(serve_app, key).images.with_raw_response.edit,
-        image=("renamed.png", png(gradient()), "image/png"), mask=("m.png", transparent_square_mask(), "image/png"),
-        prompt="a red door", size=f"{SIZE}x{SIZE}", response_format="b64_json",
+        image=("renamed.png", png(gradient()), "image/png"),
+        mask=("m.png", transparent_square_mask(), "image/png"),
+        prompt="a red door",
+        size=f"{SIZE}x{SIZE}",
+        response_format="b64_json",
         extra_headers={"Idempotency-Key": "edit-1"},
     )
 

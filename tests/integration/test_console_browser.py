@@ -207,8 +207,21 @@ async def test_hero_images_admin_pages_and_api_docs_render_from_the_server(serve
     import sys
 
     subprocess.run(
-        [sys.executable, "-m", "serve_app.cli", "--config", str(serve_app.config_path), "users", "set-password",
-         name, "--password-stdin"], input=PASSWORD + "\n", text=True, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "serve_app.cli",
+            "--config",
+            str(serve_app.config_path),
+            "users",
+            "set-password",
+            name,
+            "--password-stdin",
+        ],
+        input=PASSWORD + "\n",
+        text=True,
+        check=True,
+        capture_output=True,
     )
     await page.goto("/login")
     await page.fill("input[name=name]", name)

@@ -62,8 +62,14 @@ def result_of(fragment: str) -> tuple[str, tuple[int, int], str]:
 
 async def test_a_streamed_run_shows_each_step_and_previews_then_the_result(serve_app, console):
     before = await credits.balance(db=serve_app.db, user_id=console.user.id)
-    fields = {"prompt": "a fox at dusk", "model": "tiny-sd", "width": "64", "height": "64",
-              "num_inference_steps": "8", "seed": "11"}
+    fields = {
+        "prompt": "a fox at dusk",
+        "model": "tiny-sd",
+        "width": "64",
+        "height": "64",
+        "num_inference_steps": "8",
+        "seed": "11",
+    }
     response = await run(console, "/playground/generate", fields, stream=True)
 
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -102,8 +108,16 @@ async def test_an_uploaded_image_and_mask_are_inpainted(console):
 
 
 async def test_hires_draws_then_enlarges_on_the_upscaler(console):
-    fields = {"prompt": "a harbor", "model": "tiny-sd", "width": "64", "height": "64", "num_inference_steps": "2",
-              "hires_scale": "2", "hires_model": "tiny-upscaler", "hires_steps": "2"}
+    fields = {
+        "prompt": "a harbor",
+        "model": "tiny-sd",
+        "width": "64",
+        "height": "64",
+        "num_inference_steps": "2",
+        "hires_scale": "2",
+        "hires_model": "tiny-upscaler",
+        "hires_steps": "2",
+    }
     url, size, _ = result_of((await run(console, "/playground/generate", fields)).text)
     assert size == (128, 128)
     assert Image.open(io.BytesIO((await console.http.get(url)).content)).size == (128, 128)

@@ -51,12 +51,18 @@ async def settled(serve_app, user_ids: list[int], *, timeout: float = 150) -> No
     deadline = time.monotonic() + timeout
     while True:
         async with serve_app.db.read() as session:
-            pending = list(await session.exec(
-                select(UsageRecord.request_id).where(UsageRecord.user_id.in_(user_ids), UsageRecord.status == "pending")
-            ))
-            unfinished = list(await session.exec(
-                select(Job.id).where(Job.user_id.in_(user_ids), Job.status.in_(("queued", "generating")))
-            ))
+            pending = list(
+                await session.exec(
+                    select(UsageRecord.request_id).where(
+                        UsageRecord.user_id.in_(user_ids), UsageRecord.status == "pending"
+                    )
+                )
+            )
+            unfinished = list(
+                await session.exec(
+                    select(Job.id).where(Job.user_id.in_(user_ids), Job.status.in_(("queued", "generating")))
+                )
+            )
         if not pending and not unfinished:
             break
         assert time.monotonic() < deadline, f"still pending after {timeout} s: {pending} {unfinished}"
@@ -118,8 +124,10 @@ async def test_a_model_replica_killed_under_load_refunds_every_failed_request(se
     failed = sum(s != 200 for s in statuses)
     kinds = [e.kind for e in await credits.history(db=serve_app.db, user_id=user_id)]
     assert kinds.count("refund") == failed, "every failed request is refunded, once"
-    print(f"model replica kill: {in_flight} in flight, {failed} of {len(statuses)} requests failed (refunded); "
-          f"generating again after {back_s:.1f} s, healthy after {health_s:.1f} s")
+    print(
+        f"model replica kill: {in_flight} in flight, {failed} of {len(statuses)} requests failed (refunded); "
+        f"generating again after {back_s:.1f} s, healthy after {health_s:.1f} s"
+    )
 
 
 @pytest.mark.timeout(600)
@@ -151,9 +159,11 @@ async def test_a_killed_jobs_worker_loses_no_job_and_no_webhook(serve_app, api, 
     received = {p.body for p in receiver.at("/worker-fault")}
     assert all(any(job_id.encode() in body for body in received) for job_id in accepted), "every job's event arrived"
     health_s = await healthy_again(api, killed_at)
-    print(f"jobs worker kill: {len(accepted)} jobs, all completed (max attempt "
-          f"{max(j.attempt for j in jobs.values())}) and their webhooks delivered within {done_s:.1f} s; "
-          f"healthy after {health_s:.1f} s")
+    print(
+        f"jobs worker kill: {len(accepted)} jobs, all completed (max attempt "
+        f"{max(j.attempt for j in jobs.values())}) and their webhooks delivered within {done_s:.1f} s; "
+        f"healthy after {health_s:.1f} s"
+    )
 
 
 @pytest.mark.timeout(600)
@@ -166,7 +176,9 @@ async def test_a_killed_scraper_fails_no_job_and_submissions_get_202_or_503(
     first = [(await submit(api, key, pages.url(f"/slow.html?delay={d}"), webhook_url=hook)) for d in (2, 3)]
     accepted = [r.json()["job_id"] for r in first]
     deadline = time.monotonic() + 30
-    while (await api.get(f"/api/v1/jobs/{accepted[0]}", headers=auth(key))).json()["data"]["progress"]["stage"] != "scraping":
+    while (await api.get(f"/api/v1/jobs/{accepted[0]}", headers=auth(key))).json()["data"]["progress"][
+        "stage"
+    ] != "scraping":
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
     killed_at = time.monotonic()
@@ -184,8 +196,10 @@ async def test_a_killed_scraper_fails_no_job_and_submissions_get_202_or_503(
     assert {j.status for j in jobs} == {"completed"}, [(j.status, j.error) for j in jobs]
     await _all_delivered(serve_app, accepted)
     health_s = await healthy_again(api, killed_at)
-    print(f"scraper kill: {statuses.count(503)} of {len(statuses)} submissions got 503; {len(jobs)} jobs all "
-          f"completed (max attempt {max(j.attempt for j in jobs)}) within {done_s:.1f} s; healthy after {health_s:.1f} s")
+    print(
+        f"scraper kill: {statuses.count(503)} of {len(statuses)} submissions got 503; {len(jobs)} jobs all "
+        f"completed (max attempt {max(j.attempt for j in jobs)}) within {done_s:.1f} s; healthy after {health_s:.1f} s"
+    )
 
 
 @pytest.fixture
@@ -198,9 +212,11 @@ def user_factory(serve_app):
 
 async def _usage(serve_app, user_id: int) -> list[UsageRecord]:
     async with serve_app.db.read() as session:
-        return list(await session.exec(
-            select(UsageRecord).where(UsageRecord.user_id == user_id, UsageRecord.status == "succeeded")
-        ))
+        return list(
+            await session.exec(
+                select(UsageRecord).where(UsageRecord.user_id == user_id, UsageRecord.status == "succeeded")
+            )
+        )
 
 
 async def _all_delivered(serve_app, job_ids: list[str], timeout: float = 60) -> None:

@@ -108,7 +108,10 @@ async def test_a_pdf_as_img2img_input_is_a_400_and_charges_nothing(api, key):
 async def test_storage_off_gives_data_urls_and_on_gives_a_hosted_url_of_the_same_bytes(api, key):
     request = {"prompt": "a heron", "seed": 77}
     off = await api.patch("/api/v1/settings", json={"storage_enabled": False}, headers=auth(key))
-    assert off.json()["data"] == {"storage_enabled": False, "storage": {"enabled": False, "stored": False, "plan": "test"}}
+    assert off.json()["data"] == {
+        "storage_enabled": False,
+        "storage": {"enabled": False, "stored": False, "plan": "test"},
+    }
     inline = (await api.post("/api/v1/generate", json=request, headers=auth(key))).json()["data"]
 
     await api.patch("/api/v1/settings", json={"storage_enabled": True}, headers=auth(key))

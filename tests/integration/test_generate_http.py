@@ -40,9 +40,7 @@ async def test_generate_returns_a_hosted_png_of_the_requested_size(api, key):
 
 
 async def test_token_scheme_and_trailing_slash_work(api, key):
-    response = await api.post(
-        "/api/v1/generate/", json={"prompt": "a fox"}, headers={"Authorization": f"Token {key}"}
-    )
+    response = await api.post("/api/v1/generate/", json={"prompt": "a fox"}, headers={"Authorization": f"Token {key}"})
     assert response.status_code == 200, response.text
     assert response.json()["data"]["width"] == 64
 

@@ -75,8 +75,12 @@ class Caller:
 
 
 def long_generation(key: str, *, size: int = 256) -> Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]:
-    body = {"prompt": f"a slow lighthouse {secrets.token_hex(3)}", "width": size, "height": size,
-            "num_inference_steps": LONG_STEPS}
+    body = {
+        "prompt": f"a slow lighthouse {secrets.token_hex(3)}",
+        "width": size,
+        "height": size,
+        "num_inference_steps": LONG_STEPS,
+    }
     return lambda client: client.post("/api/v1/generate", json=body, headers={"Authorization": f"Bearer {key}"})
 
 
@@ -122,8 +126,11 @@ async def test_a_client_that_hangs_up_stops_its_generation_at_the_next_step_and_
     assert after["abandoned"]["running"] == stopped_before + 1
     assert after["steps"] - steps_at_hang_up <= STEPS_IN_FLIGHT
     # Another request runs next: nothing is left of the first.
-    small = await api.post("/api/v1/generate", json={"prompt": "a quick fox", "num_inference_steps": 2},
-                           headers={"Authorization": f"Bearer {key}"})
+    small = await api.post(
+        "/api/v1/generate",
+        json={"prompt": "a quick fox", "num_inference_steps": 2},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert small.status_code == 200, small.text
     await until(lambda: _settled(serve_app, user_id, balance - 1))
     assert await images_of(serve_app, user_id) == 1
@@ -205,8 +212,14 @@ async def test_a_shared_generation_stops_and_is_refunded_when_every_waiter_hangs
 
 
 def streamed_generation(key: str) -> Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]:
-    body = {"model": "tiny-sd", "prompt": f"a slow lighthouse {secrets.token_hex(3)}", "size": "256x256",
-            "steps": LONG_STEPS, "stream": True, "partial_images": 3}
+    body = {
+        "model": "tiny-sd",
+        "prompt": f"a slow lighthouse {secrets.token_hex(3)}",
+        "size": "256x256",
+        "steps": LONG_STEPS,
+        "stream": True,
+        "partial_images": 3,
+    }
 
     async def request(client: httpx.AsyncClient) -> httpx.Response:
         async with client.stream(

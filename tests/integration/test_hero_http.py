@@ -155,7 +155,9 @@ async def test_a_job_whose_worker_is_killed_mid_run_completes_after_the_lease_ex
     user_id, key = user
     accepted = (await submit(api, key, pages.url("/slow.html?delay=3"))).json()
     deadline = time.monotonic() + 30
-    while (await api.get(f"/api/v1/jobs/{accepted['job_id']}", headers=auth(key))).json()["data"]["progress"]["stage"] != "scraping":
+    while (await api.get(f"/api/v1/jobs/{accepted['job_id']}", headers=auth(key))).json()["data"]["progress"][
+        "stage"
+    ] != "scraping":
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
 

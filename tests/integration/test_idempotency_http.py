@@ -31,7 +31,9 @@ async def test_a_reused_x_request_id_only_correlates_across_users_and_endpoints(
         for _ in range(2):
             responses.append(await api.post("/api/v1/generate", json=SMALL, headers=auth(key, **reused)))
         responses.append(
-            await api.post("/v1/images/generations", json={"prompt": "an owl", "size": "64x64"}, headers=auth(key, **reused))
+            await api.post(
+                "/v1/images/generations", json={"prompt": "an owl", "size": "64x64"}, headers=auth(key, **reused)
+            )
         )
     for _ in range(2):
         project = await project_with_owner(serve_app.db)

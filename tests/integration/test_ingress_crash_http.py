@@ -44,7 +44,9 @@ async def test_a_killed_ingress_replicas_requests_are_refunded_once_after_the_le
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=serve_app.base_url, timeout=240) as client:
         sent = [
-            asyncio.create_task(client.post("/api/v1/generate", json={"prompt": f"a lighthouse {i}", **SLOW}, headers=headers))
+            asyncio.create_task(
+                client.post("/api/v1/generate", json={"prompt": f"a lighthouse {i}", **SLOW}, headers=headers)
+            )
             for i in range(4)
         ]
 
@@ -72,8 +74,11 @@ async def test_a_killed_ingress_replicas_requests_are_refunded_once_after_the_le
         assert sorted(r.status for r in records) == sorted(["succeeded"] * (4 - len(lost)) + ["failed"] * len(lost))
         assert all(r.error == LAPSED for r in records if r.status == "failed")
         async with serve_app.db.read() as session:
-            refunds = list(await session.exec(select(CreditEntry).where(
-                CreditEntry.user_id == user_id, CreditEntry.kind == "refund")))
+            refunds = list(
+                await session.exec(
+                    select(CreditEntry).where(CreditEntry.user_id == user_id, CreditEntry.kind == "refund")
+                )
+            )
         assert sorted(e.request_id for e in refunds) == sorted(r.request_id for r in records if r.status == "failed")
         balance = await credits.balance(db=serve_app.db, user_id=user_id)
         assert balance == await credits.ledger_sum(db=serve_app.db, user_id=user_id) == 1000 - (4 - len(lost))
@@ -81,6 +86,9 @@ async def test_a_killed_ingress_replicas_requests_are_refunded_once_after_the_le
         await wait_until(ingress_healthy, timeout=60, what="Serve replaced the killed ingress replica")
         # The lost requests' slots are free again: four at once are admitted.
         again = await asyncio.gather(
-            *(client.post("/api/v1/generate", json={"prompt": "a kite", "width": 64}, headers=headers) for _ in range(4))
+            *(
+                client.post("/api/v1/generate", json={"prompt": "a kite", "width": 64}, headers=headers)
+                for _ in range(4)
+            )
         )
         assert [r.status_code for r in again] == [200] * 4, [r.text[:200] for r in again]

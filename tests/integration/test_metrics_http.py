@@ -33,7 +33,9 @@ async def scrape(port: int) -> dict:
         return samples((await client.get(f"http://127.0.0.1:{port}/metrics")).text)
 
 
-async def test_generation_credit_cache_and_scraper_metrics_are_exported_after_traffic(serve_app, api, pages, ray_cluster):
+async def test_generation_credit_cache_and_scraper_metrics_are_exported_after_traffic(
+    serve_app, api, pages, ray_cluster
+):
     before = await scrape(ray_cluster)
     name = f"metrics-{secrets.token_hex(4)}"
     _, key = await user_with_key(serve_app.db, name)
@@ -79,4 +81,6 @@ async def test_generation_credit_cache_and_scraper_metrics_are_exported_after_tr
             break
         assert time.monotonic() < deadline, f"metrics not exported within 60 s: {sorted(missing)}"
         await asyncio.sleep(1)
-    assert total(after, "ray_pixelray_batch_size_sum", model="tiny-sd") > total(before, "ray_pixelray_batch_size_sum", model="tiny-sd")
+    assert total(after, "ray_pixelray_batch_size_sum", model="tiny-sd") > total(
+        before, "ray_pixelray_batch_size_sum", model="tiny-sd"
+    )

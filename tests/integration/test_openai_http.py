@@ -66,8 +66,13 @@ async def test_an_invalid_size_raises_bad_request_and_charges_nothing(serve_app,
 
 @pytest.mark.parametrize(
     ("kwargs", "param"),
-    [({"n": 5}, "n"), ({"n": 11}, "n"), ({"model": "no-such-model"}, "model"),
-     ({"response_format": "png"}, "response_format"), ({"extra_body": {"colour": "red"}}, "colour")],
+    [
+        ({"n": 5}, "n"),
+        ({"n": 11}, "n"),
+        ({"model": "no-such-model"}, "model"),
+        ({"response_format": "png"}, "response_format"),
+        ({"extra_body": {"colour": "red"}}, "colour"),
+    ],
 )
 async def test_bad_parameters_raise_bad_request_naming_the_param(serve_app, account, kwargs, param):
     _, key = account
@@ -104,9 +109,7 @@ async def test_quality_picks_its_route_and_a_failed_generation_is_refunded_and_n
 async def test_models_lists_the_image_models(serve_app, account):
     _, key = account
     ids = [model.id for model in client(serve_app, key).models.list()]
-    assert ids == [
-        "tiny-sd", "broken-sd", "tiny-inpaint", "tiny-lora-sd", "tiny-upscaler", "tiny-block-sd"
-    ]
+    assert ids == ["tiny-sd", "broken-sd", "tiny-inpaint", "tiny-lora-sd", "tiny-upscaler", "tiny-block-sd"]
 
 
 async def test_errors_on_v1_have_openai_shape_and_native_errors_keep_the_envelope(api):

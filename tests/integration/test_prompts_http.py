@@ -4,8 +4,7 @@ import httpx
 import pytest
 
 from deployments.prompt_enhancer.rules import TONES
-from deployments.protocol import PROMPT_MAX_CHARS
-from deployments.protocol import EnhanceParams
+from deployments.protocol import PROMPT_MAX_CHARS, EnhanceParams
 from tests.factories import user_with_key
 
 pytestmark = pytest.mark.serve
@@ -50,8 +49,12 @@ async def test_enhance_of_the_longest_prompt_stays_within_the_limit(api, key):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({}, "prompt"), ({"prompt": ""}, "prompt"), ({"prompt": "x" * 2001}, "prompt"),
-     ({"prompt": "a fox", "tone": "sarcastic"}, "tone")],
+    [
+        ({}, "prompt"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "x" * 2001}, "prompt"),
+        ({"prompt": "a fox", "tone": "sarcastic"}, "tone"),
+    ],
 )
 async def test_bad_enhance_input_is_a_400_naming_the_field(api, key, body, field):
     response = await post(api, "enhance", key, body)

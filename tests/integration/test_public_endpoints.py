@@ -11,7 +11,12 @@ async def test_models_lists_the_catalog_without_a_key(api):
     assert response.status_code == 200
     models = response.json()["data"]["models"]
     assert [m["slug"] for m in models] == [
-        "tiny-sd", "broken-sd", "tiny-inpaint", "tiny-lora-sd", "tiny-upscaler", "tiny-block-sd"
+        "tiny-sd",
+        "broken-sd",
+        "tiny-inpaint",
+        "tiny-lora-sd",
+        "tiny-upscaler",
+        "tiny-block-sd",
     ]
     tiny = models[0]
     assert tiny["credits"] == {"per_image": 1, "per_megapixel": None}
@@ -26,8 +31,14 @@ async def test_health_reports_every_component(api):
     data = response.json()["data"]
     assert data["status"] == "healthy"
     assert set(data["components"]) == {
-        "database", "storage", "model:tiny-sd", "model:broken-sd", "model:tiny-inpaint", "model:tiny-lora-sd",
-        "model:tiny-upscaler", "model:tiny-block-sd",
+        "database",
+        "storage",
+        "model:tiny-sd",
+        "model:broken-sd",
+        "model:tiny-inpaint",
+        "model:tiny-lora-sd",
+        "model:tiny-upscaler",
+        "model:tiny-block-sd",
     }
     assert all(c["status"] == "ok" for c in data["components"].values())
 

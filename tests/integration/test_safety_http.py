@@ -88,8 +88,13 @@ async def test_batch_items_each_carry_their_own_verdict_and_refund(serve_app, ap
     user_id, key = account
     response = await api.post(
         "/api/v1/generate",
-        json={"items": [{"prompt": UNSAFE, "model": "tiny-block-sd"}, {"prompt": "a fox", "model": "tiny-block-sd"},
-                        {"prompt": UNSAFE, "model": "tiny-lora-sd"}]},
+        json={
+            "items": [
+                {"prompt": UNSAFE, "model": "tiny-block-sd"},
+                {"prompt": "a fox", "model": "tiny-block-sd"},
+                {"prompt": UNSAFE, "model": "tiny-lora-sd"},
+            ]
+        },
         headers=auth(key),
     )
 
@@ -125,9 +130,15 @@ async def test_a_stream_on_a_block_model_shows_no_preview_and_completes_with_the
     user_id, key = account
 
     def stream() -> list:
-        return list(openai_client(serve_app, key).images.generate(
-            model="tiny-block-sd", prompt=UNSAFE, stream=True, partial_images=2, extra_body={"steps": 4, "seed": 3},
-        ))
+        return list(
+            openai_client(serve_app, key).images.generate(
+                model="tiny-block-sd",
+                prompt=UNSAFE,
+                stream=True,
+                partial_images=2,
+                extra_body={"steps": 4, "seed": 3},
+            )
+        )
 
     events = await asyncio.to_thread(stream)
 

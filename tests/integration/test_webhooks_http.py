@@ -82,7 +82,10 @@ async def test_a_failing_receiver_gets_retries_with_the_same_id_then_success(ser
 async def test_a_batch_posts_one_event_for_all_its_items(serve_app, api, receiver, user):
     _, key = user
     secret = await secret_of(api, key)
-    body = {"items": [{"prompt": "a lighthouse"}, {"prompt": "a fox", "width": 12}], "webhook_url": receiver.url("/batch")}
+    body = {
+        "items": [{"prompt": "a lighthouse"}, {"prompt": "a fox", "width": 12}],
+        "webhook_url": receiver.url("/batch"),
+    }
     response = await api.post("/api/v1/generate", json=body, headers=auth(key))
     assert response.status_code == 200, response.text
     request_id = response.json()["request_id"]
@@ -108,8 +111,10 @@ async def test_a_webhook_url_that_cannot_be_reached_is_a_400_and_charges_nothing
     user_id, key = user
     await secret_of(api, key)
     before = await credits.balance(db=serve_app.db, user_id=user_id)
-    for body in ({"url": pages.url("/og.html"), "webhook_url": webhook_url},
-                 {"items": [{"prompt": "a fox"}], "webhook_url": webhook_url}):
+    for body in (
+        {"url": pages.url("/og.html"), "webhook_url": webhook_url},
+        {"items": [{"prompt": "a fox"}], "webhook_url": webhook_url},
+    ):
         response = await api.post("/api/v1/generate", json=body, headers=auth(key))
         assert response.status_code == 400, response.text
         error = response.json()["error"]

@@ -64,7 +64,9 @@ def crd_errors(validator: jsonschema.Validator, doc: dict) -> list[str]:
     return sorted(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc))
 
 
-@pytest.mark.parametrize(("filename", "doc"), BUILTIN, ids=[f"{n}:{d['kind']}/{d['metadata']['name']}" for n, d in BUILTIN])
+@pytest.mark.parametrize(
+    ("filename", "doc"), BUILTIN, ids=[f"{n}:{d['kind']}/{d['metadata']['name']}" for n, d in BUILTIN]
+)
 def test_builtin_manifest_validates_strictly_against_the_kubernetes_schema(filename, doc):
     import kubernetes_validate
 
@@ -112,7 +114,8 @@ def test_head_has_no_gpus_and_a_gpu_group_autoscales(rayservice):
     for container in head["template"]["spec"]["containers"]:
         assert "nvidia.com/gpu" not in container.get("resources", {}).get("limits", {})
     gpu_groups = [
-        group for group in cluster["workerGroupSpecs"]
+        group
+        for group in cluster["workerGroupSpecs"]
         if any("nvidia.com/gpu" in c["resources"]["limits"] for c in group["template"]["spec"]["containers"])
     ]
     assert gpu_groups

@@ -20,9 +20,7 @@ def test_an_address_nobody_answers_on_fails_within_seconds_with_what_to_do():
     address = f"127.0.0.1:{closed_port()}"
     env = {**os.environ, "RAY_ADDRESS": address, "BIN": str(Path(sys.executable).parent)}
     started = time.monotonic()
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts/run.sh")], env=env, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run(["bash", str(ROOT / "scripts/run.sh")], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert time.monotonic() - started < 20
     assert f"RAY_ADDRESS={address} does not answer" in result.stderr
@@ -44,8 +42,11 @@ def fake_serve_bin(tmp_path: Path) -> Path:
 def run_script(bin_dir: Path, **env: str) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
     return subprocess.run(
-        ["bash", str(ROOT / "scripts/run.sh")], env={**environment, "BIN": str(bin_dir), **env},
-        capture_output=True, text=True, timeout=60,
+        ["bash", str(ROOT / "scripts/run.sh")],
+        env={**environment, "BIN": str(bin_dir), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -22,8 +22,11 @@ def bound_deployments(app: Application) -> dict:
 
 def built(tmp_path, **overrides) -> dict:
     args = app_args(
-        tmp_dir=str(tmp_path), model_cache_dir=str(tmp_path), public_base_url="http://127.0.0.1:8000",
-        models=[tiny_model_entry(batching={"max_batch_size": 8}, deployment={})], **overrides,
+        tmp_dir=str(tmp_path),
+        model_cache_dir=str(tmp_path),
+        public_base_url="http://127.0.0.1:8000",
+        models=[tiny_model_entry(batching={"max_batch_size": 8}, deployment={})],
+        **overrides,
     )
     return bound_deployments(build_app(args))
 
@@ -36,8 +39,11 @@ def test_an_llm_enhancer_gets_room_for_a_running_and_a_filling_batch_and_a_bound
 def test_an_llm_enhancer_keeps_the_limits_its_config_sets(tmp_path):
     enhancer = built(
         tmp_path,
-        enhancer={"backend": "llm", "batching": {"max_batch_size": 4},
-                  "deployment": {"max_ongoing_requests": 12, "max_queued_requests": 20}},
+        enhancer={
+            "backend": "llm",
+            "batching": {"max_batch_size": 4},
+            "deployment": {"max_ongoing_requests": 12, "max_queued_requests": 20},
+        },
     )["prompt-enhancer"]
     assert (enhancer.max_ongoing_requests, enhancer.max_queued_requests) == (12, 20)
 

@@ -60,9 +60,20 @@ def test_users_set_password_and_role_let_a_cli_made_user_run_the_console(config_
 
     cli(config_path, "users", "create", "--name", "root")
     result = subprocess.run(
-        [sys.executable, "-m", "serve_app.cli", "--config", str(config_path), "users", "set-password", "root",
-         "--password-stdin"],
-        input="a long enough password\n", capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "serve_app.cli",
+            "--config",
+            str(config_path),
+            "users",
+            "set-password",
+            "root",
+            "--password-stdin",
+        ],
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "'root' can now log in to the console"

@@ -27,7 +27,11 @@ def test_local_yaml_is_a_serve_config_that_serve_accepts():
     from ray.serve.schema import ServeDeploySchema
 
     document = yaml.safe_load((ROOT / "configs/local.yaml").read_text())
-    schema = ServeDeploySchema.model_validate(document) if hasattr(ServeDeploySchema, "model_validate") else ServeDeploySchema.parse_obj(document)
+    schema = (
+        ServeDeploySchema.model_validate(document)
+        if hasattr(ServeDeploySchema, "model_validate")
+        else ServeDeploySchema.parse_obj(document)
+    )
     assert schema.applications[0].import_path == "serve_app.app:build_app"
     config = load_app_config(ROOT / "configs/local.yaml")
     assert config.default_model_slug == "tiny-sd"
@@ -129,7 +133,12 @@ def test_a_models_replicas_get_its_deployment_settings_and_the_app_cache_but_not
     model = parse_app_config(args()).models[0]
     replica = model.to_diffusion_config(cache_dir="/models")
     assert type(replica) is DiffusionConfig
-    assert (replica.source, replica.device, replica.num_threads, replica.cache_dir) == ("builtin:tiny-sd", "cpu", 1, "/models")
+    assert (replica.source, replica.device, replica.num_threads, replica.cache_dir) == (
+        "builtin:tiny-sd",
+        "cpu",
+        1,
+        "/models",
+    )
     assert replica.serve_options() == model.serve_options()
 
 
@@ -184,8 +193,11 @@ def test_enhancer_limits_name_the_key():
 
 
 def test_an_enhancer_that_could_never_fill_a_batch_is_refused():
-    error = error_of(args(enhancer={"backend": "llm", "batching": {"max_batch_size": 32},
-                                    "deployment": {"max_ongoing_requests": 16}}))
+    error = error_of(
+        args(
+            enhancer={"backend": "llm", "batching": {"max_batch_size": 32}, "deployment": {"max_ongoing_requests": 16}}
+        )
+    )
     assert "enhancer: deployment.max_ongoing_requests (16) is below batching.max_batch_size (32)" in error
     assert "set it to at least 64" in error
 
@@ -195,8 +207,10 @@ def test_an_enhancer_that_could_never_fill_a_batch_is_refused():
     [
         ({"models": [tiny_model_entry("Bad_Slug")]}, "models.0.slug"),
         ({"models": [tiny_model_entry()], "plans": [{"slug": "X y", "name": "x"}]}, "plans.0.slug"),
-        ({"models": [tiny_model_entry(adapters=[{"slug": "NO", "name": "n", "source": "builtin:tiny-lora"}])]},
-         "models.0.adapters.0.slug"),
+        (
+            {"models": [tiny_model_entry(adapters=[{"slug": "NO", "name": "n", "source": "builtin:tiny-lora"}])]},
+            "models.0.adapters.0.slug",
+        ),
     ],
 )
 def test_every_slug_follows_one_rule_and_says_how_to_fix_it(bad, key):

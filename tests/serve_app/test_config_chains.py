@@ -19,7 +19,9 @@ def error_of(**overrides) -> str:
 
 def test_local_yaml_defines_the_nine_chains_over_its_catalog():
     config = load_app_config(ROOT / "configs/local.yaml")
-    expected = {f"{family}/{tier}" for family in ("quality", "text", "realistic") for tier in ("fast", "balanced", "high")}
+    expected = {
+        f"{family}/{tier}" for family in ("quality", "text", "realistic") for tier in ("fast", "balanced", "high")
+    }
     assert set(config.chains) == expected
     slugs = {m.slug for m in config.models}
     assert all(chain and set(chain) <= slugs for chain in config.chains.values())
@@ -66,5 +68,8 @@ def test_a_current_config_logs_no_deprecation(caplog):
 
 
 def test_base_domain_must_be_a_bare_host_name():
-    assert parse_app_config({"models": [tiny_model_entry()], "base_domain": "Img.Example.com."}).base_domain == "img.example.com"
+    assert (
+        parse_app_config({"models": [tiny_model_entry()], "base_domain": "Img.Example.com."}).base_domain
+        == "img.example.com"
+    )
     assert "use a bare host name" in error_of(base_domain="https://img.example.com")

@@ -29,9 +29,11 @@ def test_the_long_form_names_the_checker():
 
 @pytest.mark.parametrize(
     ("safety", "expected"),
-    [("sometimes", "models.0.safety.policy"),
-     ({"policy": "flag", "checker": "builtin:nope"}, "builtin:stand-in-safety"),
-     ({"policy": "flag", "level": 3}, "models.0.safety.level: unknown key")],
+    [
+        ("sometimes", "models.0.safety.policy"),
+        ({"policy": "flag", "checker": "builtin:nope"}, "builtin:stand-in-safety"),
+        ({"policy": "flag", "level": 3}, "models.0.safety.level: unknown key"),
+    ],
 )
 def test_a_bad_safety_entry_names_the_key_and_the_choices(safety, expected):
     with pytest.raises(ConfigError) as info:

@@ -41,8 +41,13 @@ MODELS = pytest.mark.parametrize("model", [TINY, LARGE], ids=["tiny", "1024"])
 
 def a_model(default: int, *, min_size: int = 256, max_size: int = 2048) -> ModelConfig:
     return ModelConfig(
-        slug="m", name="M", source="builtin:tiny-sd", min_size=min_size, max_size=max_size,
-        default_width=default, default_height=default,
+        slug="m",
+        name="M",
+        source="builtin:tiny-sd",
+        min_size=min_size,
+        max_size=max_size,
+        default_width=default,
+        default_height=default,
     )
 
 

@@ -14,8 +14,12 @@ from tests.factories import PLANS, tiny_model_entry
 
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
-    args = {"database_url": f"sqlite:///{tmp_path}/cli.db", "models": [tiny_model_entry()], "plans": PLANS,
-            "public_base_url": "https://img.example.com"}
+    args = {
+        "database_url": f"sqlite:///{tmp_path}/cli.db",
+        "models": [tiny_model_entry()],
+        "plans": PLANS,
+        "public_base_url": "https://img.example.com",
+    }
     path = write_serve_config(tmp_path / "serve.yaml", args)
     run_cli("--config", str(path), "users", "create", "--name", "alice")
     return path
@@ -26,8 +30,17 @@ def cli(config_path: Path, *argv: str) -> list[str]:
 
 
 def test_create_list_and_rotate_secret(config_path):
-    created = cli(config_path, "projects", "create", "demo", "--user", "alice", "--origin", "https://Shop.example/",
-                  "--require-signature")
+    created = cli(
+        config_path,
+        "projects",
+        "create",
+        "demo",
+        "--user",
+        "alice",
+        "--origin",
+        "https://Shop.example/",
+        "--require-signature",
+    )
     secret = created[-1]
     assert len(secret) >= 40 and " " not in secret
     assert "https://img.example.com/p/demo/image?prompt=..." in created[0]

@@ -49,7 +49,9 @@ class PageServer:
                     "/jsonld.html": lambda: self._html(JSON_LD_POST),
                     "/bare.html": lambda: self._html(BARE_PAGE),
                     "/slow.html": lambda: (time.sleep(float(query.get("delay", ["2"])[0])), self._html(OG_POST)),
-                    "/huge.html": lambda: self._html("<html><body>" + "<p>filler text</p>" * 200_000 + "</body></html>"),
+                    "/huge.html": lambda: self._html(
+                        "<html><body>" + "<p>filler text</p>" * 200_000 + "</body></html>"
+                    ),
                     "/image.png": lambda: self._send(200, "image/png", b"\x89PNG\r\n\x1a\n" + b"\0" * 100),
                     "/to-metadata": lambda: self._redirect("http://169.254.169.254/latest/meta-data/"),
                 }.get(parts.path)

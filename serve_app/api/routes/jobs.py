@@ -13,9 +13,7 @@ async def get_job(job_id: IdPath, user: CurrentUser, jobs: JobsDep, context: Con
     return Envelope(data=await jobs.get(user=user, job_id=job_id), request_id=context.request_id)
 
 
-@router.delete(
-    "/{job_id}", response_model=Envelope[JobPublic], responses={409: {"model": ErrorEnvelope}}
-)
+@router.delete("/{job_id}", response_model=Envelope[JobPublic], responses={409: {"model": ErrorEnvelope}})
 async def cancel_job(job_id: str, user: CurrentUser, jobs: JobsDep, context: ContextDep) -> Envelope[JobPublic]:
     """Cancel a queued or running job and refund it; 409 when it already completed or failed."""
     return Envelope(data=await jobs.cancel(user=user, job_id=job_id), request_id=context.request_id)

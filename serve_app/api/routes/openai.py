@@ -45,7 +45,9 @@ _SSE_EVENT = {
 
 
 @router.post(
-    "/images/generations", response_model=ImagesResponse, response_model_exclude_none=True,
+    "/images/generations",
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
     responses={
         200: {
             "description": "The images; with `stream`, Server-Sent Events (`image_generation.partial_image`, "
@@ -100,7 +102,9 @@ def _frame(event: str, data: str) -> str:
 
 
 @router.post(
-    "/images/edits", response_model=ImagesResponse, response_model_exclude_none=True,
+    "/images/edits",
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
     responses={status: {"model": OpenAIError} for status in (409, 422)},
 )
 async def edit_images(

@@ -55,8 +55,15 @@ def _split(canvas: Image.Image, title: str, site_name: str) -> Image.Image:
     panel = tuple(int(c * 0.3) for c in mean)
     ImageDraw.Draw(result).rectangle((image_width, 0, width, height), fill=panel)
     pad = (width - image_width) // 10
-    _draw_block(result, (image_width + pad, pad, width - pad, height - pad), title, site_name, fill=WHITE,
-                muted=(200, 200, 200), align="left")
+    _draw_block(
+        result,
+        (image_width + pad, pad, width - pad, height - pad),
+        title,
+        site_name,
+        fill=WHITE,
+        muted=(200, 200, 200),
+        align="left",
+    )
     return result
 
 
@@ -64,8 +71,15 @@ def _soft(canvas: Image.Image, title: str, site_name: str) -> Image.Image:
     backdrop = canvas.filter(ImageFilter.GaussianBlur(canvas.width / 12))
     card = Image.blend(backdrop, Image.new("RGB", canvas.size, (250, 246, 255)), 0.72)
     pad = canvas.width // 10
-    _draw_block(card, (pad, pad, canvas.width - pad, canvas.height - pad), title, site_name,
-                fill=(40, 44, 68), muted=(90, 96, 120), align="center")
+    _draw_block(
+        card,
+        (pad, pad, canvas.width - pad, canvas.height - pad),
+        title,
+        site_name,
+        fill=(40, 44, 68),
+        muted=(90, 96, 120),
+        align="center",
+    )
     return card
 
 
@@ -85,7 +99,9 @@ def _dark_glass(canvas: Image.Image, title: str, site_name: str) -> Image.Image:
     return card
 
 
-def fit_text(text: str, max_width: int, max_height: int, *, max_size: int, max_lines: int = 4) -> tuple[Font, list[str]]:
+def fit_text(
+    text: str, max_width: int, max_height: int, *, max_size: int, max_lines: int = 4
+) -> tuple[Font, list[str]]:
     """The largest font (down to a legible minimum) at which `text` wraps into the box."""
     size = max(12, max_size)
     while True:
@@ -100,8 +116,16 @@ def fit_text(text: str, max_width: int, max_height: int, *, max_size: int, max_l
         size = max(12, int(size * 0.9))
 
 
-def _draw_block(image: Image.Image, box: tuple[int, int, int, int], title: str, site_name: str, *,
-                fill: tuple, muted: tuple, align: str) -> None:
+def _draw_block(
+    image: Image.Image,
+    box: tuple[int, int, int, int],
+    title: str,
+    site_name: str,
+    *,
+    fill: tuple,
+    muted: tuple,
+    align: str,
+) -> None:
     left, top, right, bottom = box
     site_font = default_font(max(12, (bottom - top) // 12))
     site_height = _line_height(site_font) * 2 if site_name else 0

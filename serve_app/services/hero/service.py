@@ -39,7 +39,14 @@ def normalize_url(url: str) -> str:
 
 class HeroService:
     def __init__(
-        self, *, config: AppConfig, db: Database, store: ObjectStore, accounting: Accounting, scraper: Any, worker: Any,
+        self,
+        *,
+        config: AppConfig,
+        db: Database,
+        store: ObjectStore,
+        accounting: Accounting,
+        scraper: Any,
+        worker: Any,
         webhooks: WebhookService,
     ):
         self._config = config
@@ -62,14 +69,23 @@ class HeroService:
         model = self._config.model(self._config.hero.model or self._config.default_model_slug)
         width, height = hero_size(model, width=self._config.hero.width, height=self._config.hero.height)
         admission = await self._accounting.admit(
-            user=user, correlation_id=context.request_id, model=model.slug, images=1,
+            user=user,
+            correlation_id=context.request_id,
+            model=model.slug,
+            images=1,
             cost=model.credit_cost(width=width, height=height),
         )
         context.rate_limit = admission.rate_limit
         job = Job(
-            id=f"job_{secrets.token_urlsafe(16)}", user_id=user.id, request_id=admission.request_id, url_id="",
-            model=model.slug, style=request.style, text_treatment=request.text_treatment,
-            max_attempts=self._config.hero.max_attempts, webhook_url=request.webhook_url,
+            id=f"job_{secrets.token_urlsafe(16)}",
+            user_id=user.id,
+            request_id=admission.request_id,
+            url_id="",
+            model=model.slug,
+            style=request.style,
+            text_treatment=request.text_treatment,
+            max_attempts=self._config.hero.max_attempts,
+            webhook_url=request.webhook_url,
         )
         try:
             await self._queue(job, url=url, admission=admission)
@@ -128,11 +144,17 @@ class HeroService:
             total = (await session.exec(select(func.count()).select_from(PageUrl).where(condition))).one()
             rows = list(
                 await session.exec(
-                    select(PageUrl).where(condition).order_by(PageUrl.created_at.desc(), PageUrl.id).offset(offset).limit(limit)
+                    select(PageUrl)
+                    .where(condition)
+                    .order_by(PageUrl.created_at.desc(), PageUrl.id)
+                    .offset(offset)
+                    .limit(limit)
                 )
             )
             jobs = await self._jobs_of(session, [row.id for row in rows])
-        return UrlList(urls=[self._item(row, jobs.get(row.id, [])) for row in rows], total=total, limit=limit, offset=offset)
+        return UrlList(
+            urls=[self._item(row, jobs.get(row.id, [])) for row in rows], total=total, limit=limit, offset=offset
+        )
 
     async def get(self, *, user: User, url_id: str) -> UrlItem:
         async with self._db.read() as session:
@@ -153,11 +175,18 @@ class HeroService:
 
     def _item(self, row: PageUrl, jobs: list[Job]) -> UrlItem:
         return UrlItem(
-            url_id=row.id, url=row.url, title=row.title, image_url=self.image_url(row.id), created_at=row.created_at,
+            url_id=row.id,
+            url=row.url,
+            title=row.title,
+            image_url=self.image_url(row.id),
+            created_at=row.created_at,
             images=[
                 HeroImagePublic(
-                    image_id=job.id, style=job.style_used or job.style, text_treatment=job.text_treatment,
-                    status=job.status, created_at=job.created_at,
+                    image_id=job.id,
+                    style=job.style_used or job.style,
+                    text_treatment=job.text_treatment,
+                    status=job.status,
+                    created_at=job.created_at,
                     direct_url=self._store.url(job.storage_key) if job.storage_key else None,
                 )
                 for job in jobs

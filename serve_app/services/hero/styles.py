@@ -66,16 +66,26 @@ def page_subject(page: PageInfo) -> str:
 
 
 def pick_style(page: PageInfo) -> str:
-    words = _WORD.findall(" ".join([page.title, page.headline, page.description, *page.keywords, *page.paragraphs]).lower())
+    words = _WORD.findall(
+        " ".join([page.title, page.headline, page.description, *page.keywords, *page.paragraphs]).lower()
+    )
     scores = {style: sum(words.count(w) for w in topic.split()) for style, topic in _TOPICS.items()}
     best = max(scores, key=lambda style: scores[style])
     return best if scores[best] else "illustration"
 
 
 _TONES = {
-    "photo": "photographic", "cinematic": "cinematic", "retro": "vintage", "minimal": "minimalist",
-    "line_art": "minimalist", "cartoon": "whimsical", "anime": "whimsical", "neon_geo": "vibrant",
-    "pop_art": "vibrant", "bold": "vibrant", "dark_glass": "dark",
+    "photo": "photographic",
+    "cinematic": "cinematic",
+    "retro": "vintage",
+    "minimal": "minimalist",
+    "line_art": "minimalist",
+    "cartoon": "whimsical",
+    "anime": "whimsical",
+    "neon_geo": "vibrant",
+    "pop_art": "vibrant",
+    "bold": "vibrant",
+    "dark_glass": "dark",
 }
 
 

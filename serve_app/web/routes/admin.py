@@ -23,8 +23,13 @@ async def _users(request: Request, state, *, q: str, page: int, message: str | N
     found = await admin.search_users(db=state.db, q=q, limit=PAGE, offset=(page - 1) * PAGE)
     template = "partials/admin_users.html" if is_htmx(request) else "admin_users.html"
     return render(
-        request, template, rows=found.users, q=q, plans=[p.slug for p in state.config.plans],
-        pager=Pager(page=page, size=PAGE, total=found.total), message=message,
+        request,
+        template,
+        rows=found.users,
+        q=q,
+        plans=[p.slug for p in state.config.plans],
+        pager=Pager(page=page, size=PAGE, total=found.total),
+        message=message,
     )
 
 
@@ -74,7 +79,9 @@ async def grant(
     balance = await credits.grant(
         db=state.db, user_id=user_id, amount=amount, note=note or f"granted by {console.user.name}"
     )
-    return await _users(request, state, q="", page=1, message=f"granted {amount} credits to user {user_id}; balance {balance}")
+    return await _users(
+        request, state, q="", page=1, message=f"granted {amount} credits to user {user_id}; balance {balance}"
+    )
 
 
 @router.get("/models")
@@ -82,8 +89,12 @@ async def admin_models(request: Request, state: StateDep, console: AdminDep) -> 
     """The model catalog with health and work in progress, and the server's storage switch."""
     health = await check_health(config=state.config, db=state.db, store=state.store, models=state.models)
     return render(
-        request, "admin_models.html", models=state.config.models, health=health,
-        running=await admin.running_by_model(db=state.db), storage=await state.server_settings.storage(),
+        request,
+        "admin_models.html",
+        models=state.config.models,
+        health=health,
+        running=await admin.running_by_model(db=state.db),
+        storage=await state.server_settings.storage(),
         backend=state.config.storage.backend,
     )
 

@@ -49,8 +49,13 @@ async def _with_session(response: Response, state, user_id: int) -> Response:
         db=state.db, clock=state.clock, user_id=user_id, ttl=timedelta(hours=state.config.console.session_hours)
     )
     response.set_cookie(
-        SESSION_COOKIE, opened.token, max_age=int(state.config.console.session_hours * 3600),
-        httponly=True, samesite="lax", secure=_secure(state), path="/",
+        SESSION_COOKIE,
+        opened.token,
+        max_age=int(state.config.console.session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(state),
+        path="/",
     )
     return response
 
@@ -105,7 +110,9 @@ async def signup(
     except ApiError as exc:
         return _form_page(request, state, "signup.html", status_code=exc.status_code, error=exc.message, name=name)
     # The first key is shown on this page only, as the CLI prints it once.
-    return await _with_session(render(request, "welcome.html", user=created.user, key=created.key), state, created.user.id)
+    return await _with_session(
+        render(request, "welcome.html", user=created.user, key=created.key), state, created.user.id
+    )
 
 
 @router.post("/logout")
@@ -133,5 +140,7 @@ async def change_password(
 ) -> Response:
     """Change the password and log out the user's other sessions."""
     await accounts.change_password(db=state.db, user=console.user, current=current_password, new=new_password)
-    await sessions.close_other_sessions(db=state.db, user_id=console.user.id, keep_token=request.cookies[SESSION_COOKIE])
+    await sessions.close_other_sessions(
+        db=state.db, user_id=console.user.id, keep_token=request.cookies[SESSION_COOKIE]
+    )
     return render(request, "account.html", message="Password changed; your other sessions were logged out.")

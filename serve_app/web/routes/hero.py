@@ -28,7 +28,9 @@ async def _listing(state, console, *, q: str, page: int) -> dict:
             if image.status in _RUNNING:
                 progress[image.image_id] = (await state.jobs.get(user=console.user, job_id=image.image_id)).progress
     running = any(image.status in _RUNNING for item in found.urls for image in item.images)
-    return dict(urls=found.urls, progress=progress, running=running, q=q, pager=Pager(page=page, size=PAGE, total=found.total))
+    return dict(
+        urls=found.urls, progress=progress, running=running, q=q, pager=Pager(page=page, size=PAGE, total=found.total)
+    )
 
 
 @router.get("/hero")

@@ -26,7 +26,11 @@ async def dashboard(request: Request, state: StateDep, console: ConsoleSessionDe
     usage = await usage_of(db=state.db, user=console.user, plan=plan, clock=state.clock)
     recent = await images.list_images(db=state.db, store=state.store, user=console.user, limit=6, offset=0)
     return render(
-        request, "dashboard.html", plan=plan, usage=usage, recent=recent.images,
+        request,
+        "dashboard.html",
+        plan=plan,
+        usage=usage,
+        recent=recent.images,
         balance=await credits.balance(db=state.db, user_id=console.user.id),
     )
 
@@ -65,7 +69,12 @@ async def usage_page(request: Request, state: StateDep, console: ConsoleSessionD
         "credits": [day.credits for day in days],
     }
     return render(
-        request, "usage.html", plan=plan, usage=usage, chart=chart, ledger=ledger.entries,
+        request,
+        "usage.html",
+        plan=plan,
+        usage=usage,
+        chart=chart,
+        ledger=ledger.entries,
         pager=Pager(page=page, size=LEDGER_PAGE, total=ledger.total),
         balance=await credits.balance(db=state.db, user_id=console.user.id),
     )
@@ -86,7 +95,10 @@ async def update_settings(
 ) -> Response:
     """Save the storage preference."""
     data = await storage_preference.update_settings(
-        db=state.db, server=state.server_settings, user=console.user, plan=state.accounting.plan_of(console.user),
+        db=state.db,
+        server=state.server_settings,
+        user=console.user,
+        plan=state.accounting.plan_of(console.user),
         update=SettingsUpdate(storage_enabled=storage_enabled == "on"),
     )
     server_storage = await state.server_settings.storage_enabled()

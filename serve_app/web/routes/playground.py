@@ -45,9 +45,15 @@ async def playground_page(
     start = await images.get_image(db=state.db, store=state.store, user=console.user, image_id=again) if again else None
     catalog = _catalog(state)
     return render(
-        request, "playground.html", start=start, aspect_ratios=ASPECT_RATIOS, variants=list(VARIANTS),
-        models=[m for m in catalog if "upscale" not in m.modes], upscalers=[m for m in catalog if "upscale" in m.modes],
-        build_fields=BUILD_FIELDS, lora_weight=LORA_WEIGHT,
+        request,
+        "playground.html",
+        start=start,
+        aspect_ratios=ASPECT_RATIOS,
+        variants=list(VARIANTS),
+        models=[m for m in catalog if "upscale" not in m.modes],
+        upscalers=[m for m in catalog if "upscale" in m.modes],
+        build_fields=BUILD_FIELDS,
+        lora_weight=LORA_WEIGHT,
         balance=await credits.balance(db=state.db, user_id=console.user.id),
     )
 
@@ -64,7 +70,10 @@ async def generate(request: Request, state: StateDep, context: ContextDep, conso
     form = await request.form()
     body = await generate_request(form)
     run = partial(
-        state.generation.generate, user=console.user, request=body, context=context,
+        state.generation.generate,
+        user=console.user,
+        request=body,
+        context=context,
         variant=VARIANTS.get(str(form.get("variant") or "")),
     )
     if "text/event-stream" not in request.headers.get("Accept", ""):
@@ -75,7 +84,9 @@ async def generate(request: Request, state: StateDep, context: ContextDep, conso
     # Awaited here so that what fails before the first step (a bad field, no credits) is an error page.
     first = await anext(events)
     stream = server_sent(
-        first, events, media_type=f"image/{body.output_format}",
+        first,
+        events,
+        media_type=f"image/{body.output_format}",
         result_html=partial(_result_html, state, console, body.prompt),
         error_html=lambda message: render_fragment("partials/error.html", message=message),
     )

@@ -24,8 +24,13 @@ _BUILDER_FIELDS = ("prompt", "route", "model", "aspect_ratio", "seed", "format")
 
 def _page(request: Request, state, project_list, **context) -> Response:
     return render(
-        request, "projects.html", projects=project_list, aspect_ratios=list(IMAGE_URL_ASPECT_RATIOS),
-        models=[m.slug for m in state.config.models], routes=list(state.config.chains), **context,
+        request,
+        "projects.html",
+        projects=project_list,
+        aspect_ratios=list(IMAGE_URL_ASPECT_RATIOS),
+        models=[m.slug for m in state.config.models],
+        routes=list(state.config.chains),
+        **context,
     )
 
 
@@ -46,7 +51,10 @@ async def create_project(
 ) -> Response:
     """Create a project owned by the user."""
     created = await projects.create_project(
-        db=state.db, slug=slug.strip(), user=console.user, origins=origins.split(),
+        db=state.db,
+        slug=slug.strip(),
+        user=console.user,
+        origins=origins.split(),
         require_signature=require_signature == "on",
     )
     return _page(request, state, await projects.projects_of(db=state.db, user=console.user), created=created.slug)
@@ -74,7 +82,9 @@ async def rotate_secret(slug: str, request: Request, state: StateDep, console: C
     """A new signing secret; URLs signed with the old one stop working."""
     project = await projects.own_project(db=state.db, user=console.user, slug=slug)
     secret = await projects.rotate_secret(db=state.db, slug=project.slug)
-    return render(request, "partials/project_secret.html", project=project.model_copy(update={"secret": secret}), rotated=True)
+    return render(
+        request, "partials/project_secret.html", project=project.model_copy(update={"secret": secret}), rotated=True
+    )
 
 
 def _expiry(hours) -> int | None:
@@ -94,7 +104,9 @@ async def build_url(slug: str, request: Request, state: StateDep, console: CsrfS
     """The image URL for the builder's fields, signed with the project's secret when asked or required."""
     project = await projects.own_project(db=state.db, user=console.user, slug=slug)
     form = await request.form()
-    values = {name: form[name].strip() for name in _BUILDER_FIELDS if isinstance(form.get(name), str) and form[name].strip()}
+    values = {
+        name: form[name].strip() for name in _BUILDER_FIELDS if isinstance(form.get(name), str) and form[name].strip()
+    }
     try:
         ImageQuery.model_validate(values)
     except ValidationError as exc:

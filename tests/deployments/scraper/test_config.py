@@ -13,7 +13,9 @@ def test_the_scraper_runs_one_replica_that_reserves_no_cpu_unless_configured():
     assert (options["num_replicas"], options["max_ongoing_requests"]) == (3, 64)
 
 
-@pytest.mark.parametrize(("entry", "hint"), [("10.0.0.0/33", "not a CIDR network"), ("intranet host", "not a host name")])
+@pytest.mark.parametrize(
+    ("entry", "hint"), [("10.0.0.0/33", "not a CIDR network"), ("intranet host", "not a host name")]
+)
 def test_an_allow_list_entry_that_is_neither_host_nor_network_says_which_form_to_use(entry, hint):
     with pytest.raises(ValidationError, match=hint):
         ScraperConfig(allow_list=[entry])

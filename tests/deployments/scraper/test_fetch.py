@@ -212,7 +212,12 @@ def running(srv: PageServer) -> Iterator[PageServer]:
 
 async def test_html_page_is_fetched_with_its_charset_and_final_url(server: PageServer) -> None:
     page = await fetch(server.url("/redirect/1"), LOCAL)
-    assert (page.url, page.status, page.content_type, page.charset) == (server.url("/redirect/0"), 200, "text/html", "iso-8859-1")
+    assert (page.url, page.status, page.content_type, page.charset) == (
+        server.url("/redirect/0"),
+        200,
+        "text/html",
+        "iso-8859-1",
+    )
     assert page.body.decode(page.charset) == "<html><head><title>Café</title></head><body>hello</body></html>"
 
 
@@ -294,7 +299,9 @@ async def test_redirect_from_an_allow_listed_name_to_a_private_address_is_blocke
     assert len(server.requests) == 1 and canary.connections == 0
 
 
-@pytest.mark.parametrize("answers", [("93.184.216.34", "10.0.0.1"), ("2606:4700::1", "fd00::1"), ("::ffff:192.168.1.1",)])
+@pytest.mark.parametrize(
+    "answers", [("93.184.216.34", "10.0.0.1"), ("2606:4700::1", "fd00::1"), ("::ffff:192.168.1.1",)]
+)
 async def test_dns_answer_with_any_private_address_is_blocked(answers: tuple[str, ...]) -> None:
     error = await refusal("http://example.test/", PAGE_POLICY, resolver=resolver_returning(*answers))
     assert error.reason == "blocked_address"
@@ -390,7 +397,9 @@ async def test_refused_connection_is_connection_failed() -> None:
     assert (await refusal(f"http://127.0.0.1:{port}/")).reason == "connection_failed"
 
 
-async def test_proxy_environment_is_ignored(server: PageServer, canary: Canary, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_proxy_environment_is_ignored(
+    server: PageServer, canary: Canary, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.setenv(name, f"http://127.0.0.1:{canary.port}")
     for name in ("NO_PROXY", "no_proxy"):
@@ -410,8 +419,10 @@ def tls_contexts(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLCont
         builder = x509.CertificateBuilder(
             subject_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]),
             issuer_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]),
-            public_key=key.public_key(), serial_number=x509.random_serial_number(),
-            not_valid_before=now - datetime.timedelta(hours=1), not_valid_after=now + datetime.timedelta(hours=1),
+            public_key=key.public_key(),
+            serial_number=x509.random_serial_number(),
+            not_valid_before=now - datetime.timedelta(hours=1),
+            not_valid_after=now + datetime.timedelta(hours=1),
         )
         for extension in extensions:
             builder = builder.add_extension(extension, critical=False)
@@ -421,9 +432,9 @@ def tls_contexts(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLCont
     ca = certificate("test CA", ca_key, "test CA", ca_key, [x509.BasicConstraints(ca=True, path_length=None)])
     leaf = certificate(name, key, "test CA", ca_key, [x509.SubjectAlternativeName([x509.DNSName(name)])])
     (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(tmp_path / "leaf.pem", tmp_path / "key.pem")
     client_context = ssl.create_default_context(cadata=ca.public_bytes(serialization.Encoding.PEM).decode())
@@ -461,18 +472,59 @@ async def test_https_checks_the_certificate_against_the_host_name(
 # --- the address table -----------------------------------------------------------------------
 
 NON_PUBLIC = [
-    "127.0.0.1", "127.255.255.254", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-    "169.254.169.254", "100.64.0.1", "100.127.255.255", "224.0.0.1", "239.255.255.250", "240.0.0.1",
-    "0.0.0.0", "255.255.255.255", "198.18.0.1", "198.19.255.255", "192.0.2.1", "198.51.100.1",
-    "203.0.113.1", "192.0.0.9",
-    "::", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "fe80::1%eth0", "ff02::1", "ff0e::1", "2001:db8::1",
-    "3fff::1", "100::1", "fec0::1",
-    "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1", "::8.8.8.8",
-    "2002:7f00:1::", "2002:a00:1::1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::808:808",
+    "127.0.0.1",
+    "127.255.255.254",
+    "10.1.2.3",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.168.1.1",
+    "169.254.169.254",
+    "100.64.0.1",
+    "100.127.255.255",
+    "224.0.0.1",
+    "239.255.255.250",
+    "240.0.0.1",
+    "0.0.0.0",
+    "255.255.255.255",
+    "198.18.0.1",
+    "198.19.255.255",
+    "192.0.2.1",
+    "198.51.100.1",
+    "203.0.113.1",
+    "192.0.0.9",
+    "::",
+    "::1",
+    "fc00::1",
+    "fd12:3456::1",
+    "fe80::1",
+    "fe80::1%eth0",
+    "ff02::1",
+    "ff0e::1",
+    "2001:db8::1",
+    "3fff::1",
+    "100::1",
+    "fec0::1",
+    "::ffff:127.0.0.1",
+    "::ffff:10.0.0.1",
+    "::127.0.0.1",
+    "::8.8.8.8",
+    "2002:7f00:1::",
+    "2002:a00:1::1",
+    "64:ff9b::7f00:1",
+    "64:ff9b::a9fe:a9fe",
+    "64:ff9b:1::808:808",
     "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo whose client is 127.0.0.1
 ]
-PUBLIC = ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "2001:4860:4860::8888",
-          "::ffff:8.8.8.8", "2002:808:808::1", "64:ff9b::808:808"]
+PUBLIC = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "93.184.216.34",
+    "2606:4700:4700::1111",
+    "2001:4860:4860::8888",
+    "::ffff:8.8.8.8",
+    "2002:808:808::1",
+    "64:ff9b::808:808",
+]
 
 
 @pytest.mark.parametrize("address", NON_PUBLIC)

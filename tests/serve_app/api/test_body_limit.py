@@ -63,9 +63,7 @@ async def test_a_declared_body_over_the_general_limit_is_a_413_before_a_byte_is_
 
 async def test_a_declared_body_over_the_generate_limit_is_a_413_before_a_byte_is_read(client):
     body = CountingBody(2)
-    response = await client.post(
-        "/api/v1/generate", content=body, headers={"Content-Length": str(100 * MIB)}
-    )
+    response = await client.post("/api/v1/generate", content=body, headers={"Content-Length": str(100 * MIB)})
     assert_error(response, 413, "payload_too_large")
     assert body.pulled == 0
 
@@ -183,7 +181,11 @@ async def test_a_mask_that_fails_to_decode_after_admission_is_refunded(inpaintin
     response = await inpainting_client.post(
         "/api/v1/generate",
         json={
-            "prompt": "a", "model": "tiny-inpaint", "mode": "inpaint", "image": png_data_url(64), "mask": UNDECODABLE
+            "prompt": "a",
+            "model": "tiny-inpaint",
+            "mode": "inpaint",
+            "image": png_data_url(64),
+            "mask": UNDECODABLE,
         },
         headers={"Authorization": f"Bearer {key}"},
     )

@@ -64,13 +64,15 @@ async def test_strict_origins_refuse_other_origins(strict_api):
 
 
 async def test_strict_origins_allow_the_listed_ones(strict_api):
-    response = await strict_api.options(
-        "/api/v1/generate", headers={**PREFLIGHT, "Origin": "https://app.example.com"}
-    )
+    response = await strict_api.options("/api/v1/generate", headers={**PREFLIGHT, "Origin": "https://app.example.com"})
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "https://app.example.com"
 
 
 def test_an_allowed_origin_with_a_path_is_a_config_error(tmp_path):
     with pytest.raises(Exception, match="not an origin"):
-        parse_app_config(app_args(tmp_dir=str(tmp_path), model_cache_dir=str(tmp_path), cors={"allowed_origins": ["https://a.example/x"]}))
+        parse_app_config(
+            app_args(
+                tmp_dir=str(tmp_path), model_cache_dir=str(tmp_path), cors={"allowed_origins": ["https://a.example/x"]}
+            )
+        )

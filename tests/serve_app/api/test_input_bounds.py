@@ -45,9 +45,7 @@ async def test_an_expiry_past_64_bits_is_a_400(client):
     assert response.headers["x-error-code"] == "VALIDATION_ERROR"
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/v1/images/img%00x", "/api/v1/urls/a%00b/", "/api/v1/jobs/job%20x", "/img/%00/"]
-)
+@pytest.mark.parametrize("path", ["/api/v1/images/img%00x", "/api/v1/urls/a%00b/", "/api/v1/jobs/job%20x", "/img/%00/"])
 async def test_an_id_no_resource_can_have_is_a_400_before_any_lookup(client, auth, path):
     response = await client.get(path, headers=auth)
     assert response.status_code == 400, response.text
@@ -132,7 +130,10 @@ async def test_the_openapi_schema_documents_400s_and_413s_not_fastapis_422(clien
 async def test_a_422_a_route_sends_itself_stays_documented(client):
     document = (await client.get("/openapi.json")).json()
     for path in (
-        "/api/v1/generate", "/api/v1/generate/product", "/api/v1/generate/logo", "/v1/images/generations",
+        "/api/v1/generate",
+        "/api/v1/generate/product",
+        "/api/v1/generate/logo",
+        "/v1/images/generations",
         "/v1/images/edits",
     ):
         assert "422" in document["paths"][path]["post"]["responses"], f"{path}: a reused Idempotency-Key is a 422"

@@ -69,7 +69,6 @@ async def test_validation_errors_name_the_param(client, state):
     assert error["param"] == "n" and error["code"] == "invalid_request"
 
 
-
 async def test_a_streamed_generation_refuses_an_idempotency_key_it_could_not_honour(client, state):
     _, key = await user_with_key(state.db)
     response = await client.post(
@@ -79,6 +78,7 @@ async def test_a_streamed_generation_refuses_an_idempotency_key_it_could_not_hon
     )
     error = openai_error(response, 400, "invalid_request_error")
     assert error["param"] == "Idempotency-Key" and "stream" in error["message"]
+
 
 async def test_missing_key_unknown_path_and_unexpected_errors_use_the_openai_shape(client):
     unauthorized = await client.get("/v1/models")

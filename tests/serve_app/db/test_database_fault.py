@@ -45,7 +45,8 @@ def owned_postgres():
 
 async def test_postgres_stopped_mid_traffic_answers_503_and_keeps_the_ledger(owned_postgres, backend, tmp_path):  # noqa: F811  (backend is the imported fixture, requested by name)
     config = make_config(
-        database_url=owned_postgres.url, public_base_url="http://testserver",
+        database_url=owned_postgres.url,
+        public_base_url="http://testserver",
         storage={"enabled": True, "backend": "local", "local_dir": str(tmp_path / "files")},
     )
     state = AppState.build(config, model_handles={"tiny-sd": InProcessHandle(backend)})
@@ -56,8 +57,11 @@ async def test_postgres_stopped_mid_traffic_answers_503_and_keeps_the_ledger(own
 
         async def generate(i: int, prompt: str = "a fox") -> httpx.Response:
             _, key = users[i % 2]
-            return await client.post("/api/v1/generate", json={"prompt": f"{prompt} {i}", "seed": i},
-                                     headers={"Authorization": f"Bearer {key}"})
+            return await client.post(
+                "/api/v1/generate",
+                json={"prompt": f"{prompt} {i}", "seed": i},
+                headers={"Authorization": f"Bearer {key}"},
+            )
 
         traffic = [asyncio.create_task(generate(i)) for i in range(12)]
         while sum(task.done() for task in traffic) < 3:
@@ -80,8 +84,12 @@ async def test_postgres_stopped_mid_traffic_answers_503_and_keeps_the_ledger(own
     served = {r.json()["request_id"] for r in responses if r.status_code == 200}
     assert all(records[request_id].status == "succeeded" for request_id in served)
     for user_id, _ in users:
-        assert await credits.balance(db=state.db, user_id=user_id) == await credits.ledger_sum(db=state.db, user_id=user_id)
+        assert await credits.balance(db=state.db, user_id=user_id) == await credits.ledger_sum(
+            db=state.db, user_id=user_id
+        )
     stuck = [r for r in records.values() if r.status == "pending"]
     await state.shutdown()
-    print(f"postgres fault: {statuses.count(503)} of 12 requests got 503, {len(stuck)} charged and left pending "
-          f"(for the lease reaper); serving again {back_s:.1f} s after the restart")
+    print(
+        f"postgres fault: {statuses.count(503)} of 12 requests got 503, {len(stuck)} charged and left pending "
+        f"(for the lease reaper); serving again {back_s:.1f} s after the restart"
+    )

@@ -16,13 +16,25 @@ async def cancel(db, accounting, clock, job_id: str, user_id: int):
 
 async def refunds(db, user_id: int) -> int:
     async with db.read() as session:
-        rows = await session.exec(select(CreditEntry).where(CreditEntry.user_id == user_id, CreditEntry.kind == "refund"))
+        rows = await session.exec(
+            select(CreditEntry).where(CreditEntry.user_id == user_id, CreditEntry.kind == "refund")
+        )
         return len(list(rows))
 
 
 async def complete(db, accounting, clock, job_id: str, owner: str) -> bool:
-    return await queue.complete(db=db, accounting=accounting, job_id=job_id, owner=owner, now=clock.now(),
-                                storage_key="hero/j.png", style_used="photo", prompt="p", title="", site_name="")
+    return await queue.complete(
+        db=db,
+        accounting=accounting,
+        job_id=job_id,
+        owner=owner,
+        now=clock.now(),
+        storage_key="hero/j.png",
+        style_used="photo",
+        prompt="p",
+        title="",
+        site_name="",
+    )
 
 
 async def test_a_queued_job_is_cancelled_refunded_and_never_claimed(db, accounting, clock):
@@ -41,8 +53,12 @@ async def test_a_running_job_is_refunded_and_its_worker_is_fenced_out(db, accoun
     await cancel(db, accounting, clock, job_id, user_id)
     assert not await queue.renew(db=db, job_id=job_id, owner="w", lease=LEASE, now=clock.now())
     assert not await complete(db, accounting, clock, job_id, "w")
-    assert await queue.retry_or_fail(db=db, accounting=accounting, job_id=job_id, owner="w", error="stopped",
-                                     retryable=False, now=clock.now()) is None
+    assert (
+        await queue.retry_or_fail(
+            db=db, accounting=accounting, job_id=job_id, owner="w", error="stopped", retryable=False, now=clock.now()
+        )
+        is None
+    )
     assert (await job_row(db, job_id)).status == "cancelled"
     assert await balance(db, user_id) == 1000 and await refunds(db, user_id) == 1
 

@@ -34,23 +34,41 @@ async def rows(db) -> list[WebhookDelivery]:
 
 
 async def due(db, clock, owner: str = "w") -> list[WebhookDelivery]:
-    return await deliveries.claim_due(db=db, owner=owner, lease=LEASE, now=clock.now(), limit=10,
-                                      max_attempts=POLICY.max_attempts)
+    return await deliveries.claim_due(
+        db=db, owner=owner, lease=LEASE, now=clock.now(), limit=10, max_attempts=POLICY.max_attempts
+    )
 
 
 async def record(db, clock, delivery_id: str, status_code: int | None, owner: str = "w", retryable: bool = True):
-    return await deliveries.record_try(db=db, delivery_id=delivery_id, owner=owner, now=clock.now(), policy=POLICY,
-                                       status_code=status_code, error=None if status_code == 200 else "down",
-                                       retryable=retryable)
+    return await deliveries.record_try(
+        db=db,
+        delivery_id=delivery_id,
+        owner=owner,
+        now=clock.now(),
+        policy=POLICY,
+        status_code=status_code,
+        error=None if status_code == 200 else "down",
+        retryable=retryable,
+    )
 
 
 async def test_a_completed_job_queues_one_job_completed_event(db, accounting, clock):
     _, job_id = await queued_job(db, accounting, clock)
     await with_webhook(db, job_id)
     await claim(db, accounting, clock, "w")
-    assert await queue.complete(db=db, accounting=accounting, job_id=job_id, owner="w", now=clock.now(),
-                                storage_key="hero/j.png", style_used="photo", prompt="p", title="", site_name="",
-                                image_url="https://files.example.com/hero/j.png")
+    assert await queue.complete(
+        db=db,
+        accounting=accounting,
+        job_id=job_id,
+        owner="w",
+        now=clock.now(),
+        storage_key="hero/j.png",
+        style_used="photo",
+        prompt="p",
+        title="",
+        site_name="",
+        image_url="https://files.example.com/hero/j.png",
+    )
     [delivery] = await rows(db)
     payload = json.loads(delivery.payload)
     assert (delivery.event, delivery.job_id, delivery.status) == ("job.completed", job_id, "pending")
@@ -64,8 +82,9 @@ async def test_a_failed_job_queues_job_failed_and_a_cancelled_one_queues_nothing
     for job_id in (failing, cancelled):
         await with_webhook(db, job_id)
     await claim(db, accounting, clock, "w")
-    await queue.retry_or_fail(db=db, accounting=accounting, job_id=failing, owner="w", error="not a page",
-                              retryable=False, now=clock.now())
+    await queue.retry_or_fail(
+        db=db, accounting=accounting, job_id=failing, owner="w", error="not a page", retryable=False, now=clock.now()
+    )
     job = await queue.cancel(db=db, accounting=accounting, job_id=cancelled, user_id=user_id, now=clock.now())
     assert job.status == "cancelled"
     [delivery] = await rows(db)
@@ -136,6 +155,13 @@ def test_signed_headers_verify_with_the_standard_webhooks_library():
 async def _queue_event(db, clock, job_id: str) -> str:
     async with db.write() as session:
         job = await session.get(Job, job_id)
-        delivery = deliveries.enqueue(session, user_id=job.user_id, job_id=job_id, url="https://hooks.example.com/in",
-                                      event=deliveries.COMPLETED, data={"job_id": job_id}, now=clock.now())
+        delivery = deliveries.enqueue(
+            session,
+            user_id=job.user_id,
+            job_id=job_id,
+            url="https://hooks.example.com/in",
+            event=deliveries.COMPLETED,
+            data={"job_id": job_id},
+            now=clock.now(),
+        )
     return delivery.id

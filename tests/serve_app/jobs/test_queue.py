@@ -18,7 +18,9 @@ from tests.factories import ManualClock, user_with_key
 LEASE = timedelta(seconds=30)
 
 
-async def queued_job(db: Database, accounting: Accounting, clock: ManualClock, *, max_attempts: int = 2) -> tuple[int, str]:
+async def queued_job(
+    db: Database, accounting: Accounting, clock: ManualClock, *, max_attempts: int = 2
+) -> tuple[int, str]:
     """A paid-for job in the queue, as the hero service leaves it; returns (user id, job id)."""
     user_id, _ = await user_with_key(db)
     user = await find_user(db=db, name_or_id=str(user_id))
@@ -29,8 +31,19 @@ async def queued_job(db: Database, accounting: Accounting, clock: ManualClock, *
     async with db.write() as session:
         session.add(PageUrl(id=url_id, user_id=user_id, url="https://example.com/post"))
         await session.flush()
-        session.add(Job(id=job_id, user_id=user_id, request_id=admission.request_id, url_id=url_id, model="tiny-sd",
-                        style="photo", text_treatment="none", max_attempts=max_attempts, created_at=clock.now()))
+        session.add(
+            Job(
+                id=job_id,
+                user_id=user_id,
+                request_id=admission.request_id,
+                url_id=url_id,
+                model="tiny-sd",
+                style="photo",
+                text_treatment="none",
+                max_attempts=max_attempts,
+                created_at=clock.now(),
+            )
+        )
         await accounting.hand_over(admission, session=session)
     return user_id, job_id
 
@@ -42,9 +55,20 @@ async def job_row(db: Database, job_id: str) -> Job:
 
 def hero_image(user_id: int, job_id: str) -> Image:
     return Image(
-        id=f"img_{secrets.token_hex(12)}", request_id=job_id, user_id=user_id, model="tiny-sd", prompt="p",
-        width=120, height=64, num_inference_steps=2, guidance_scale=5.0, seed=1, content_type="image/png",
-        size_bytes=10, storage_key=f"hero/{job_id}.png", inference_ms=5,
+        id=f"img_{secrets.token_hex(12)}",
+        request_id=job_id,
+        user_id=user_id,
+        model="tiny-sd",
+        prompt="p",
+        width=120,
+        height=64,
+        num_inference_steps=2,
+        guidance_scale=5.0,
+        seed=1,
+        content_type="image/png",
+        size_bytes=10,
+        storage_key=f"hero/{job_id}.png",
+        inference_ms=5,
     )
 
 
@@ -82,11 +106,25 @@ async def test_an_expired_lease_is_taken_over_and_fences_out_the_old_owner(db, a
     assert taken is not None and taken.attempt == 2
 
     assert not await queue.renew(db=db, job_id=job_id, owner="old", lease=LEASE, now=clock.now())
-    assert not await queue.complete(db=db, accounting=accounting, job_id=job_id, owner="old", now=clock.now(),
-                                    storage_key="hero/x.png", style_used="photo", prompt="p", title="", site_name="",
-                                    records=[hero_image(user_id, job_id)])
-    assert await queue.retry_or_fail(db=db, accounting=accounting, job_id=job_id, owner="old", error="late",
-                                     retryable=False, now=clock.now()) is None
+    assert not await queue.complete(
+        db=db,
+        accounting=accounting,
+        job_id=job_id,
+        owner="old",
+        now=clock.now(),
+        storage_key="hero/x.png",
+        style_used="photo",
+        prompt="p",
+        title="",
+        site_name="",
+        records=[hero_image(user_id, job_id)],
+    )
+    assert (
+        await queue.retry_or_fail(
+            db=db, accounting=accounting, job_id=job_id, owner="old", error="late", retryable=False, now=clock.now()
+        )
+        is None
+    )
     assert (await job_row(db, job_id)).lease_owner == "new"
     assert await balance(db, user_id) == 1000 - 3, "the old owner could not refund"
     assert await images_of(db, user_id) == [], "nor record its image"
@@ -96,9 +134,19 @@ async def test_completion_records_the_image_and_the_page_title(db, accounting, c
     user_id, job_id = await queued_job(db, accounting, clock)
     await claim(db, accounting, clock, "w")
     image = hero_image(user_id, job_id)
-    assert await queue.complete(db=db, accounting=accounting, job_id=job_id, owner="w", now=clock.now(),
-                                storage_key="hero/j.png", style_used="photo", prompt="p", title="Sourdough",
-                                site_name="Crumb", records=[image])
+    assert await queue.complete(
+        db=db,
+        accounting=accounting,
+        job_id=job_id,
+        owner="w",
+        now=clock.now(),
+        storage_key="hero/j.png",
+        style_used="photo",
+        prompt="p",
+        title="Sourdough",
+        site_name="Crumb",
+        records=[image],
+    )
     assert [row.id for row in await images_of(db, user_id)] == [image.id]
     row = await job_row(db, job_id)
     assert (row.status, row.stage, row.storage_key, row.lease_expires_at) == ("completed", "done", "hero/j.png", None)
@@ -111,8 +159,9 @@ async def test_a_retryable_failure_requeues_until_the_last_attempt_then_refunds_
     user_id, job_id = await queued_job(db, accounting, clock, max_attempts=2)
     for attempt, expected in ((1, "queued"), (2, "failed")):
         assert (await claim(db, accounting, clock, "w")).attempt == attempt
-        status = await queue.retry_or_fail(db=db, accounting=accounting, job_id=job_id, owner="w",
-                                           error="model down", retryable=True, now=clock.now())
+        status = await queue.retry_or_fail(
+            db=db, accounting=accounting, job_id=job_id, owner="w", error="model down", retryable=True, now=clock.now()
+        )
         assert status == expected
     assert await balance(db, user_id) == 1000
     assert await claim(db, accounting, clock, "w") is None
@@ -123,8 +172,12 @@ async def test_a_retryable_failure_requeues_until_the_last_attempt_then_refunds_
 async def test_a_bad_page_fails_at_once_without_retry(db, accounting, clock):
     user_id, job_id = await queued_job(db, accounting, clock, max_attempts=3)
     await claim(db, accounting, clock, "w")
-    assert await queue.retry_or_fail(db=db, accounting=accounting, job_id=job_id, owner="w",
-                                     error="not a page", retryable=False, now=clock.now()) == "failed"
+    assert (
+        await queue.retry_or_fail(
+            db=db, accounting=accounting, job_id=job_id, owner="w", error="not a page", retryable=False, now=clock.now()
+        )
+        == "failed"
+    )
     row = await job_row(db, job_id)
     assert (row.status, row.attempt, row.error) == ("failed", 1, "not a page")
     assert await balance(db, user_id) == 1000

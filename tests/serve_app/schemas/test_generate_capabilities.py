@@ -7,7 +7,11 @@ from serve_app.schemas.generate import GenerateRequest
 from tests.factories import TINY_ADAPTER, make_config, tiny_model_entry
 
 MODEL = make_config(
-    models=[tiny_model_entry(modes=["text2img", "inpaint"], adapters=[TINY_ADAPTER, {**TINY_ADAPTER, "slug": "b", "default_weight": 0.5}])]
+    models=[
+        tiny_model_entry(
+            modes=["text2img", "inpaint"], adapters=[TINY_ADAPTER, {**TINY_ADAPTER, "slug": "b", "default_weight": 0.5}]
+        )
+    ]
 ).models[0]
 IMAGE = "data:image/png;base64,AAAA"
 
@@ -44,7 +48,8 @@ def test_inpaint_on_a_model_without_it_names_the_mode():
 
 def test_loras_become_sorted_slug_weight_pairs_with_defaults():
     assert params(loras=[{"slug": "tiny-style", "weight": 0.3}, {"slug": "b"}]).adapters == (
-        ("b", 0.5), ("tiny-style", 0.3)
+        ("b", 0.5),
+        ("tiny-style", 0.3),
     )
     assert params(lora="tiny-style").adapters == (("tiny-style", 1.0),)
     assert params().adapters == ()

@@ -30,9 +30,14 @@ def test_the_adapters_reach_the_params_and_the_price():
 
 @pytest.mark.parametrize(
     ("lora", "fields", "named"),
-    [(["watercolour"], {}, "watercolour"), (["tiny-style:3"], {}, "tiny-style:3"),
-     (["tiny-style:x"], {}, "tiny-style:x"), (["tiny-style,tiny-style:0.5"], {}, "tiny-style"),
-     (["tiny-style"], {"route": "quality/fast"}, "route"), (["a,b,c,d,e"], {}, "at most 4")],
+    [
+        (["watercolour"], {}, "watercolour"),
+        (["tiny-style:3"], {}, "tiny-style:3"),
+        (["tiny-style:x"], {}, "tiny-style:x"),
+        (["tiny-style,tiny-style:0.5"], {}, "tiny-style"),
+        (["tiny-style"], {"route": "quality/fast"}, "route"),
+        (["a,b,c,d,e"], {}, "at most 4"),
+    ],
 )
 def test_bad_adapters_are_refused_on_lora_naming_the_value(lora, fields, named):
     with pytest.raises(InvalidRequest) as info:

@@ -16,7 +16,9 @@ def test_previews_are_spread_evenly_over_the_steps(steps, partial_images, every)
     assert params.preview_every == every and params.num_inference_steps == steps
 
 
-@pytest.mark.parametrize(("fields", "field"), [({"stream": True, "n": 2}, "n"), ({"partial_images": 1}, "partial_images")])
+@pytest.mark.parametrize(
+    ("fields", "field"), [({"stream": True, "n": 2}, "n"), ({"partial_images": 1}, "partial_images")]
+)
 def test_a_stream_draws_one_image_and_previews_need_a_stream(fields, field):
     with pytest.raises(InvalidRequest) as caught:
         ImagesGenerationRequest(prompt="a fox", **fields).to_params(TINY, seed=1)

@@ -202,13 +202,17 @@ async def test_concurrent_admissions_and_settlements_commit_in_groups(db, accoun
     user_id, _ = await user_with_key(db)
     commits = count_commits(db)
     admissions = await asyncio.gather(*(admit(accounting, db, user_id) for _ in range(30)))
-    await asyncio.gather(*(accounting.succeed(a) for a in admissions[:20]), *(accounting.fail(a, error="x") for a in admissions[20:]))
+    await asyncio.gather(
+        *(accounting.succeed(a) for a in admissions[:20]), *(accounting.fail(a, error="x") for a in admissions[20:])
+    )
 
     # 30 admissions and 30 settlements, alone, would be 60 transactions.
     assert commits[0] < 30, commits
     assert await assert_balance_is_ledger_sum(db, user_id) == 1000 - 20
     async with db.read() as session:
-        statuses = [r.status for r in (await session.exec(select(UsageRecord).where(UsageRecord.user_id == user_id))).all()]
+        statuses = [
+            r.status for r in (await session.exec(select(UsageRecord).where(UsageRecord.user_id == user_id))).all()
+        ]
     assert sorted(statuses) == ["failed"] * 10 + ["succeeded"] * 20
 
 

@@ -12,11 +12,22 @@ NOW = datetime(2026, 11, 27, 0, 30, tzinfo=UTC)
 async def add_generation(db, user_id, *, at, images, credits, status="succeeded", refunded=False):
     request_id = f"req_{at.timestamp()}_{images}_{status}"
     async with db.write() as session:
-        session.add(UsageRecord(request_id=request_id, user_id=user_id, model="tiny-sd", images=images,
-                                credits=credits, status=status, created_at=at))
+        session.add(
+            UsageRecord(
+                request_id=request_id,
+                user_id=user_id,
+                model="tiny-sd",
+                images=images,
+                credits=credits,
+                status=status,
+                created_at=at,
+            )
+        )
         session.add(CreditEntry(user_id=user_id, kind="debit", amount=-credits, request_id=request_id, created_at=at))
         if refunded:
-            session.add(CreditEntry(user_id=user_id, kind="refund", amount=credits, request_id=request_id, created_at=at))
+            session.add(
+                CreditEntry(user_id=user_id, kind="refund", amount=credits, request_id=request_id, created_at=at)
+            )
 
 
 async def test_images_and_net_credits_are_counted_per_utc_day_for_30_days(db):

@@ -18,7 +18,9 @@ async def test_users_are_searched_by_name_with_their_roles(db):
     found = await admin.search_users(db=db, q="ALI", limit=10, offset=0)
     assert [row.user.name for row in found.users] == ["alice", "Alicia"] and found.total == 2
     # LIKE wildcards in the search are taken literally.
-    assert [row.user.name for row in (await admin.search_users(db=db, q="%_", limit=10, offset=0)).users] == ["100%_sure"]
+    assert [row.user.name for row in (await admin.search_users(db=db, q="%_", limit=10, offset=0)).users] == [
+        "100%_sure"
+    ]
     everyone = await admin.search_users(db=db, q="", limit=2, offset=0)
     assert everyone.total == 4 and len(everyone.users) == 2
     assert {row.user.name: row.role for row in (await admin.search_users(db=db, q="bob", limit=5, offset=0)).users} == {
@@ -38,7 +40,10 @@ async def test_a_plan_change_names_the_known_plans_when_wrong(db):
 async def test_pending_generations_are_counted_per_model(db):
     user_id, _ = await user_with_key(db)
     async with db.write() as session:
-        for n, (model, status) in enumerate([("tiny-sd", "pending"), ("tiny-sd", "pending"), ("tiny-sd", "succeeded"),
-                                             ("big-sd", "pending")]):
-            session.add(UsageRecord(request_id=f"req_{n}", user_id=user_id, model=model, images=1, credits=1, status=status))
+        for n, (model, status) in enumerate(
+            [("tiny-sd", "pending"), ("tiny-sd", "pending"), ("tiny-sd", "succeeded"), ("big-sd", "pending")]
+        ):
+            session.add(
+                UsageRecord(request_id=f"req_{n}", user_id=user_id, model=model, images=1, credits=1, status=status)
+            )
     assert await admin.running_by_model(db=db) == {"tiny-sd": 2, "big-sd": 1}

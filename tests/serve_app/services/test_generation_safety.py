@@ -32,7 +32,10 @@ def judged(model_cache_dir):
 
     return DiffusionBackend(
         DiffusionConfig(
-            source="builtin:tiny-sd", cache_dir=str(model_cache_dir), device="cpu", num_threads=1,
+            source="builtin:tiny-sd",
+            cache_dir=str(model_cache_dir),
+            device="cpu",
+            num_threads=1,
             safety_checker=STAND_IN_CHECKER,
         )
     )
@@ -51,9 +54,14 @@ def service(db, judged, store) -> GenerationService:
         raise AssertionError("these tests send no image URLs")
 
     return GenerationService(
-        config=config, db=db, store=store, models=ModelClient({"flagger": handle, "blocker": handle}, timeout_s=60),
-        accounting=Accounting(db=db, config=config, clock=SystemClock()), prompts=PromptService(None, timeout_s=5),
-        fetch_image=no_fetch, webhooks=WebhookService(db=db, scraper=None, clock=SystemClock()),
+        config=config,
+        db=db,
+        store=store,
+        models=ModelClient({"flagger": handle, "blocker": handle}, timeout_s=60),
+        accounting=Accounting(db=db, config=config, clock=SystemClock()),
+        prompts=PromptService(None, timeout_s=5),
+        fetch_image=no_fetch,
+        webhooks=WebhookService(db=db, scraper=None, clock=SystemClock()),
         server_settings=ServerSettings(db=db, config=config, clock=SystemClock()),
     )
 
@@ -79,7 +87,8 @@ async def test_flagged_images_are_returned_and_charged(db, judged, store):
     user = await user_of(db)
     generation = service(db, judged, store)
     flagged = await generation.generate(
-        user=user, request=GenerateRequest(prompt=f"a fox {STAND_IN_MARKER}", model="flagger", seed=1),
+        user=user,
+        request=GenerateRequest(prompt=f"a fox {STAND_IN_MARKER}", model="flagger", seed=1),
         context=RequestContext("req_f1"),
     )
     clean = await generation.generate(

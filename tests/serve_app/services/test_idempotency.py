@@ -105,7 +105,10 @@ async def test_the_same_key_with_another_body_or_endpoint_is_a_422(db, clock):
     keys, work = keys_on(db, clock), ChargedRun(db, clock, user_id)
     work.gate.set()
     await keys.once(user_id=user_id, key="k3", fingerprint=fingerprint("/api/v1/generate", {"prompt": "a"}), run=work)
-    for other in (fingerprint("/api/v1/generate", {"prompt": "b"}), fingerprint("/v1/images/generations", {"prompt": "a"})):
+    for other in (
+        fingerprint("/api/v1/generate", {"prompt": "b"}),
+        fingerprint("/v1/images/generations", {"prompt": "a"}),
+    ):
         with pytest.raises(IdempotencyKeyReused) as info:
             await keys.once(user_id=user_id, key="k3", fingerprint=other, run=work)
         assert info.value.status_code == 422

@@ -12,7 +12,9 @@ from tests.factories import project_with_owner
 
 
 def key_for(project_id: int, prompt: str = "a fox", seed: int | None = None) -> str:
-    return cache_key(project_id=project_id, target="model:tiny-sd", prompt=prompt, aspect_ratio="1:1", seed=seed, fmt="webp")
+    return cache_key(
+        project_id=project_id, target="model:tiny-sd", prompt=prompt, aspect_ratio="1:1", seed=seed, fmt="webp"
+    )
 
 
 def cache(db: Database, *, lease_s: float = 60, wait_s: float = 10) -> ImageCache:
@@ -21,14 +23,28 @@ def cache(db: Database, *, lease_s: float = 60, wait_s: float = 10) -> ImageCach
 
 async def ready(image_cache: ImageCache, claim: Claim) -> None:
     await image_cache.complete(
-        claim, storage_key="images/x.webp", content_type="image/webp", etag='"e"', model="tiny-sd", seed=1, generation_ms=5
+        claim,
+        storage_key="images/x.webp",
+        content_type="image/webp",
+        etag='"e"',
+        model="tiny-sd",
+        seed=1,
+        generation_ms=5,
     )
 
 
 def test_the_key_separates_every_canonical_parameter():
     base = dict(project_id=1, target="model:tiny-sd", prompt="a fox", aspect_ratio="1:1", seed=None, fmt="webp")
-    variants = [{"project_id": 2}, {"target": "route:quality/fast"}, {"prompt": "a cat"}, {"aspect_ratio": "16:9"},
-                {"seed": 0}, {"fmt": "png"}, {"adapters": (("tiny-style", 1.0),)}, {"adapters": (("tiny-style", 0.5),)}]
+    variants = [
+        {"project_id": 2},
+        {"target": "route:quality/fast"},
+        {"prompt": "a cat"},
+        {"aspect_ratio": "16:9"},
+        {"seed": 0},
+        {"fmt": "png"},
+        {"adapters": (("tiny-style", 1.0),)},
+        {"adapters": (("tiny-style", 0.5),)},
+    ]
     keys = {cache_key(**{**base, **change}) for change in variants}
     assert len(keys | {cache_key(**base)}) == len(variants) + 1
 
@@ -43,8 +59,15 @@ async def test_an_entry_keeps_the_safety_verdict_of_its_image(db):
     image_cache = cache(db)
     claim = await image_cache.lookup_or_claim(key=key_for(project.id), project_id=project.id)
     await image_cache.complete(
-        claim, storage_key="images/x.png", content_type="image/png", etag='"e"', model="tiny-sd", seed=1,
-        generation_ms=5, nsfw=True, blocked=True,
+        claim,
+        storage_key="images/x.png",
+        content_type="image/png",
+        etag='"e"',
+        model="tiny-sd",
+        seed=1,
+        generation_ms=5,
+        nsfw=True,
+        blocked=True,
     )
 
     found = await cache(db).lookup(key_for(project.id))
@@ -57,7 +80,9 @@ async def test_of_many_replicas_asking_at_once_exactly_one_claims_and_the_rest_g
     caches = [cache(replica) for replica in replicas]
     key = key_for(project.id)
     try:
-        outcomes = [asyncio.ensure_future(caches[i % 4].lookup_or_claim(key=key, project_id=project.id)) for i in range(10)]
+        outcomes = [
+            asyncio.ensure_future(caches[i % 4].lookup_or_claim(key=key, project_id=project.id)) for i in range(10)
+        ]
         await asyncio.wait(outcomes, timeout=30, return_when=asyncio.FIRST_COMPLETED)
         # Give the others time to get past their own claim attempts: they must all be waiting.
         await asyncio.sleep(0.5)
@@ -161,8 +186,13 @@ async def test_forgetting_a_stale_object_keeps_an_entry_regenerated_meanwhile(db
     # Another replica found the object gone and regenerated the entry under a new object.
     await elsewhere.forget(key, storage_key="images/x.webp")
     await elsewhere.complete(
-        await elsewhere.lookup_or_claim(key=key, project_id=project.id), storage_key="images/y.webp",
-        content_type="image/webp", etag='"f"', model="tiny-sd", seed=1, generation_ms=5,
+        await elsewhere.lookup_or_claim(key=key, project_id=project.id),
+        storage_key="images/y.webp",
+        content_type="image/webp",
+        etag='"f"',
+        model="tiny-sd",
+        seed=1,
+        generation_ms=5,
     )
     # This replica still remembers the old object; when it finds it gone, the new entry survives.
     await here.forget(key, storage_key="images/x.webp")

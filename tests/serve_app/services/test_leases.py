@@ -25,8 +25,10 @@ def clock() -> ManualClock:
 
 
 def config(**overrides):
-    plans = [{"slug": "one", "name": "One", "max_concurrent": 1, "initial_credits": 10},
-             {"slug": "many", "name": "Many", "max_concurrent": None, "initial_credits": 100}]
+    plans = [
+        {"slug": "one", "name": "One", "max_concurrent": 1, "initial_credits": 10},
+        {"slug": "many", "name": "Many", "max_concurrent": None, "initial_credits": 100},
+    ]
     return make_config(plans=plans, ledger={"lease_s": LEASE_S}, **overrides)
 
 
@@ -35,7 +37,9 @@ def accounting(db: Database, clock: ManualClock) -> Accounting:
     return Accounting(db=db, config=config(), clock=clock)
 
 
-async def admit(accounting: Accounting, db: Database, user_id: int, *, correlation_id: str = "req_client", cost: int = 1):
+async def admit(
+    accounting: Accounting, db: Database, user_id: int, *, correlation_id: str = "req_client", cost: int = 1
+):
     user = await find_user(db=db, name_or_id=str(user_id))
     return await accounting.admit(user=user, correlation_id=correlation_id, model="tiny-sd", images=1, cost=cost)
 
@@ -53,7 +57,9 @@ async def record(db: Database, request_id: str) -> UsageRecord:
 
 async def refunds(db: Database, request_id: str) -> int:
     async with db.read() as session:
-        rows = await session.exec(select(CreditEntry).where(CreditEntry.request_id == request_id, CreditEntry.kind == "refund"))
+        rows = await session.exec(
+            select(CreditEntry).where(CreditEntry.request_id == request_id, CreditEntry.kind == "refund")
+        )
         return len(rows.all())
 
 
@@ -132,8 +138,17 @@ async def test_a_request_handed_to_a_job_is_left_to_the_job_queue(db, accounting
     async with db.write() as session:
         session.add(PageUrl(id="url_lease", user_id=user_id, url="https://example.com/"))
         await session.flush()
-        session.add(Job(id="job_lease", user_id=user_id, request_id=admission.request_id, url_id="url_lease",
-                        model="tiny-sd", style="photo", text_treatment="none"))
+        session.add(
+            Job(
+                id="job_lease",
+                user_id=user_id,
+                request_id=admission.request_id,
+                url_id="url_lease",
+                model="tiny-sd",
+                style="photo",
+                text_treatment="none",
+            )
+        )
         await accounting.hand_over(admission, session=session)
     clock.advance(seconds=LEASE_S * 3)
     assert await accounting.reap() == 0

@@ -17,15 +17,25 @@ NONE, FLAG, BLOCK = (CONFIG.model(slug) for slug in ("tiny-sd", "flagger", "bloc
 
 def result(nsfw: bool | None, *, size: tuple[int, int] = (96, 64)) -> GenerationResult:
     return GenerationResult(
-        image=b"drawn", content_type="image/webp", width=size[0], height=size[1], seed=1, inference_seconds=0.1,
+        image=b"drawn",
+        content_type="image/webp",
+        width=size[0],
+        height=size[1],
+        seed=1,
+        inference_seconds=0.1,
         nsfw=nsfw,
     )
 
 
 @pytest.mark.parametrize(
     ("model", "nsfw", "verdict"),
-    [(NONE, None, Verdict()), (FLAG, False, Verdict(nsfw=False)), (FLAG, True, Verdict(nsfw=True)),
-     (BLOCK, False, Verdict(nsfw=False)), (BLOCK, True, Verdict(nsfw=True, blocked=True))],
+    [
+        (NONE, None, Verdict()),
+        (FLAG, False, Verdict(nsfw=False)),
+        (FLAG, True, Verdict(nsfw=True)),
+        (BLOCK, False, Verdict(nsfw=False)),
+        (BLOCK, True, Verdict(nsfw=True, blocked=True)),
+    ],
 )
 def test_only_a_block_policy_withholds_and_only_what_it_flags(model, nsfw, verdict):
     assert Verdict.of(model, result(nsfw)) == verdict
@@ -45,9 +55,12 @@ def test_an_image_not_withheld_is_published_as_drawn():
 
 @pytest.mark.parametrize(
     ("drawn", "enlarged", "both"),
-    [(Verdict(), Verdict(), Verdict()), (Verdict(), Verdict(nsfw=False), Verdict(nsfw=False)),
-     (Verdict(nsfw=True), Verdict(), Verdict(nsfw=True)),
-     (Verdict(nsfw=False), Verdict(nsfw=True, blocked=True), Verdict(nsfw=True, blocked=True))],
+    [
+        (Verdict(), Verdict(), Verdict()),
+        (Verdict(), Verdict(nsfw=False), Verdict(nsfw=False)),
+        (Verdict(nsfw=True), Verdict(), Verdict(nsfw=True)),
+        (Verdict(nsfw=False), Verdict(nsfw=True, blocked=True), Verdict(nsfw=True, blocked=True)),
+    ],
 )
 def test_a_hires_image_is_flagged_or_blocked_when_either_model_says_so(drawn, enlarged, both):
     assert drawn | enlarged == both

@@ -3,7 +3,7 @@ database, cached per replica for a few seconds; on SQLite and PostgreSQL."""
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import event
 
@@ -11,7 +11,7 @@ from serve_app.services.server_settings import TTL_S, ServerSettings
 from serve_app.services.users import find_user
 from tests.factories import ManualClock, make_config, user_with_key
 
-START = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 async def an_admin(db):
@@ -102,4 +102,6 @@ async def test_a_change_is_written_to_the_log_with_the_admin(db):
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-    assert [r.getMessage() for r in records] == [f"audit: admin 'root' (user {admin.id}) turned server storage off (was on)"]
+    assert [r.getMessage() for r in records] == [
+        f"audit: admin 'root' (user {admin.id}) turned server storage off (was on)"
+    ]

@@ -39,8 +39,11 @@ async def test_storage_stopped_mid_traffic_costs_a_503_and_no_credit(db, backend
     async def request(i: int) -> None:
         request_id = f"req_fault{i}"
         try:
-            await generation.generate(user=users[i % 2], request=GenerateRequest(prompt=f"a fox {i}", seed=i),
-                                      context=RequestContext(request_id))
+            await generation.generate(
+                user=users[i % 2],
+                request=GenerateRequest(prompt=f"a fox {i}", seed=i),
+                context=RequestContext(request_id),
+            )
             statuses[request_id] = 200
         except ServiceUnavailable as exc:
             assert exc.retry_after >= 1 and "refunded" in exc.message
@@ -58,8 +61,9 @@ async def test_storage_stopped_mid_traffic_costs_a_503_and_no_credit(db, backend
     recovered = None
     for attempt in range(60):
         try:
-            await generation.generate(user=users[0], request=GenerateRequest(prompt="after"),
-                                      context=RequestContext(f"req_after{attempt}"))
+            await generation.generate(
+                user=users[0], request=GenerateRequest(prompt="after"), context=RequestContext(f"req_after{attempt}")
+            )
             recovered = time.monotonic() - stopped_at
             break
         except ServiceUnavailable:
@@ -77,5 +81,7 @@ async def test_storage_stopped_mid_traffic_costs_a_503_and_no_credit(db, backend
         assert balance == await credits.ledger_sum(db=db, user_id=user.id)
         succeeded = sum(1 for r in records if r.user_id == user.id and r.status == "succeeded")
         assert balance == 1000 - succeeded, "exactly the delivered images are paid for"
-    print(f"storage fault: {list(statuses.values()).count(503)} of 12 requests got 503; S3 back and "
-          f"serving after {recovered:.1f} s from restart")
+    print(
+        f"storage fault: {list(statuses.values()).count(503)} of 12 requests got 503; S3 back and "
+        f"serving after {recovered:.1f} s from restart"
+    )

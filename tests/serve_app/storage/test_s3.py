@@ -48,7 +48,9 @@ async def test_a_presigned_url_downloads_the_same_bytes_and_an_unsigned_one_does
 
 async def test_a_public_base_url_makes_plain_urls(s3_server):
     config = s3_server.model_copy(update={"public_base_url": "https://cdn.example.com/pixelray"})
-    assert S3ObjectStore(config).url("images/2026/11/abc.png") == "https://cdn.example.com/pixelray/images/2026/11/abc.png"
+    assert (
+        S3ObjectStore(config).url("images/2026/11/abc.png") == "https://cdn.example.com/pixelray/images/2026/11/abc.png"
+    )
 
 
 async def test_wrong_credentials_are_storage_unavailable(s3_server):

@@ -53,9 +53,7 @@ async def test_a_switch_value_other_than_on_or_off_is_refused_naming_it(browser,
 @pytest.fixture
 async def served(db, backend, tmp_path):  # noqa: F811
     """The app on `db` with the real tiny model in process, reached over ASGI."""
-    config = parse_app_config(
-        app_args(tmp_dir=str(tmp_path), model_cache_dir=str(tmp_path), database_url=db.url)
-    )
+    config = parse_app_config(app_args(tmp_dir=str(tmp_path), model_cache_dir=str(tmp_path), database_url=db.url))
     state = AppState.build(config, model_handles={"tiny-sd": InProcessHandle(backend)})
     await state.startup()
     transport = httpx.ASGITransport(app=create_app(state), raise_app_exceptions=False, client=("127.0.0.1", 40000))

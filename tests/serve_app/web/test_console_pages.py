@@ -20,7 +20,9 @@ async def test_a_project_is_created_configured_and_its_secret_rotated(browser, s
     assert before.origins == ["https://shop.example"] and not before.require_signature
 
     saved = await browser.htmx_post(
-        "/projects", "/projects/shop/settings", {"origins": "https://a.example http://b.example:8080", "require_signature": "on"}
+        "/projects",
+        "/projects/shop/settings",
+        {"origins": "https://a.example http://b.example:8080", "require_signature": "on"},
     )
     rotated = await browser.htmx_post("/projects", "/projects/shop/rotate")
 
@@ -44,7 +46,9 @@ async def test_the_url_builder_signs_with_the_projects_secret(browser, state):
     response = await browser.htmx_post(
         "/projects", "/projects/docs-site/url", {"prompt": "a quiet harbor", "aspect_ratio": "16:9", "seed": "3"}
     )
-    url = next(part for part in response.text.split('"') if part.startswith("http://") and "/p/docs-site/image?" in part)
+    url = next(
+        part for part in response.text.split('"') if part.startswith("http://") and "/p/docs-site/image?" in part
+    )
     query = urlsplit(url.replace("&amp;", "&")).query
     secret = (await projects.find_project(db=state.db, slug="docs-site")).secret
     signing.verify(secret, query, now=0)
@@ -54,7 +58,9 @@ async def test_the_url_builder_signs_with_the_projects_secret(browser, state):
 async def test_the_url_builder_refuses_a_bad_parameter(browser):
     await browser.sign_up()
     await create_project(browser, "gallery-site")
-    response = await browser.htmx_post("/projects", "/projects/gallery-site/url", {"prompt": "x", "aspect_ratio": "2:1"})
+    response = await browser.htmx_post(
+        "/projects", "/projects/gallery-site/url", {"prompt": "x", "aspect_ratio": "2:1"}
+    )
     assert response.status_code == 400 and "aspect_ratio" in response.text
 
 
@@ -87,11 +93,24 @@ async def test_deleting_an_image_removes_its_file_and_its_gallery_tile(browser, 
     image_id, key = f"img_{secrets.token_hex(6)}", f"images/test/{secrets.token_hex(6)}.png"
     await state.store.put(key, b"\x89PNG\r\n\x1a\n", content_type="image/png")
     async with state.db.write() as session:
-        session.add(Image(
-            id=image_id, request_id="req_d", user_id=user.id, model="tiny-sd", prompt="a fox to delete",
-            width=64, height=64, num_inference_steps=2, guidance_scale=5.0, seed=1, content_type="image/png",
-            size_bytes=8, storage_key=key, inference_ms=1,
-        ))
+        session.add(
+            Image(
+                id=image_id,
+                request_id="req_d",
+                user_id=user.id,
+                model="tiny-sd",
+                prompt="a fox to delete",
+                width=64,
+                height=64,
+                num_inference_steps=2,
+                guidance_scale=5.0,
+                seed=1,
+                content_type="image/png",
+                size_bytes=8,
+                storage_key=key,
+                inference_ms=1,
+            )
+        )
     assert "a fox to delete" in (await browser.http.get("/gallery")).text
 
     response = await browser.htmx_post("/gallery", f"/gallery/{image_id}/delete")

@@ -22,7 +22,9 @@ def upload(data: bytes, name: str = "in.png", content_type: str = "image/png") -
 
 
 async def test_the_form_sends_numbers_to_the_strictly_typed_generate_request():
-    form = FormData({"prompt": "a fox", "width": "64", "height": "64", "count": "2", "seed": "7", "guidance_scale": "5.5"})
+    form = FormData(
+        {"prompt": "a fox", "width": "64", "height": "64", "count": "2", "seed": "7", "guidance_scale": "5.5"}
+    )
     request = await generate_request(form)
     assert (request.width, request.count, request.seed, request.guidance_scale) == (64, 2, 7, 5.5)
     assert request.mode == "text2img" and request.loras is None and request.hires is None
@@ -31,9 +33,16 @@ async def test_the_form_sends_numbers_to_the_strictly_typed_generate_request():
 async def test_adapters_an_inpainting_mask_and_hires_become_the_apis_fields():
     form = FormData(
         [
-            ("prompt", "a door"), ("lora", "tiny-style"), ("lora_weight.tiny-style", "0.5"), ("lora", "other"),
-            ("lora_weight.other", ""), ("image", upload(png())), ("mask", upload(png(color=(255, 255, 255)))),
-            ("hires_scale", "2"), ("hires_model", "tiny-upscaler"), ("hires_steps", ""),
+            ("prompt", "a door"),
+            ("lora", "tiny-style"),
+            ("lora_weight.tiny-style", "0.5"),
+            ("lora", "other"),
+            ("lora_weight.other", ""),
+            ("image", upload(png())),
+            ("mask", upload(png(color=(255, 255, 255)))),
+            ("hires_scale", "2"),
+            ("hires_model", "tiny-upscaler"),
+            ("hires_steps", ""),
         ]
     )
     request = await generate_request(form)
@@ -96,5 +105,5 @@ async def test_the_page_offers_adapters_masks_hires_and_upscaling_only_where_the
     await browser.sign_up()
     page = (await browser.http.get("/playground")).text
     # The test catalog has tiny-sd alone: no adapters, no upscaler.
-    assert 'id="mask"' in page and 'data-stream' in page
+    assert 'id="mask"' in page and "data-stream" in page
     assert 'data-model="tiny-sd"' not in page and 'id="upscale-form"' not in page and 'id="hires"' not in page

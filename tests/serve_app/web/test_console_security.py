@@ -68,12 +68,27 @@ async def test_a_script_prompt_and_a_markup_page_title_are_shown_as_text(browser
     await browser.sign_up()
     user = await users.find_user(db=state.db, name_or_id=browser.name)
     async with state.db.write() as session:
-        session.add(Image(
-            id=f"img_{secrets.token_hex(6)}", request_id="req_x", user_id=user.id, model="tiny-sd", prompt=HOSTILE,
-            width=64, height=64, num_inference_steps=2, guidance_scale=5.0, seed=1, content_type="image/png",
-            size_bytes=1, storage_key="x/hostile.png", inference_ms=1,
-        ))
-        session.add(PageUrl(id="url_hostile", user_id=user.id, url="https://example.com/", title=f"<b>bold</b>{HOSTILE}"))
+        session.add(
+            Image(
+                id=f"img_{secrets.token_hex(6)}",
+                request_id="req_x",
+                user_id=user.id,
+                model="tiny-sd",
+                prompt=HOSTILE,
+                width=64,
+                height=64,
+                num_inference_steps=2,
+                guidance_scale=5.0,
+                seed=1,
+                content_type="image/png",
+                size_bytes=1,
+                storage_key="x/hostile.png",
+                inference_ms=1,
+            )
+        )
+        session.add(
+            PageUrl(id="url_hostile", user_id=user.id, url="https://example.com/", title=f"<b>bold</b>{HOSTILE}")
+        )
     for page in ("/gallery", "/hero", "/"):
         html = (await browser.http.get(page)).text
         assert HOSTILE not in html and "<b>bold</b>" not in html
@@ -88,11 +103,24 @@ async def test_one_user_cannot_read_or_delete_anothers_images_keys_or_projects(b
     owner = await users.find_user(db=state.db, name_or_id=alice.name)
     image_id = f"img_{secrets.token_hex(6)}"
     async with state.db.write() as session:
-        session.add(Image(
-            id=image_id, request_id="req_a", user_id=owner.id, model="tiny-sd", prompt="alice's private fox",
-            width=64, height=64, num_inference_steps=2, guidance_scale=5.0, seed=1, content_type="image/png",
-            size_bytes=1, storage_key="a/fox.png", inference_ms=1,
-        ))
+        session.add(
+            Image(
+                id=image_id,
+                request_id="req_a",
+                user_id=owner.id,
+                model="tiny-sd",
+                prompt="alice's private fox",
+                width=64,
+                height=64,
+                num_inference_steps=2,
+                guidance_scale=5.0,
+                seed=1,
+                content_type="image/png",
+                size_bytes=1,
+                storage_key="a/fox.png",
+                inference_ms=1,
+            )
+        )
     project = await projects.create_project(db=state.db, slug=f"alice-{secrets.token_hex(3)}", user=owner)
     alice_key = (await users.list_keys(db=state.db, user_id=owner.id))[0].prefix
 
@@ -138,7 +166,9 @@ async def test_an_admin_manages_users_from_the_console(browser_factory, state):
     assert member.name in (await admin.http.get(f"/admin?q={member.name}")).text
     assert (await admin.htmx_post("/admin", f"/admin/users/{target.id}/credits", {"amount": "7"})).status_code == 200
     assert (await admin.htmx_post("/admin", f"/admin/users/{target.id}/plan", {"plan": "daily"})).status_code == 200
-    assert (await admin.htmx_post("/admin", f"/admin/users/{target.id}/suspend", {"suspended": "on"})).status_code == 200
+    assert (
+        await admin.htmx_post("/admin", f"/admin/users/{target.id}/suspend", {"suspended": "on"})
+    ).status_code == 200
     changed = await users.find_user(db=state.db, name_or_id=member.name)
     assert (changed.balance, changed.plan, changed.suspended) == (1007, "daily", True)
     # A suspended user's session stops working at once.

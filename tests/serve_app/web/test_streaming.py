@@ -22,7 +22,9 @@ def frames(text: str) -> list[tuple[str, dict]]:
 
 async def collect(first, events) -> list[tuple[str, dict]]:
     stream = server_sent(
-        first, events, media_type="image/png",
+        first,
+        events,
+        media_type="image/png",
         result_html=lambda result: asyncio.sleep(0, result=f"<p>{result}</p>"),
         error_html=lambda message: f"<div>{message}</div>",
     )
