@@ -226,7 +226,7 @@ class DiffusionBackend:
                 else:
                     logger.warning("batch of %d failed (%s); retrying one by one", len(indices), exc)
                     outputs = [self._run_one(batch[i], inputs[i], i, abandoned, on_step) for i in indices]
-            for i, output in zip(indices, outputs):
+            for i, output in zip(indices, outputs, strict=False):
                 results[i] = output
         return results
 
@@ -298,13 +298,13 @@ class DiffusionBackend:
                 **kwargs,
             ).images
         if first.mode == "inpaint":
-            images = [paste_outside_mask(drawn, i.image, i.mask) for drawn, i in zip(images, inputs)]
+            images = [paste_outside_mask(drawn, i.image, i.mask) for drawn, i in zip(images, inputs, strict=False)]
         if first.mode == "upscale":
             images = [resize_pixels(pixels, (first.width, first.height)) for pixels in images]
         verdicts = self._safety.check(list(images), group) if self._safety else [None] * len(group)
         elapsed = time.perf_counter() - started
         outputs: list[GenerationResult | Exception] = []
-        for params, pixels, nsfw in zip(group, images, verdicts):
+        for params, pixels, nsfw in zip(group, images, verdicts, strict=False):
             if not np.isfinite(pixels).all():
                 outputs.append(GenerationError("the model produced non-finite pixels"))
                 continue
@@ -348,7 +348,7 @@ class DiffusionBackend:
                 raise GenerationAbandoned("every caller left; stopped after a denoising step")
             if on_step is not None:
                 total, done, latents = pipeline.num_timesteps, step + 1, tensors["latents"]
-                for position, (params, index) in enumerate(zip(group, indices)):
+                for position, (params, index) in enumerate(zip(group, indices, strict=False)):
                     due = params.preview_every and done % params.preview_every == 0 and done < total
                     on_step(index, done, total, latent_preview(latents[position], params) if due else None)
             return tensors

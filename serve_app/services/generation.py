@@ -249,11 +249,17 @@ class GenerationService:
             verdicts = [Verdict.of(model, result) for result in results]
             if hires is not None:
                 results = await asyncio.gather(
-                    *(self._models.generate(hires.model.slug, hires.params_for(p, r)) for p, r in zip(params, results))
+                    *(
+                        self._models.generate(hires.model.slug, hires.params_for(p, r))
+                        for p, r in zip(params, results, strict=False)
+                    )
                 )
-                verdicts = [verdict | Verdict.of(hires.model, result) for verdict, result in zip(verdicts, results)]
+                verdicts = [
+                    verdict | Verdict.of(hires.model, result)
+                    for verdict, result in zip(verdicts, results, strict=False)
+                ]
             published, rows = [], []
-            for p, result, verdict in zip(params, results, verdicts):
+            for p, result, verdict in zip(params, results, verdicts, strict=False):
                 result = screen(result, verdict)
                 image = await publish(
                     result,
@@ -269,7 +275,7 @@ class GenerationService:
                     stored_keys.append(image.key)
                 published.append(image)
                 rows.append(image.row)
-            withheld = sum(cost for cost, verdict in zip(costs, verdicts) if verdict.blocked)
+            withheld = sum(cost for cost, verdict in zip(costs, verdicts, strict=False) if verdict.blocked)
             await self._accounting.succeed(admission, records=rows, refund=withheld)
         except BaseException as exc:
             # Shielded: a client disconnect cancels this task, and the refund must still land.

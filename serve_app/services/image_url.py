@@ -25,7 +25,7 @@ from serve_app.services.clock import Clock
 from serve_app.services.image_url_cache import Claim, ImageCache, cache_key
 from serve_app.services.projects import find_project_and_owner
 from serve_app.services.publish import publish
-from serve_app.services.safety import Verdict, screen
+from serve_app.services.safety import NOT_JUDGED, Verdict, screen
 from serve_app.storage.base import ObjectNotFound, ObjectStore
 
 
@@ -42,7 +42,7 @@ class ImageAnswer:
     elapsed_ms: int
     fixed: bool
     """The URL will keep answering these bytes (a cache entry, or a seeded request)."""
-    verdict: Verdict = Verdict()
+    verdict: Verdict = NOT_JUDGED
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class _Generated:
     generation_ms: int
     cached: bool = False
     """Read from a cache entry another replica filled, not generated here."""
-    verdict: Verdict = Verdict()
+    verdict: Verdict = NOT_JUDGED
 
 
 @dataclass

@@ -11,7 +11,7 @@ from deployments.protocol import GenerationParams, GenerationResult
 from serve_app.db.models import Image
 from serve_app.errors import ServiceUnavailable
 from serve_app.schemas.generate import GeneratedImage
-from serve_app.services.safety import Verdict
+from serve_app.services.safety import NOT_JUDGED, Verdict
 from serve_app.storage.base import ObjectStore, StorageUnavailable, new_image_key
 
 logger = logging.getLogger("ray.serve")
@@ -24,7 +24,7 @@ class PublishedImage:
     result: GenerationResult
     url: str
     row: Image
-    verdict: Verdict = Verdict()
+    verdict: Verdict = NOT_JUDGED
 
     @property
     def id(self) -> str:
@@ -50,7 +50,7 @@ async def publish(
     store: ObjectStore,
     enabled: bool = True,
     key: str | None = None,
-    verdict: Verdict = Verdict(),
+    verdict: Verdict = NOT_JUDGED,
 ) -> PublishedImage:
     """Stores `result` under `key` (else a new unguessable one) and returns its URL and row; with
     storage off (`enabled` false), a data URL and a row without a key. ServiceUnavailable when

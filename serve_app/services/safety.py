@@ -28,6 +28,10 @@ class Verdict:
         return Verdict(nsfw=bool(self.nsfw or later.nsfw) if judged else None, blocked=self.blocked or later.blocked)
 
 
+# The verdict on an image no checker saw: a default shared by every record, as Verdict is frozen.
+NOT_JUDGED = Verdict()
+
+
 def withheld(result: GenerationResult) -> GenerationResult:
     """The placeholder that replaces a blocked image: a PNG of the image's size, whatever format was asked."""
     placeholder = render_placeholder("blocked", BLOCKED_MESSAGE, size=(result.width, result.height))

@@ -74,7 +74,7 @@ def test_diffusers_checker_reports_its_verdicts_and_leaves_the_images_as_drawn(t
     assert isinstance(checker, DiffusersSafetyChecker)
     assert checker.check(drawn, [params(), params()]) == verdicts
     # diffusers' checker blacks out what it flags; the policy, not the checker, decides what is shown.
-    assert all(np.array_equal(image, original) for image, original in zip(drawn, before))
+    assert all(np.array_equal(image, original) for image, original in zip(drawn, before, strict=False))
 
 
 def test_the_stand_in_is_loaded_by_name_and_other_builtins_are_refused():
@@ -84,8 +84,8 @@ def test_the_stand_in_is_loaded_by_name_and_other_builtins_are_refused():
 
 
 def test_each_result_of_a_batch_carries_its_own_images_verdict(model_cache_dir):
-    backend = backend_for("builtin:tiny-sd", model_cache_dir, safety_checker=STAND_IN_CHECKER)
-    results = backend.generate([params(f"a fox {STAND_IN_MARKER}"), params("a fox", seed=2)])
+    checked = backend_for("builtin:tiny-sd", model_cache_dir, safety_checker=STAND_IN_CHECKER)
+    results = checked.generate([params(f"a fox {STAND_IN_MARKER}"), params("a fox", seed=2)])
 
     assert [result.nsfw for result in results] == [True, False]
     assert all(result.batch_size == 2 for result in results)
@@ -93,10 +93,10 @@ def test_each_result_of_a_batch_carries_its_own_images_verdict(model_cache_dir):
 
 def test_a_replica_runs_diffusers_checker_on_what_its_pipeline_drew(model_cache_dir, tmp_path):
     checker = tiny_checker(tmp_path, threshold=-2.0)
-    backend = backend_for("builtin:tiny-sd", model_cache_dir, safety_checker=str(checker))
-    assert [result.nsfw for result in backend.generate([params(), params(seed=2)])] == [True, True]
+    checked = backend_for("builtin:tiny-sd", model_cache_dir, safety_checker=str(checker))
+    assert [result.nsfw for result in checked.generate([params(), params(seed=2)])] == [True, True]
 
 
-def test_without_a_checker_no_verdict_is_given(backend):
+def test_without_a_checker_no_verdict_is_given(backend):  # noqa: F811 - the fixture imported above
     (result,) = backend.generate([params(f"a fox {STAND_IN_MARKER}")])
     assert result.nsfw is None
