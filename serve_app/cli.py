@@ -45,18 +45,21 @@ async def users_list(args, config, db) -> None:
 
 async def users_suspend(args, config, db) -> None:
     user = await users.find_user(db=db, name_or_id=args.user)
+    assert user.id is not None  # read from the database by find_user
     await users.set_suspended(db=db, user_id=user.id, suspended=not args.undo)
     print(f"user {user.name!r} is now {'active' if args.undo else 'suspended'}")
 
 
 async def users_storage(args, config, db) -> None:
     user = await users.find_user(db=db, name_or_id=args.user)
+    assert user.id is not None  # read from the database by find_user
     await users.set_storage_enabled(db=db, user_id=user.id, enabled=args.state == "on")
     print(f"storage for {user.name!r} is now {args.state}")
 
 
 async def keys_create(args, config, db) -> None:
     user = await users.find_user(db=db, name_or_id=args.user)
+    assert user.id is not None  # read from the database by find_user
     key = await users.create_key(db=db, user_id=user.id)
     print(f"new API key for {user.name!r}, shown only this once:")
     print(key)
@@ -64,6 +67,7 @@ async def keys_create(args, config, db) -> None:
 
 async def keys_list(args, config, db) -> None:
     user = await users.find_user(db=db, name_or_id=args.user)
+    assert user.id is not None  # read from the database by find_user
     print(f"{'prefix':<18} {'created':<20} {'last used':<20} revoked")
     for key in await users.list_keys(db=db, user_id=user.id):
         print(f"{key.prefix:<18} {_when(key.created_at):<20} {_when(key.last_used_at):<20} {_when(key.revoked_at)}")
@@ -76,12 +80,14 @@ async def keys_revoke(args, config, db) -> None:
 
 async def credits_grant(args, config, db) -> None:
     user = await users.find_user(db=db, name_or_id=args.user)
+    assert user.id is not None  # read from the database by find_user
     balance = await credits.grant(db=db, user_id=user.id, amount=args.amount, note=args.note)
     print(f"granted {args.amount} credits to {user.name!r}; balance {balance}")
 
 
 async def credits_history(args, config, db) -> None:
     user = await users.find_user(db=db, name_or_id=args.user)
+    assert user.id is not None  # read from the database by find_user
     print(f"{'when':<20} {'kind':<7} {'amount':>8}  request / note")
     for entry in await credits.history(db=db, user_id=user.id, limit=args.limit):
         print(f"{_when(entry.created_at):<20} {entry.kind:<7} {entry.amount:>+8}  {entry.request_id or entry.note}")

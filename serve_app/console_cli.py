@@ -18,12 +18,14 @@ def _read_password(from_stdin: bool) -> str:
 
 async def users_set_password(args, config, db) -> None:
     user = await users.find_user(db=db, name_or_id=args.user)
+    assert user.id is not None  # read from the database by find_user
     await accounts.set_password(db=db, user_id=user.id, password=_read_password(args.password_stdin))
     print(f"{user.name!r} can now log in to the console")
 
 
 async def users_role(args, config, db) -> None:
     user = await users.find_user(db=db, name_or_id=args.user)
+    assert user.id is not None  # read from the database by find_user
     await accounts.set_role(db=db, user_id=user.id, role=args.role)
     print(f"{user.name!r} now has the {args.role} role")
 

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import torch
@@ -202,7 +203,7 @@ class DiffusionBackend:
         input i's caller has gone: a call whose every input is abandoned stops at its next
         denoising step and its inputs get `GenerationAbandoned`; a call with one caller left runs on.
         """
-        results: list[GenerationResult | Exception | None] = [None] * len(batch)
+        results: dict[int, GenerationResult | Exception] = {}
         inputs: dict[int, _Inputs] = {}
         groups: dict[tuple, list[int]] = {}
         for i, params in enumerate(batch):
@@ -228,7 +229,7 @@ class DiffusionBackend:
                     outputs = [self._run_one(batch[i], inputs[i], i, abandoned, on_step) for i in indices]
             for i, output in zip(indices, outputs, strict=False):
                 results[i] = output
-        return results
+        return [results[i] for i in range(len(batch))]
 
     def _after_failure(self, exc: Exception) -> None:
         # CUDA keeps the failed call's blocks cached; without freeing them the retries OOM too.
@@ -265,7 +266,7 @@ class DiffusionBackend:
         # One CPU generator per request: its latents depend on its seed alone, wherever it
         # sits in the batch.
         generators = [torch.Generator(device="cpu").manual_seed(p.seed) for p in group]
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if any(p.negative_prompt for p in group):
             kwargs["negative_prompt"] = [p.negative_prompt or "" for p in group]
         if first.mode == "img2img":
@@ -298,7 +299,7 @@ class DiffusionBackend:
                 **kwargs,
             ).images
         if first.mode == "inpaint":
-            images = [paste_outside_mask(drawn, i.image, i.mask) for drawn, i in zip(images, inputs, strict=False)]
+            images = [i.paste_outside_mask(drawn) for drawn, i in zip(images, inputs, strict=False)]
         if first.mode == "upscale":
             images = [resize_pixels(pixels, (first.width, first.height)) for pixels in images]
         verdicts = self._safety.check(list(images), group) if self._safety else [None] * len(group)
@@ -378,6 +379,12 @@ class _Inputs:
     def __init__(self, image: Image.Image | None = None, mask: Image.Image | None = None):
         self.image = image
         self.mask = mask
+
+    def paste_outside_mask(self, drawn: np.ndarray) -> np.ndarray:
+        # `decode` gives an inpaint request both images; the check narrows them for the type checker.
+        if self.image is None or self.mask is None:
+            raise GenerationError("inpainting needs both an image and a mask")
+        return paste_outside_mask(drawn, self.image, self.mask)
 
     @classmethod
     def decode(cls, params: GenerationParams) -> "_Inputs":

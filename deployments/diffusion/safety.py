@@ -47,7 +47,7 @@ class DiffusersSafetyChecker:
         self._device, self._dtype = device, dtype
         # Auto: the CLIP processor of whichever image backend is installed (torchvision or Pillow).
         self._extractor = AutoImageProcessor.from_pretrained(path)
-        self._model = StableDiffusionSafetyChecker.from_pretrained(path, dtype=dtype).to(device).eval()
+        self._model = StableDiffusionSafetyChecker.from_pretrained(path, dtype=dtype).to(device).eval()  # type: ignore[arg-type]  # transformers types the wrapped `to` as unbound: self is taken for the device
 
     def check(self, images: list[np.ndarray], batch: list[GenerationParams]) -> list[bool]:
         import torch

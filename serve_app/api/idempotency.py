@@ -42,6 +42,7 @@ class Idempotent:
                 content_type=response.headers.get("content-type", "application/json"),
             )
 
+        assert self._user.id is not None  # the signed-in user, read from the database
         stored, replayed = await self._keys.once(
             user_id=self._user.id,
             key=self._key,

@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -36,7 +37,9 @@ from serve_app.services.sessions import active_session
 from serve_app.web import mount_console
 from serve_app.web.deps import SESSION_COOKIE
 
-_ERROR_RESPONSES = {status: {"model": ErrorEnvelope} for status in (400, 401, 402, 403, 404, 413, 429, 500, 502, 503)}
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope} for status in (400, 401, 402, 403, 404, 413, 429, 500, 502, 503)
+}
 
 
 def create_app(state: AppState) -> FastAPI:

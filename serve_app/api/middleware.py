@@ -34,7 +34,7 @@ class RequestContextMiddleware:
             return
         incoming = Headers(scope=scope).get(REQUEST_ID_HEADER)
         from_proxy = bool(incoming and _USABLE_ID.match(incoming))
-        context = RequestContext(request_id=incoming if from_proxy else new_request_id())
+        context = RequestContext(request_id=incoming if incoming and from_proxy else new_request_id())
         scope.setdefault("state", {})["context"] = context
 
         async def send_with_context(message: Message) -> None:

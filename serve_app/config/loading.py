@@ -1,7 +1,7 @@
 """Reading a serve config: validation errors that name each bad key and how to fix it."""
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -15,13 +15,17 @@ class ConfigError(ValueError):
     """A serve config the application cannot start with; the message lists every problem."""
 
 
+def _is_model(value: object) -> TypeGuard[type[BaseModel]]:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
 def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     """The keys allowed at `loc` inside `model`, following nested models and lists."""
     current: Any = model
     for part in loc:
         if isinstance(part, int):
             continue
-        field = current.model_fields.get(part) if isinstance(current, type) else None
+        field = current.model_fields.get(part) if _is_model(current) else None
         if field is None:
             return []
         annotation = field.annotation
@@ -31,7 +35,7 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
                 break
         else:
             return []
-    return list(current.model_fields) if isinstance(current, type) else []
+    return list(current.model_fields) if _is_model(current) else []
 
 
 def parse_app_config(args: dict[str, Any]) -> AppConfig:

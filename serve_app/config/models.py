@@ -14,6 +14,9 @@ from deployments.prompt_enhancer.config import PromptEnhancerConfig, PromptEnhan
 from deployments.sources import BUILTIN_ADAPTERS, BUILTIN_CHECKERS, check_source
 from serve_app.config.common import Slug, StrictModel
 
+# What a catalog model can serve.
+Mode = Literal["text2img", "img2img", "inpaint", "upscale"]
+
 
 class AdapterConfig(StrictModel):
     """A LoRA adapter of one catalog model, which requests name in `loras`."""
@@ -80,8 +83,8 @@ class ModelConfig(DiffusionDeploymentConfig):
     slug: Slug = Field(description="Name used in requests and as the deployment name.")
     name: str = Field(description="Display name.")
     description: str = Field(default="", description="One line for the catalog.")
-    modes: list[Literal["text2img", "img2img", "inpaint", "upscale"]] = Field(
-        default_factory=lambda: ["text2img"],
+    modes: list[Mode] = Field(
+        default_factory=lambda: list[Mode](["text2img"]),
         min_length=1,
         description="Supported modes; `upscale` (an upscaler such as stable-diffusion-x4-upscaler, "
         "serving POST /api/v1/upscale) stands alone.",

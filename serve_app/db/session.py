@@ -3,9 +3,10 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -76,3 +77,9 @@ class Database:
     async def dispose(self) -> None:
         self.closed = True
         await self.engine.dispose()
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched: executing one returns a CursorResult, which
+    sqlmodel's AsyncSession.execute annotates as a plain Result."""
+    return cast(CursorResult[Any], result).rowcount

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.config import WebhookConfig
@@ -62,11 +62,11 @@ async def claim_due(
         query = (
             select(WebhookDelivery)
             .where(
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.next_attempt_at <= now,
-                or_(WebhookDelivery.lease_expires_at.is_(None), WebhookDelivery.lease_expires_at < now),
+                col(WebhookDelivery.status) == "pending",
+                col(WebhookDelivery.next_attempt_at) <= now,
+                or_(col(WebhookDelivery.lease_expires_at).is_(None), col(WebhookDelivery.lease_expires_at) < now),
             )
-            .order_by(WebhookDelivery.next_attempt_at)
+            .order_by(col(WebhookDelivery.next_attempt_at))
             .limit(limit)
         )
         if not db.is_sqlite:
@@ -108,9 +108,9 @@ async def record_try(
             await session.exec(
                 select(WebhookDelivery).where(
                     and_(
-                        WebhookDelivery.id == delivery_id,
-                        WebhookDelivery.lease_owner == owner,
-                        WebhookDelivery.status == "pending",
+                        col(WebhookDelivery.id) == delivery_id,
+                        col(WebhookDelivery.lease_owner) == owner,
+                        col(WebhookDelivery.status) == "pending",
                     )
                 )
             )
@@ -131,4 +131,4 @@ async def record_try(
 
 async def secret_of(*, db: Database, user_id: int) -> str | None:
     async with db.read() as session:
-        return (await session.exec(select(WebhookSecret.secret).where(WebhookSecret.user_id == user_id))).first()
+        return (await session.exec(select(WebhookSecret.secret).where(col(WebhookSecret.user_id) == user_id))).first()

@@ -52,6 +52,9 @@ class WebhookDispatcher:
         status_code, error, retryable = None, None, True
         try:
             secret = await deliveries.secret_of(db=self.db, user_id=delivery.user_id)
+            if secret is None:
+                # Recorded as a failed try, retried later, as an unsigned send failed before.
+                raise LookupError("the user has no webhook signing secret")
             body = delivery.payload.encode()
             # Signed at each try: the timestamp is the send time, which receivers check for replays.
             headers = signed_headers(secret, msg_id=delivery.id, timestamp=int(self.clock.now().timestamp()), body=body)

@@ -5,6 +5,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 from deployments.protocol import FetchError, PageInfo
 from serve_app.config import AppConfig
@@ -40,7 +41,7 @@ class HeroJobRunner:
     accounting: Accounting
     models: ModelClient
     prompts: PromptService
-    scraper: object
+    scraper: Any  # the scraper deployment's Serve handle, as elsewhere
     clock: Clock
     owner: str
 
@@ -52,13 +53,15 @@ class HeroJobRunner:
         """Runs a claimed job to completion, or back to the queue, or to a refunded failure; stops
         early, settling nothing, once the job is no longer this worker's (cancelled, taken over)."""
         lost = asyncio.Event()
-        heartbeat = asyncio.create_task(self._heartbeat(job.id, asyncio.current_task(), lost))
+        task = asyncio.current_task()
+        assert task is not None  # a coroutine awaited by the worker's task
+        heartbeat = asyncio.create_task(self._heartbeat(job.id, task, lost))
         try:
             await self._produce(job)
         except BaseException as exc:
             if lost.is_set() or isinstance(exc, LeaseLost):
                 if lost.is_set():
-                    asyncio.current_task().uncancel()
+                    task.uncancel()
                 logger.info("hero job %s attempt %d stopped: no longer this worker's", job.id, job.attempt)
                 return
             error, retryable = _classify(exc)
@@ -88,6 +91,9 @@ class HeroJobRunner:
         written = None if style in PRESET_STYLES else await self.prompts.page_prompt(page, tone=tone_for(style))
         hero = build_hero_prompt(page, style, subject=written.prompt if written and written.enhancer == "llm" else None)
         model = self.config.model(job.model)
+        if model is None:
+            # Retried, as before: the catalog may have changed under a queued job.
+            raise GenerationFailed(f"model {job.model!r} is not in the catalog")
         width, height = hero_size(model, width=self.config.hero.width, height=self.config.hero.height)
         params = fit(
             model,
@@ -125,6 +131,7 @@ class HeroJobRunner:
             store=self.store,
             key=f"hero/{job.id}.png",
         )
+        assert published.key is not None  # stored (publish with storage on) under the key given
         await queue.complete(
             db=self.db,
             accounting=self.accounting,
@@ -142,7 +149,9 @@ class HeroJobRunner:
 
     async def _url_of(self, job: Job) -> str:
         async with self.db.read() as session:
-            return (await session.get(PageUrl, job.url_id)).url
+            row = await session.get(PageUrl, job.url_id)
+        assert row is not None  # a job's url_id references its PageUrl row
+        return row.url
 
     async def _progress(self, job_id: str, stage: str, *, step: int | None = None, total: int | None = None) -> None:
         renewed = await queue.renew(

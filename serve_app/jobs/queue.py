@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, update
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.db.models import Job, PageUrl
-from serve_app.db.session import Database
+from serve_app.db.session import Database, rows_affected
 from serve_app.jobs import deliveries
 from serve_app.services.accounting import Accounting
 
@@ -26,8 +26,13 @@ async def claim_next(
         async with db.write() as session:
             query = (
                 select(Job)
-                .where(or_(Job.status == "queued", and_(Job.status == "generating", Job.lease_expires_at < now)))
-                .order_by(Job.created_at)
+                .where(
+                    or_(
+                        col(Job.status) == "queued",
+                        and_(col(Job.status) == "generating", col(Job.lease_expires_at) < now),
+                    )
+                )
+                .order_by(col(Job.created_at))
                 .limit(1)
             )
             if not db.is_sqlite:
@@ -68,9 +73,11 @@ async def renew(
         values["progress_total"] = total
     async with db.write() as session:
         result = await session.execute(
-            update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "generating").values(**values)
+            update(Job)
+            .where(col(Job.id) == job_id, col(Job.lease_owner) == owner, col(Job.status) == "generating")
+            .values(**values)
         )
-    return result.rowcount == 1
+    return rows_affected(result) == 1
 
 
 async def complete(
@@ -94,7 +101,7 @@ async def complete(
     async with db.write() as session:
         result = await session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "generating")
+            .where(col(Job.id) == job_id, col(Job.lease_owner) == owner, col(Job.status) == "generating")
             .values(
                 status="completed",
                 stage="done",
@@ -106,13 +113,16 @@ async def complete(
                 lease_expires_at=None,
             )
         )
-        if result.rowcount != 1:
+        if rows_affected(result) != 1:
             return False
         job = await session.get(Job, job_id)
+        assert job is not None  # the UPDATE above matched its row, in this transaction
         session.add_all(records)
         if title or site_name:
             await session.execute(
-                update(PageUrl).where(PageUrl.id == job.url_id).values(title=title[:300], site_name=site_name[:200])
+                update(PageUrl)
+                .where(col(PageUrl.id) == job.url_id)
+                .values(title=title[:300], site_name=site_name[:200])
             )
         admission = await accounting.admission_of(job.request_id, session=session)
         if admission is not None:
@@ -138,7 +148,7 @@ async def retry_or_fail(
     async with db.write() as session:
         job = (
             await session.exec(
-                select(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "generating")
+                select(Job).where(col(Job.id) == job_id, col(Job.lease_owner) == owner, col(Job.status) == "generating")
             )
         ).first()
         if job is None:
@@ -161,7 +171,7 @@ async def cancel(*, db: Database, accounting: Accounting, job_id: str, user_id: 
     async with db.write() as session:
         result = await session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.user_id == user_id, Job.status.in_(("queued", "generating")))
+            .where(col(Job.id) == job_id, col(Job.user_id) == user_id, col(Job.status).in_(("queued", "generating")))
             .values(
                 status="cancelled",
                 stage="cancelled",
@@ -174,7 +184,7 @@ async def cancel(*, db: Database, accounting: Accounting, job_id: str, user_id: 
         job = await session.get(Job, job_id)
         if job is None or job.user_id != user_id:
             return None
-        if result.rowcount == 1:
+        if rows_affected(result) == 1:
             admission = await accounting.admission_of(job.request_id, session=session)
             if admission is not None:
                 await accounting.fail(admission, error="cancelled by the user", session=session)

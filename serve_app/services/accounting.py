@@ -19,14 +19,14 @@ from datetime import timedelta
 from typing import TypeVar
 
 from sqlalchemy import delete, insert, update
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app import metrics
 from serve_app.config import AppConfig, PlanConfig
 from serve_app.db.group_commit import GroupCommit
 from serve_app.db.models import InflightGeneration, UsageCounter, UsageRecord, User
-from serve_app.db.session import Database
+from serve_app.db.session import Database, rows_affected
 from serve_app.errors import Forbidden, InsufficientCredits, InvalidRequest, Unauthorized
 from serve_app.services import credits
 from serve_app.services.clock import Clock, day_key, month_key
@@ -92,6 +92,8 @@ class Accounting:
                 field="count",
                 message=f"the {plan.name} plan allows at most {plan.max_images_per_request} images per request",
             )
+        user_id = user.id
+        assert user_id is not None  # the authenticated user, read from the database
         now = self._clock.now()
         request_id = new_admission_id()
         lease = now + self._lease
@@ -100,11 +102,11 @@ class Accounting:
             # The debit comes first: on PostgreSQL its UPDATE locks the user's row, which
             # serializes one user's admissions so that the counts read below cannot go stale
             # (SQLite's BEGIN IMMEDIATE serializes every writer already).
-            balance = await credits.try_debit(session, user_id=user.id, cost=cost, request_id=request_id, now=now)
+            balance = await credits.try_debit(session, user_id=user_id, cost=cost, request_id=request_id, now=now)
             # Limits before credits: a request over a limit is a 429 even when it is also short.
             status = await check_and_count(
                 session,
-                user_id=user.id,
+                user_id=user_id,
                 plan=plan,
                 images=images,
                 now=now,
@@ -112,7 +114,7 @@ class Accounting:
                 slot_expires_at=lease,
             )
             if balance is None:
-                current = await credits.current_balance(session, user_id=user.id)
+                current = await credits.current_balance(session, user_id=user_id)
                 if current is None:
                     raise Unauthorized("this API key's user no longer exists")
                 raise InsufficientCredits(balance=current, cost=cost)
@@ -120,7 +122,7 @@ class Accounting:
                 insert(UsageRecord).values(
                     request_id=request_id,
                     correlation_id=correlation_id[:64],
-                    user_id=user.id,
+                    user_id=user_id,
                     model=model,
                     images=images,
                     credits=cost,
@@ -133,12 +135,12 @@ class Accounting:
 
         # A caller cancelled while its admission commits is never told of it: the admission
         # is not held, so its lease lapses and the reaper refunds it.
-        status = await self._commit(admit_in, user_id=user.id)
+        status = await self._commit(admit_in, user_id=user_id)
         self._hold(request_id)
         metrics.record_debit(model=model, credits=cost)
         return Admission(
             request_id=request_id,
-            user_id=user.id,
+            user_id=user_id,
             cost=cost,
             images=images,
             periods=(day_key(now), month_key(now)),
@@ -191,7 +193,7 @@ class Accounting:
                 for period in admission.periods:
                     await active.execute(
                         update(UsageCounter)
-                        .where(UsageCounter.user_id == admission.user_id, UsageCounter.period == period)
+                        .where(col(UsageCounter.user_id) == admission.user_id, col(UsageCounter.period) == period)
                         .values(images=UsageCounter.images - admission.images)
                     )
             return refunded
@@ -227,25 +229,25 @@ class Accounting:
         self._live.discard(admission.request_id)
         moved = await session.execute(
             update(UsageRecord)
-            .where(UsageRecord.request_id == admission.request_id, UsageRecord.status == "pending")
+            .where(col(UsageRecord.request_id) == admission.request_id, col(UsageRecord.status) == "pending")
             .values(status=status, error=error, finished_at=self._clock.now(), lease_expires_at=None)
         )
         if admission.holds_slot:
             await session.execute(
-                delete(InflightGeneration).where(InflightGeneration.request_id == admission.request_id)
+                delete(InflightGeneration).where(col(InflightGeneration.request_id) == admission.request_id)
             )
-        return moved.rowcount == 1
+        return rows_affected(moved) == 1
 
     async def hand_over(self, admission: Admission, *, session: AsyncSession) -> None:
         """Inside the transaction that commits a durable job for the request: the job queue now
         settles it, so its lease stops (the reaper leaves it alone) and its slot lasts a whole run."""
         self._live.discard(admission.request_id)
         await session.execute(
-            update(UsageRecord).where(UsageRecord.request_id == admission.request_id).values(lease_expires_at=None)
+            update(UsageRecord).where(col(UsageRecord.request_id) == admission.request_id).values(lease_expires_at=None)
         )
         await session.execute(
             update(InflightGeneration)
-            .where(InflightGeneration.request_id == admission.request_id)
+            .where(col(InflightGeneration.request_id) == admission.request_id)
             .values(expires_at=self._clock.now() + self._job_slot_ttl)
         )
 
@@ -255,8 +257,8 @@ class Accounting:
         now = self._clock.now()
         query = (
             select(UsageRecord)
-            .where(UsageRecord.status == "pending", UsageRecord.lease_expires_at < now)
-            .order_by(UsageRecord.lease_expires_at)
+            .where(col(UsageRecord.status) == "pending", col(UsageRecord.lease_expires_at) < now)
+            .order_by(col(UsageRecord.lease_expires_at))
             .limit(limit)
         )
         if not self._db.is_sqlite:
@@ -279,14 +281,16 @@ class Accounting:
                 await session.execute(
                     update(UsageRecord)
                     .where(
-                        UsageRecord.request_id.in_(chunk),
-                        UsageRecord.status == "pending",
-                        UsageRecord.lease_expires_at.is_not(None),
+                        col(UsageRecord.request_id).in_(chunk),
+                        col(UsageRecord.status) == "pending",
+                        col(UsageRecord.lease_expires_at).is_not(None),
                     )
                     .values(lease_expires_at=until)
                 )
                 await session.execute(
-                    update(InflightGeneration).where(InflightGeneration.request_id.in_(chunk)).values(expires_at=until)
+                    update(InflightGeneration)
+                    .where(col(InflightGeneration.request_id).in_(chunk))
+                    .values(expires_at=until)
                 )
 
     def _hold(self, request_id: str) -> None:
@@ -310,6 +314,7 @@ class Accounting:
     async def rate_limit_status(self, user: User) -> RateLimitStatus:
         plan = self.plan_of(user)
         async with self._db.read() as session:
+            assert user.id is not None  # the authenticated user, read from the database
             return await minute_window(session, user_id=user.id, plan=plan, now=self._clock.now())
 
 

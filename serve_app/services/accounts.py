@@ -10,7 +10,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, text
-from sqlmodel import select
+from sqlmodel import col, select
 
 from serve_app.config import AppConfig
 from serve_app.db.models import Account, LoginFailure, User, utcnow
@@ -90,6 +90,7 @@ async def sign_up(*, db: Database, config: AppConfig, name: str, password: str) 
     password_hash = await hash_password(password)
     created = await create_user(db=db, config=config, name=name)
     async with db.write() as session:
+        assert created.user.id is not None  # create_user flushed the row, so the database gave it an id
         session.add(Account(user_id=created.user.id, password_hash=password_hash))
     return created
 
@@ -105,8 +106,8 @@ async def log_in(*, db: Database, config: AppConfig, clock: Clock, name: str, pa
         row = (
             await session.exec(
                 select(User, Account)
-                .join(Account, Account.user_id == User.id, isouter=True)
-                .where(User.name == name.strip())
+                .join(Account, col(Account.user_id) == User.id, isouter=True)
+                .where(col(User.name) == name.strip())
             )
         ).first()
     user, account = row if row is not None else (None, None)
@@ -114,7 +115,8 @@ async def log_in(*, db: Database, config: AppConfig, clock: Clock, name: str, pa
         raise BadCredentials()
     # Right password: the attempt was no failure after all.
     async with db.write() as session:
-        await session.execute(delete(LoginFailure).where(LoginFailure.id == attempt_id))
+        await session.execute(delete(LoginFailure).where(col(LoginFailure.id) == attempt_id))
+    assert user is not None  # the password verified, so the name matched a row above
     if user.suspended:
         raise Forbidden("this account is suspended; contact the operator")
     return user
@@ -125,14 +127,14 @@ async def _reserve_attempt(db: Database, config: AppConfig, *, now, account: str
     one as a failure up front, in one transaction: concurrent guesses cannot all slip under the
     limit. RateLimited otherwise. Returns the recorded row, to delete if the password is right."""
     async with db.write() as session:
-        await session.execute(delete(LoginFailure).where(LoginFailure.at < now - _WINDOW))
+        await session.execute(delete(LoginFailure).where(col(LoginFailure.at) < now - _WINDOW))
     async with db.write() as session:
         if not db.is_sqlite:
             # SQLite's BEGIN IMMEDIATE already serializes writers; PostgreSQL needs a lock per key,
             # taken in one order (account, then address) so that two attempts cannot deadlock.
             for key in (f"login-account:{account}", f"login-address:{address}"):
                 await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
-        since = LoginFailure.at >= now - _WINDOW
+        since = col(LoginFailure.at) >= now - _WINDOW
         for column, value, limit in (
             (LoginFailure.account, account, config.console.login_failures_per_account),
             (LoginFailure.address, address, config.console.login_failures_per_address),
@@ -149,10 +151,12 @@ async def _reserve_attempt(db: Database, config: AppConfig, *, now, account: str
         attempt = LoginFailure(account=account, address=address, at=now)
         session.add(attempt)
         await session.flush()
+        assert attempt.id is not None  # flushed: the database assigned it
         return attempt.id
 
 
 async def change_password(*, db: Database, user: User, current: str, new: str) -> None:
+    assert user.id is not None  # the signed-in user, read from the database
     account = await account_of(db=db, user_id=user.id)
     if not await _verify(account.password_hash, current):
         raise InvalidRequest(field="current_password", message="this is not your current password")

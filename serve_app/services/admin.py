@@ -7,7 +7,7 @@ from sqlmodel import col, select
 
 from serve_app.config import AppConfig
 from serve_app.db.models import Account, UsageRecord, User
-from serve_app.db.session import Database
+from serve_app.db.session import Database, rows_affected
 from serve_app.errors import InvalidRequest, NotFound
 
 
@@ -30,7 +30,7 @@ async def search_users(*, db: Database, q: str, limit: int, offset: int) -> User
         total = (await session.exec(select(func.count()).select_from(User).where(condition))).one()
         rows = await session.exec(
             select(User, Account.role)
-            .join(Account, Account.user_id == User.id, isouter=True)
+            .join(Account, col(Account.user_id) == col(User.id), isouter=True)
             .where(condition)
             .order_by(col(User.id))
             .limit(limit)
@@ -44,8 +44,8 @@ async def set_plan(*, db: Database, config: AppConfig, user_id: int, plan: str) 
         known = ", ".join(p.slug for p in config.plans)
         raise InvalidRequest(field="plan", message=f"unknown plan {plan!r}; known plans: {known}")
     async with db.write() as session:
-        moved = await session.execute(update(User).where(User.id == user_id).values(plan=plan))
-    if moved.rowcount != 1:
+        moved = await session.execute(update(User).where(col(User.id) == user_id).values(plan=plan))
+    if rows_affected(moved) != 1:
         raise NotFound(f"no user with id {user_id}")
 
 

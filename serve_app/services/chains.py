@@ -36,11 +36,15 @@ class ModelChains:
             slugs = self._config.chains.get(chain)
             if slugs is None:
                 raise UnknownChain(name=chain, known=sorted(self._config.chains))
-            return [self._config.model(slug) for slug in slugs]
-        found = self._config.model(model or self._config.default_model_slug)
+            return [self._model(slug) for slug in slugs]
+        return [self._model(model or self._config.default_model_slug)]
+
+    def _model(self, slug: str) -> ModelConfig:
+        # The config checks that chains and the default model name catalog slugs.
+        found = self._config.model(slug)
         if found is None:
-            raise UnknownModel(slug=model, known=[m.slug for m in self._config.models])
-        return [found]
+            raise UnknownModel(slug=slug, known=[m.slug for m in self._config.models])
+        return found
 
     async def generate_with_fallback(
         self, chain: list[ModelConfig], params_for: Callable[[ModelConfig], GenerationParams]

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.db.models import CreditEntry, User
@@ -20,7 +20,10 @@ async def grant(*, db: Database, user_id: int, amount: int, note: str = "") -> i
     async with db.write() as session:
         balance = (
             await session.execute(
-                update(User).where(User.id == user_id).values(balance=User.balance + amount).returning(User.balance)
+                update(User)
+                .where(col(User.id) == user_id)
+                .values(balance=User.balance + amount)
+                .returning(col(User.balance))
             )
         ).scalar_one_or_none()
         if balance is None:
@@ -36,9 +39,9 @@ async def try_debit(session: AsyncSession, *, user_id: int, cost: int, request_i
     balance = (
         await session.execute(
             update(User)
-            .where(User.id == user_id, User.balance >= cost)
+            .where(col(User.id) == user_id, col(User.balance) >= cost)
             .values(balance=User.balance - cost)
-            .returning(User.balance)
+            .returning(col(User.balance))
         )
     ).scalar_one_or_none()
     if balance is not None:
@@ -52,7 +55,7 @@ async def try_debit(session: AsyncSession, *, user_id: int, cost: int, request_i
 
 async def current_balance(session: AsyncSession, *, user_id: int) -> int | None:
     """Inside the caller's transaction; None when there is no such user."""
-    return (await session.execute(select(User.balance).where(User.id == user_id))).scalar_one_or_none()
+    return (await session.execute(select(User.balance).where(col(User.id) == user_id))).scalar_one_or_none()
 
 
 async def refund(session: AsyncSession, *, request_id: str, amount: int | None = None) -> int:
@@ -60,13 +63,15 @@ async def refund(session: AsyncSession, *, request_id: str, amount: int | None =
     the debit), at most once. Returns the credits refunded (0 when there was no debit or it was
     already refunded)."""
     debit = (
-        await session.exec(select(CreditEntry).where(CreditEntry.request_id == request_id, CreditEntry.kind == "debit"))
+        await session.exec(
+            select(CreditEntry).where(col(CreditEntry.request_id) == request_id, col(CreditEntry.kind) == "debit")
+        )
     ).first()
     if debit is None:
         return 0
     already = (
         await session.exec(
-            select(CreditEntry.id).where(CreditEntry.request_id == request_id, CreditEntry.kind == "refund")
+            select(CreditEntry.id).where(col(CreditEntry.request_id) == request_id, col(CreditEntry.kind) == "refund")
         )
     ).first()
     if already is not None:
@@ -78,13 +83,13 @@ async def refund(session: AsyncSession, *, request_id: str, amount: int | None =
             session.add(CreditEntry(user_id=debit.user_id, kind="refund", amount=amount, request_id=request_id))
     except IntegrityError:
         return 0
-    await session.execute(update(User).where(User.id == debit.user_id).values(balance=User.balance + amount))
+    await session.execute(update(User).where(col(User.id) == debit.user_id).values(balance=User.balance + amount))
     return amount
 
 
 async def balance(*, db: Database, user_id: int) -> int:
     async with db.read() as session:
-        value = (await session.exec(select(User.balance).where(User.id == user_id))).first()
+        value = (await session.exec(select(User.balance).where(col(User.id) == user_id))).first()
     if value is None:
         raise NotFound(f"no user with id {user_id}")
     return value
@@ -94,7 +99,7 @@ async def ledger_sum(*, db: Database, user_id: int) -> int:
     async with db.read() as session:
         total = (
             await session.exec(
-                select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(CreditEntry.user_id == user_id)
+                select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(col(CreditEntry.user_id) == user_id)
             )
         ).one()
     return int(total)
@@ -104,6 +109,9 @@ async def history(*, db: Database, user_id: int, limit: int = 100) -> list[Credi
     """Newest first."""
     async with db.read() as session:
         rows = await session.exec(
-            select(CreditEntry).where(CreditEntry.user_id == user_id).order_by(CreditEntry.id.desc()).limit(limit)
+            select(CreditEntry)
+            .where(col(CreditEntry.user_id) == user_id)
+            .order_by(col(CreditEntry.id).desc())
+            .limit(limit)
         )
         return list(rows)

@@ -73,9 +73,10 @@ class GenerationService:
         self._fetch_image = fetch_image
 
     def resolve_model(self, slug: str | None) -> ModelConfig:
-        model = self._config.model(slug or self._config.default_model_slug)
+        wanted = slug or self._config.default_model_slug  # the config checks that the default is in the catalog
+        model = self._config.model(wanted)
         if model is None:
-            raise UnknownModel(slug=slug, known=[m.slug for m in self._config.models])
+            raise UnknownModel(slug=wanted, known=[m.slug for m in self._config.models])
         return model
 
     def plan_of(self, user: User) -> PlanConfig:
@@ -163,9 +164,11 @@ class GenerationService:
         """The img2img image, or the inpainting image and its mask, from their URLs."""
 
         async def load(params: list[GenerationParams]) -> list[GenerationParams]:
+            assert request.image is not None  # the request was checked against its model: img2img and inpaint have one
             image = await load_init_image(request.image, fetch=self._fetch_image)
             mask = None
             if request.mode == "inpaint":
+                assert request.mask is not None  # likewise checked: inpaint has a mask
                 mask = await load_init_image(request.mask, fetch=self._fetch_image, field="mask")
                 check_mask_fits(image, mask)
             return [replace(p, init_image=image, mask_image=mask) for p in params]
@@ -226,6 +229,7 @@ class GenerationService:
         An image the model's safety policy blocks is published as a placeholder, and its credits
         are refunded with the request's settlement.
         """
+        assert user.id is not None  # the signed-in user, read from the database
         costs = [
             model.credit_cost(width=p.width, height=p.height, adapters=[slug for slug, _ in p.adapters])
             + (hires.cost(p) if hires else 0)

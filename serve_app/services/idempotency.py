@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from serve_app.db.models import IdempotencyKey
-from serve_app.db.session import Database
+from serve_app.db.session import Database, rows_affected
 from serve_app.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from serve_app.services.clock import Clock
 
@@ -97,12 +97,15 @@ class IdempotencyKeys:
         now = self._clock.now()
         claim = KeyClaim(user_id=user_id, key=key, claim=secrets.token_hex(16))
         async with self._db.write() as session:
-            query = select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+            query = select(IdempotencyKey).where(col(IdempotencyKey.user_id) == user_id, col(IdempotencyKey.key) == key)
             row = (await session.exec(query.with_for_update())).first()
             if row is not None and row.expires_at > now:
                 if row.fingerprint != fingerprint:
                     raise IdempotencyKeyReused()
                 if row.status == "completed":
+                    # A key is marked completed together with the response it stores.
+                    assert row.response_status is not None and row.response_body is not None
+                    assert row.content_type is not None
                     return StoredResponse(
                         status_code=row.response_status, body=row.response_body, content_type=row.content_type
                     )
@@ -149,8 +152,10 @@ class IdempotencyKeys:
     async def purge_expired(self) -> int:
         """Deletes keys past their time to live; returns how many."""
         async with self._db.write() as session:
-            result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= self._clock.now()))
-        return result.rowcount
+            result = await session.execute(
+                delete(IdempotencyKey).where(col(IdempotencyKey.expires_at) <= self._clock.now())
+            )
+        return rows_affected(result)
 
     async def _hold(self, claim: KeyClaim) -> None:
         while True:
@@ -159,7 +164,7 @@ class IdempotencyKeys:
                 async with self._db.write() as session:
                     await session.execute(
                         update(IdempotencyKey)
-                        .where(*self._held(claim), IdempotencyKey.status == "running")
+                        .where(*self._held(claim), col(IdempotencyKey.status) == "running")
                         .values(locked_until=self._clock.now() + self._lease)
                     )
             except Exception:
@@ -167,9 +172,9 @@ class IdempotencyKeys:
                 logger.warning("could not renew idempotency key %r", claim.key, exc_info=True)
 
     @staticmethod
-    def _held(claim: KeyClaim) -> tuple:
+    def _held(claim: KeyClaim) -> tuple[ColumnElement[bool], ...]:
         return (
-            IdempotencyKey.user_id == claim.user_id,
-            IdempotencyKey.key == claim.key,
-            IdempotencyKey.claim == claim.claim,
+            col(IdempotencyKey.user_id) == claim.user_id,
+            col(IdempotencyKey.key) == claim.key,
+            col(IdempotencyKey.claim) == claim.claim,
         )

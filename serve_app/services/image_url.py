@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from serve_app import metrics
 from serve_app.config import ModelConfig
-from serve_app.db.models import Project, User
+from serve_app.db.models import CachedImage, Project, User
 from serve_app.db.session import Database
 from serve_app.errors import ReferrerNotAllowed
 from serve_app.fitting import seed_or_random
@@ -43,6 +43,23 @@ class ImageAnswer:
     fixed: bool
     """The URL will keep answering these bytes (a cache entry, or a seeded request)."""
     verdict: Verdict = NOT_JUDGED
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A ready cache entry's fields, which `ImageCache.complete` always fills."""
+
+    storage_key: str
+    content_type: str
+    etag: str
+    model: str
+    seed: int
+
+    @classmethod
+    def of(cls, row: CachedImage) -> "_Ready":
+        assert row.storage_key is not None and row.content_type is not None and row.etag is not None
+        assert row.model is not None and row.seed is not None
+        return cls(row.storage_key, row.content_type, row.etag, row.model, row.seed)
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,7 @@ class ImageUrlService:
         """The image for this URL. Raises the ApiError that the placeholder image reports."""
         started = time.monotonic()
         project, owner = await find_project_and_owner(db=self._db, slug=slug)
+        assert project.id is not None  # read from the database
         self.authorize(project, raw_query=raw_query, referrer=referrer)
         chain = self._chains.models_for(chain=query.route, model=query.model)
         # Checked before the cache: an unknown adapter is a 400 even where the URL was cached.
@@ -138,17 +156,18 @@ class ImageUrlService:
             if shared is None:
                 found = await self._cache.lookup(key)
                 if found is not None:
+                    ready = _Ready.of(found)
                     try:
-                        stored = await self._store.get(found.storage_key)
+                        stored = await self._store.get(ready.storage_key)
                     except ObjectNotFound:
-                        await self._cache.forget(key, storage_key=found.storage_key)
+                        await self._cache.forget(key, storage_key=ready.storage_key)
                         continue
                     metrics.record_cache_lookup(hit=True)
                     return ImageAnswer(
                         data=stored.data,
-                        content_type=found.content_type,
-                        etag=found.etag,
-                        model=found.model,
+                        content_type=ready.content_type,
+                        etag=ready.etag,
+                        model=ready.model,
                         cache_hit=True,
                         credits=0,
                         elapsed_ms=_ms_since(started),
@@ -212,18 +231,19 @@ class ImageUrlService:
         waits for its entry. A generation cancelled because nobody waits any more releases the
         key, so that requests waiting on other replicas take it over instead of failing."""
         while not isinstance(found := await self._cache.lookup_or_claim(key=key, project_id=project_id), Claim):
+            ready = _Ready.of(found)
             try:
-                stored = await self._store.get(found.storage_key)
+                stored = await self._store.get(ready.storage_key)
             except ObjectNotFound:
-                await self._cache.forget(key, storage_key=found.storage_key)
+                await self._cache.forget(key, storage_key=ready.storage_key)
                 continue
             return _Generated(
                 data=stored.data,
-                content_type=found.content_type,
-                etag=found.etag,
-                model=found.model,
-                seed=found.seed,
-                storage_key=found.storage_key,
+                content_type=ready.content_type,
+                etag=ready.etag,
+                model=ready.model,
+                seed=ready.seed,
+                storage_key=ready.storage_key,
                 credits=0,
                 generation_ms=found.generation_ms or 0,
                 cached=True,
@@ -256,6 +276,7 @@ class ImageUrlService:
         """Charges the owner the first model's price, runs the chain, stores the image and
         records it; any failure after the debit is refunded exactly once, and so is an image
         the serving model's safety policy withholds (a placeholder is stored in its place)."""
+        assert owner.id is not None  # the project's owner, read from the database
         seed = seed_or_random(query.seed)
         first = query.to_params(chain[0], seed=seed)
         admission = await self._accounting.admit(
@@ -285,6 +306,7 @@ class ImageUrlService:
         except BaseException as exc:
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))
             raise
+        assert image.key is not None  # publish stored it: storage is on here
         return _Generated(
             data=result.image,
             content_type=result.content_type,

@@ -13,9 +13,10 @@ from datetime import timedelta
 
 from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from serve_app.db.models import CachedImage, utcnow
-from serve_app.db.session import Database
+from serve_app.db.session import Database, rows_affected
 from serve_app.errors import GenerationFailed
 from serve_app.services.clock import Clock
 
@@ -110,15 +111,15 @@ class ImageCache:
                 taken = await session.execute(
                     update(CachedImage)
                     .where(
-                        CachedImage.key == key,
+                        col(CachedImage.key) == key,
                         or_(
-                            CachedImage.status == "failed",
-                            (CachedImage.status == "pending") & (CachedImage.lease_expires_at < now),
+                            col(CachedImage.status) == "failed",
+                            (col(CachedImage.status) == "pending") & (col(CachedImage.lease_expires_at) < now),
                         ),
                     )
                     .values(status="pending", lease_expires_at=lease_until, error=None, updated_at=now)
                 )
-                return Claim(key) if taken.rowcount == 1 else None
+                return Claim(key) if rows_affected(taken) == 1 else None
         except IntegrityError:
             # Another replica inserted the same key first: it generates, we wait.
             return None
@@ -139,7 +140,7 @@ class ImageCache:
         async with self._db.write() as session:
             await session.execute(
                 update(CachedImage)
-                .where(CachedImage.key == claim.key)
+                .where(col(CachedImage.key) == claim.key)
                 .values(
                     status="ready",
                     storage_key=storage_key,
@@ -160,7 +161,7 @@ class ImageCache:
         async with self._db.write() as session:
             await session.execute(
                 update(CachedImage)
-                .where(CachedImage.key == claim.key, CachedImage.status == "pending")
+                .where(col(CachedImage.key) == claim.key, col(CachedImage.status) == "pending")
                 .values(status="failed", error=error[:500], updated_at=utcnow())
             )
 
@@ -169,7 +170,7 @@ class ImageCache:
         another replica claims it next, instead of failing."""
         async with self._db.write() as session:
             await session.execute(
-                delete(CachedImage).where(CachedImage.key == claim.key, CachedImage.status == "pending")
+                delete(CachedImage).where(col(CachedImage.key) == claim.key, col(CachedImage.status) == "pending")
             )
 
     async def forget(self, key: str, *, storage_key: str) -> None:
@@ -178,5 +179,5 @@ class ImageCache:
         self._ready.pop(key, None)
         async with self._db.write() as session:
             await session.execute(
-                delete(CachedImage).where(CachedImage.key == key, CachedImage.storage_key == storage_key)
+                delete(CachedImage).where(col(CachedImage.key) == key, col(CachedImage.storage_key) == storage_key)
             )

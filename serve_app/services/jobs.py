@@ -30,6 +30,7 @@ class JobService:
     async def cancel(self, *, user: User, job_id: str) -> JobPublic:
         """Cancels a queued or running job and refunds it once; its worker stops at its next lease
         renewal. Cancelling a cancelled job again answers the same; a finished one is JobAlreadyEnded."""
+        assert user.id is not None  # the signed-in user, read from the database
         job = await queue.cancel(
             db=self._db, accounting=self._accounting, job_id=job_id, user_id=user.id, now=self._clock.now()
         )

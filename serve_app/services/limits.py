@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.config import PlanConfig
@@ -42,8 +42,8 @@ async def minute_window(session: AsyncSession, *, user_id: int, plan: PlanConfig
         return RateLimitStatus(limit=None, remaining=0, reset_s=0)
     count, oldest = (
         await session.exec(
-            select(func.count(RateEvent.id), func.min(RateEvent.at)).where(
-                RateEvent.user_id == user_id, RateEvent.at > now - WINDOW
+            select(func.count(col(RateEvent.id)), func.min(RateEvent.at)).where(
+                col(RateEvent.user_id) == user_id, col(RateEvent.at) > now - WINDOW
             )
         )
     ).one()
@@ -72,7 +72,7 @@ async def counters(session: AsyncSession, *, user_id: int, now: datetime) -> tup
         period: PeriodCount(requests=requests, images=images)
         for period, requests, images in await session.execute(
             select(UsageCounter.period, UsageCounter.requests, UsageCounter.images).where(
-                UsageCounter.user_id == user_id, UsageCounter.period.in_(keys)
+                col(UsageCounter.user_id) == user_id, col(UsageCounter.period).in_(keys)
             )
         )
     }
@@ -118,7 +118,7 @@ async def check_and_count(
             await session.execute(
                 select(func.count())
                 .select_from(InflightGeneration)
-                .where(InflightGeneration.user_id == user_id, InflightGeneration.expires_at > now)
+                .where(col(InflightGeneration.user_id) == user_id, col(InflightGeneration.expires_at) > now)
             )
         ).scalar_one()
         if running >= plan.max_concurrent:
@@ -130,7 +130,7 @@ async def check_and_count(
         # Expired in-flight rows are dead weight; drop this user's as we go.
         await session.execute(
             delete(InflightGeneration).where(
-                InflightGeneration.user_id == user_id, InflightGeneration.expires_at <= now
+                col(InflightGeneration.user_id) == user_id, col(InflightGeneration.expires_at) <= now
             )
         )
         await session.execute(
@@ -140,7 +140,7 @@ async def check_and_count(
     if status.limit is None:
         return status
     await session.execute(insert(RateEvent).values(user_id=user_id, at=now))
-    await session.execute(delete(RateEvent).where(RateEvent.user_id == user_id, RateEvent.at <= now - WINDOW))
+    await session.execute(delete(RateEvent).where(col(RateEvent.user_id) == user_id, col(RateEvent.at) <= now - WINDOW))
     return RateLimitStatus(
         limit=status.limit, remaining=status.remaining - 1, reset_s=status.reset_s or int(WINDOW.total_seconds())
     )
@@ -154,7 +154,7 @@ async def _count(session: AsyncSession, *, user_id: int, periods: tuple[str, ...
     )
     await session.execute(
         statement.on_conflict_do_update(
-            index_elements=[UsageCounter.user_id, UsageCounter.period],
+            index_elements=[col(UsageCounter.user_id), col(UsageCounter.period)],
             set_={"requests": UsageCounter.requests + 1, "images": UsageCounter.images + images},
         )
     )

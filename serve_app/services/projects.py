@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from serve_app.db.models import Project, User
-from serve_app.db.session import Database
+from serve_app.db.session import Database, rows_affected
 from serve_app.errors import InvalidRequest, NotFound, ProjectNotFound
 
 # A project slug is also a DNS label (`{slug}.BASE_DOMAIN`).
@@ -40,6 +40,7 @@ async def create_project(
         raise InvalidRequest(
             field="slug", message="use 1–63 lowercase letters, digits and '-', not starting or ending with '-'"
         )
+    assert user.id is not None  # the signed-in user, read from the database
     project = Project(
         slug=slug,
         user_id=user.id,
@@ -48,7 +49,7 @@ async def create_project(
         secret=new_secret(),
     )
     async with db.write() as session:
-        if (await session.exec(select(Project.id).where(Project.slug == slug))).first() is not None:
+        if (await session.exec(select(Project.id).where(col(Project.slug) == slug))).first() is not None:
             raise InvalidRequest(field="slug", message=f"a project named {slug!r} already exists")
         session.add(project)
     return project
@@ -60,7 +61,7 @@ async def find_project(*, db: Database, slug: str) -> Project:
     if not _PROJECT_SLUG.match(slug):
         raise ProjectNotFound(slug)
     async with db.read() as session:
-        project = (await session.exec(select(Project).where(Project.slug == slug))).first()
+        project = (await session.exec(select(Project).where(col(Project.slug) == slug))).first()
     if project is None:
         raise ProjectNotFound(slug)
     return project
@@ -72,7 +73,7 @@ async def find_project_and_owner(*, db: Database, slug: str) -> tuple[Project, U
     async with db.read() as session:
         row = (
             await session.exec(
-                select(Project, User).outerjoin(User, User.id == Project.user_id).where(Project.slug == slug)
+                select(Project, User).outerjoin(User, col(User.id) == Project.user_id).where(col(Project.slug) == slug)
             )
         ).first()
     if row is None:
@@ -85,7 +86,9 @@ async def find_project_and_owner(*, db: Database, slug: str) -> tuple[Project, U
 
 async def list_projects(*, db: Database) -> list[tuple[Project, User]]:
     async with db.read() as session:
-        rows = await session.exec(select(Project, User).join(User, User.id == Project.user_id).order_by(Project.id))
+        rows = await session.exec(
+            select(Project, User).join(User, col(User.id) == Project.user_id).order_by(col(Project.id))
+        )
         return list(rows)
 
 
@@ -93,15 +96,17 @@ async def rotate_secret(*, db: Database, slug: str) -> str:
     """A new signing secret for the project; URLs signed with the old one stop working at once."""
     secret = new_secret()
     async with db.write() as session:
-        moved = await session.execute(update(Project).where(Project.slug == slug).values(secret=secret))
-    if moved.rowcount != 1:
+        moved = await session.execute(update(Project).where(col(Project.slug) == slug).values(secret=secret))
+    if rows_affected(moved) != 1:
         raise ProjectNotFound(slug)
     return secret
 
 
 async def projects_of(*, db: Database, user: User) -> list[Project]:
     async with db.read() as session:
-        return list(await session.exec(select(Project).where(Project.user_id == user.id).order_by(Project.id)))
+        return list(
+            await session.exec(select(Project).where(col(Project.user_id) == user.id).order_by(col(Project.id)))
+        )
 
 
 async def own_project(*, db: Database, user: User, slug: str) -> Project:
@@ -117,7 +122,7 @@ async def update_project(*, db: Database, project: Project, origins: Sequence[st
     async with db.write() as session:
         await session.execute(
             update(Project)
-            .where(Project.id == project.id)
+            .where(col(Project.id) == project.id)
             .values(allowed_origins=allowed, require_signature=require_signature)
         )
     return project.model_copy(update={"allowed_origins": allowed, "require_signature": require_signature})

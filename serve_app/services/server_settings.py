@@ -85,6 +85,8 @@ class ServerSettings:
 
     def _fresh(self) -> bool:
         # Also stale when the clock went backwards: a copy must not look fresh for hours.
+        if self._read_at is None:
+            return False
         age = self._clock.now() - self._read_at
         return timedelta(0) <= age < self._ttl
 

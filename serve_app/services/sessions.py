@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete
-from sqlmodel import select
+from sqlmodel import col, select
 
 from serve_app.db.models import Account, ConsoleSession, User
 from serve_app.db.session import Database
@@ -41,7 +41,7 @@ async def open_session(*, db: Database, clock: Clock, user_id: int, ttl: timedel
     now = clock.now()
     opened = OpenedSession(token=secrets.token_urlsafe(32), csrf_token=secrets.token_urlsafe(32))
     async with db.write() as session:
-        await session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))
+        await session.execute(delete(ConsoleSession).where(col(ConsoleSession.expires_at) < now))
         session.add(
             ConsoleSession(
                 token_hash=_digest(opened.token),
@@ -60,9 +60,9 @@ async def active_session(*, db: Database, clock: Clock, token: str) -> ActiveSes
         row = (
             await session.exec(
                 select(ConsoleSession, User, Account.role)
-                .join(User, User.id == ConsoleSession.user_id)
-                .join(Account, Account.user_id == User.id, isouter=True)
-                .where(ConsoleSession.token_hash == _digest(token), ConsoleSession.expires_at > clock.now())
+                .join(User, col(User.id) == ConsoleSession.user_id)
+                .join(Account, col(Account.user_id) == User.id, isouter=True)
+                .where(col(ConsoleSession.token_hash) == _digest(token), col(ConsoleSession.expires_at) > clock.now())
             )
         ).first()
     if row is None:
@@ -73,7 +73,7 @@ async def active_session(*, db: Database, clock: Clock, token: str) -> ActiveSes
 
 async def close_session(*, db: Database, token: str) -> None:
     async with db.write() as session:
-        await session.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == _digest(token)))
+        await session.execute(delete(ConsoleSession).where(col(ConsoleSession.token_hash) == _digest(token)))
 
 
 async def close_other_sessions(*, db: Database, user_id: int, keep_token: str) -> None:
@@ -81,10 +81,12 @@ async def close_other_sessions(*, db: Database, user_id: int, keep_token: str) -
     async with db.write() as session:
         await session.execute(
             delete(ConsoleSession).where(
-                ConsoleSession.user_id == user_id, ConsoleSession.token_hash != _digest(keep_token)
+                col(ConsoleSession.user_id) == user_id, col(ConsoleSession.token_hash) != _digest(keep_token)
             )
         )
 
 
 def tokens_match(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected.encode(), given.encode())
+    if not given:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())

@@ -19,6 +19,7 @@ def storage_info(*, server: bool, user: User, plan: PlanConfig) -> StorageInfo:
 async def update_settings(
     *, db: Database, server: ServerSettings, user: User, plan: PlanConfig, update: SettingsUpdate
 ) -> SettingsData:
+    assert user.id is not None  # the signed-in user, read from the database
     await set_storage_enabled(db=db, user_id=user.id, enabled=update.storage_enabled)
     updated = user.model_copy(update={"storage_enabled": update.storage_enabled})
     return await settings_of(server=server, user=updated, plan=plan)

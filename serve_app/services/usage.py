@@ -14,6 +14,7 @@ def _remaining(limit: int | None, used: int) -> int | None:
 
 async def usage_of(*, db: Database, user: User, plan: PlanConfig, clock: Clock) -> UsageData:
     async with db.read() as session:
+        assert user.id is not None  # the signed-in user, read from the database
         today, month = await counters(session, user_id=user.id, now=clock.now())
     return UsageData(
         usage=UsagePeriods(

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from serve_app.config import AppConfig
 from serve_app.db.models import ApiKey, CreditEntry, User, utcnow
@@ -31,11 +31,12 @@ async def create_user(*, db: Database, config: AppConfig, name: str, plan: str |
         known = ", ".join(p.slug for p in config.plans)
         raise InvalidRequest(field="plan", message=f"unknown plan {plan_slug!r}; known plans: {known}")
     async with db.write() as session:
-        if (await session.exec(select(User.id).where(User.name == name))).first() is not None:
+        if (await session.exec(select(User.id).where(col(User.name) == name))).first() is not None:
             raise InvalidRequest(field="name", message=f"a user named {name!r} already exists")
         user = User(name=name, plan=plan_slug, balance=plan_config.initial_credits)
         session.add(user)
         await session.flush()
+        assert user.id is not None  # flushed: the database assigned it
         if plan_config.initial_credits:
             session.add(
                 CreditEntry(
@@ -49,9 +50,9 @@ async def create_user(*, db: Database, config: AppConfig, name: str, plan: str |
 
 async def find_user(*, db: Database, name_or_id: str) -> User:
     async with db.read() as session:
-        query = select(User).where(User.name == name_or_id)
+        query = select(User).where(col(User.name) == name_or_id)
         if name_or_id.isdigit():
-            query = select(User).where((User.name == name_or_id) | (User.id == int(name_or_id)))
+            query = select(User).where((col(User.name) == name_or_id) | (col(User.id) == int(name_or_id)))
         user = (await session.exec(query)).first()
     if user is None:
         raise NotFound(f"no user named {name_or_id!r}")
@@ -60,17 +61,17 @@ async def find_user(*, db: Database, name_or_id: str) -> User:
 
 async def list_users(*, db: Database) -> list[User]:
     async with db.read() as session:
-        return list(await session.exec(select(User).order_by(User.id)))
+        return list(await session.exec(select(User).order_by(col(User.id))))
 
 
 async def set_suspended(*, db: Database, user_id: int, suspended: bool) -> None:
     async with db.write() as session:
-        await session.execute(update(User).where(User.id == user_id).values(suspended=suspended))
+        await session.execute(update(User).where(col(User.id) == user_id).values(suspended=suspended))
 
 
 async def set_storage_enabled(*, db: Database, user_id: int, enabled: bool) -> None:
     async with db.write() as session:
-        await session.execute(update(User).where(User.id == user_id).values(storage_enabled=enabled))
+        await session.execute(update(User).where(col(User.id) == user_id).values(storage_enabled=enabled))
 
 
 async def create_key(*, db: Database, user_id: int) -> str:
@@ -83,13 +84,13 @@ async def create_key(*, db: Database, user_id: int) -> str:
 
 async def list_keys(*, db: Database, user_id: int) -> list[ApiKey]:
     async with db.read() as session:
-        return list(await session.exec(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)))
+        return list(await session.exec(select(ApiKey).where(col(ApiKey.user_id) == user_id).order_by(col(ApiKey.id))))
 
 
 async def revoke_key(*, db: Database, prefix: str) -> ApiKey:
     """Marks the key revoked (the row stays, for the audit trail); it fails auth from now on."""
     async with db.write() as session:
-        key = (await session.exec(select(ApiKey).where(ApiKey.prefix == prefix[:LOOKUP_PREFIX_LENGTH]))).first()
+        key = (await session.exec(select(ApiKey).where(col(ApiKey.prefix) == prefix[:LOOKUP_PREFIX_LENGTH]))).first()
         if key is None:
             raise NotFound(f"no API key with prefix {prefix!r}")
         if key.revoked_at is None:
@@ -104,8 +105,8 @@ async def authenticate(*, db: Database, plaintext: str) -> User:
         row = (
             await session.exec(
                 select(ApiKey, User)
-                .join(User, User.id == ApiKey.user_id)
-                .where(ApiKey.prefix == plaintext[:LOOKUP_PREFIX_LENGTH])
+                .join(User, col(User.id) == ApiKey.user_id)
+                .where(col(ApiKey.prefix) == plaintext[:LOOKUP_PREFIX_LENGTH])
             )
         ).first()
     if row is None:
@@ -118,5 +119,5 @@ async def authenticate(*, db: Database, plaintext: str) -> User:
     now = utcnow()
     if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
         async with db.write() as session:
-            await session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
+            await session.execute(update(ApiKey).where(col(ApiKey.id) == api_key.id).values(last_used_at=now))
     return user

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from serve_app.db.models import User, WebhookDelivery, WebhookSecret
 from serve_app.db.session import Database
@@ -51,6 +51,7 @@ class WebhookService:
 
     async def rotate_secret(self, *, user: User) -> WebhookSecretCreated:
         """Creates the user's signing secret, or replaces it: later tries are signed with the new one."""
+        assert user.id is not None  # the signed-in user, read from the database
         secret = new_secret()
         async with self._db.write() as session:
             row = await session.get(WebhookSecret, user.id, with_for_update=True)
@@ -64,6 +65,7 @@ class WebhookService:
     async def check_url(self, *, user: User, url: str) -> None:
         """Raises InvalidRequest(field="webhook_url") unless events could be signed and sent to
         `url`: the user has a secret and the scraper's egress rules allow the address."""
+        assert user.id is not None  # the signed-in user, read from the database
         if await deliveries.secret_of(db=self._db, user_id=user.id) is None:
             raise InvalidRequest(
                 field="webhook_url",
@@ -74,6 +76,7 @@ class WebhookService:
     async def batch_finished(self, *, user: User, url: str, request_id: str, data: BatchData) -> None:
         """Queues the batch form's event: `job.completed` when every item succeeded, else
         `job.failed`. Inline `data:` images are left out; stored images are sent as URLs."""
+        assert user.id is not None  # the signed-in user, read from the database
         results = [
             {
                 "index": index,
@@ -104,7 +107,7 @@ class WebhookService:
             rows = await session.exec(
                 select(WebhookDelivery)
                 .where(condition)
-                .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
+                .order_by(col(WebhookDelivery.created_at).desc(), col(WebhookDelivery.id))
                 .offset(offset)
                 .limit(limit)
             )

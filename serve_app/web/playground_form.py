@@ -55,6 +55,7 @@ async def generate_request(form: FormData) -> GenerateRequest:
     loras = [
         {"slug": slug, "weight": _number(f"loras.{slug}", form.get(LORA_WEIGHT + slug))}
         for slug in form.getlist("lora")
+        if isinstance(slug, str)  # ticked checkboxes; a file sent under `lora` is no adapter
     ]
     if loras:
         values["loras"] = loras

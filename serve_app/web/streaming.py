@@ -11,7 +11,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -32,7 +32,7 @@ class Step:
     progress: GenerationProgress
 
 
-async def with_progress(run: Callable[[OnProgress], Awaitable[Result]]) -> AsyncIterator[Step | Result]:
+async def with_progress(run: Callable[[OnProgress], Awaitable[Result]]) -> AsyncGenerator[Step | Result, None]:
     """Starts `run(on_progress)` and yields each step it reports, then its result. What fails
     before the first step raises from the first `anext`; closing the iterator cancels the run."""
     events: asyncio.Queue[Step | None] = asyncio.Queue()
@@ -49,7 +49,7 @@ async def with_progress(run: Callable[[OnProgress], Awaitable[Result]]) -> Async
 
 async def server_sent(
     first: Step | Result,
-    events: AsyncIterator[Step | Result],
+    events: AsyncGenerator[Step | Result, None],
     *,
     media_type: str,
     result_html: Callable[[Result], Awaitable[str]],

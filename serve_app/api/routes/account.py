@@ -21,6 +21,7 @@ async def usage(
 @router.get("/balance", response_model=Envelope[BalanceData])
 async def balance(user: CurrentUser, db: DatabaseDep, context: ContextDep) -> Envelope[BalanceData]:
     """The credit balance."""
+    assert user.id is not None  # the signed-in user, read from the database
     data = BalanceData(balance=await credits.balance(db=db, user_id=user.id))
     return Envelope(data=data, request_id=context.request_id)
 

@@ -1,6 +1,6 @@
 """`<img src="https://HOST/p/PROJECT/image?prompt=...">`: every answer is an image."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -17,7 +17,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # Only from models that run a safety checker: its verdict, and whether a placeholder replaced the image.
 NSFW_HEADER = "X-Pixelray-NSFW"
 BLOCKED_HEADER = "X-Pixelray-Blocked"
-_IMAGE_CONTENT = {
+_IMAGE_CONTENT: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/webp": {}, "image/png": {}, "image/jpeg": {}}, "description": "The image."},
     304: {"description": "Not modified (If-None-Match matched the ETag)."},
     **{

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from serve_app.config import AppConfig
 from serve_app.db.models import Job, PageUrl, User
@@ -67,6 +67,8 @@ class HeroService:
         if request.webhook_url:
             await self._webhooks.check_url(user=user, url=request.webhook_url)
         model = self._config.model(self._config.hero.model or self._config.default_model_slug)
+        assert model is not None  # the config checks that hero.model and the default are in the catalog
+        assert user.id is not None  # the authenticated user, read from the database
         width, height = hero_size(model, width=self._config.hero.width, height=self._config.hero.height)
         admission = await self._accounting.admit(
             user=user,
@@ -102,7 +104,9 @@ class HeroService:
             try:
                 async with self._db.write() as session:
                     url_id = (
-                        await session.exec(select(PageUrl.id).where(PageUrl.user_id == job.user_id, PageUrl.url == url))
+                        await session.exec(
+                            select(PageUrl.id).where(col(PageUrl.user_id) == job.user_id, col(PageUrl.url) == url)
+                        )
                     ).first()
                     if url_id is None:
                         row = PageUrl(id=f"url_{secrets.token_urlsafe(12)}", user_id=job.user_id, url=url)
@@ -125,15 +129,15 @@ class HeroService:
             key = (
                 await session.exec(
                     select(Job.storage_key)
-                    .where(Job.url_id == url_id, Job.status == "completed")
-                    .order_by(Job.completed_at.desc())
+                    .where(col(Job.url_id) == url_id, col(Job.status) == "completed")
+                    .order_by(col(Job.completed_at).desc())
                     .limit(1)
                 )
             ).first()
         return self._store.url(key) if key else None
 
     async def search(self, *, user: User, q: str, limit: int, offset: int) -> UrlList:
-        condition = PageUrl.user_id == user.id
+        condition = col(PageUrl.user_id) == user.id
         if q:
             needle = q.lower()
             condition = condition & or_(
@@ -146,7 +150,7 @@ class HeroService:
                 await session.exec(
                     select(PageUrl)
                     .where(condition)
-                    .order_by(PageUrl.created_at.desc(), PageUrl.id)
+                    .order_by(col(PageUrl.created_at).desc(), PageUrl.id)
                     .offset(offset)
                     .limit(limit)
                 )
@@ -169,7 +173,9 @@ class HeroService:
         if not url_ids:
             return {}
         jobs: dict[str, list[Job]] = {}
-        for job in await session.exec(select(Job).where(Job.url_id.in_(url_ids)).order_by(Job.created_at.desc())):
+        for job in await session.exec(
+            select(Job).where(col(Job.url_id).in_(url_ids)).order_by(col(Job.created_at).desc())
+        ):
             jobs.setdefault(job.url_id, []).append(job)
         return jobs
 

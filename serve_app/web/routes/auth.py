@@ -87,6 +87,7 @@ async def login(
         )
         response.headers.update({k: v for k, v in exc.headers.items() if k == "Retry-After"})
         return response
+    assert user.id is not None  # read from the database by log_in
     return await _with_session(RedirectResponse(_local_path(next), status_code=303), state, user.id)
 
 
@@ -109,6 +110,7 @@ async def signup(
         created = await accounts.sign_up(db=state.db, config=state.config, name=name, password=password)
     except ApiError as exc:
         return _form_page(request, state, "signup.html", status_code=exc.status_code, error=exc.message, name=name)
+    assert created.user.id is not None  # create_user flushed the row, so the database gave it an id
     # The first key is shown on this page only, as the CLI prints it once.
     return await _with_session(
         render(request, "welcome.html", user=created.user, key=created.key), state, created.user.id
@@ -139,6 +141,7 @@ async def change_password(
     new_password: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)],
 ) -> Response:
     """Change the password and log out the user's other sessions."""
+    assert console.user.id is not None  # the signed-in user, read from the database
     await accounts.change_password(db=state.db, user=console.user, current=current_password, new=new_password)
     await sessions.close_other_sessions(
         db=state.db, user_id=console.user.id, keep_token=request.cookies[SESSION_COOKIE]

@@ -22,6 +22,7 @@ PageQuery = Annotated[int, Query(ge=1, le=100_000, description="Page number, fro
 @router.get("/")
 async def dashboard(request: Request, state: StateDep, console: ConsoleSessionDep) -> Response:
     """Balance, plan, today's use and recent images."""
+    assert console.user.id is not None  # the signed-in user, read from the database
     plan = state.accounting.plan_of(console.user)
     usage = await usage_of(db=state.db, user=console.user, plan=plan, clock=state.clock)
     recent = await images.list_images(db=state.db, store=state.store, user=console.user, limit=6, offset=0)
@@ -57,6 +58,7 @@ async def delete_image(image_id: str, request: Request, state: StateDep, console
 @router.get("/usage")
 async def usage_page(request: Request, state: StateDep, console: ConsoleSessionDep, page: PageQuery = 1) -> Response:
     """Balance, plan limits, the 30-day chart and the credit ledger."""
+    assert console.user.id is not None  # the signed-in user, read from the database
     plan = state.accounting.plan_of(console.user)
     usage = await usage_of(db=state.db, user=console.user, plan=plan, clock=state.clock)
     days = await activity.daily_activity(db=state.db, user_id=console.user.id, clock=state.clock)

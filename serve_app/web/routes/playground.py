@@ -41,6 +41,7 @@ async def playground_page(
     again: Annotated[str | None, Query(max_length=40, alias="from")] = None,
 ) -> Response:
     """The playground, optionally filled from one of the user's images (`from`)."""
+    assert console.user.id is not None  # the signed-in user, read from the database
     # "Use these settings again" from the gallery: only the user's own image can fill the form.
     start = await images.get_image(db=state.db, store=state.store, user=console.user, image_id=again) if again else None
     catalog = _catalog(state)
@@ -67,6 +68,7 @@ async def _result_html(state, console, prompt: str, data: GenerateData) -> str:
 async def generate(request: Request, state: StateDep, context: ContextDep, console: CsrfSessionDep) -> Response:
     """Generate through the API's GenerationService: the result fragment with the balance after it,
     or, asked for `text/event-stream`, the run's steps and previews first."""
+    assert console.user.id is not None  # the signed-in user, read from the database
     form = await request.form()
     body = await generate_request(form)
     run = partial(
@@ -96,6 +98,7 @@ async def generate(request: Request, state: StateDep, context: ContextDep, conso
 @router.post("/playground/upscale")
 async def upscale(request: Request, state: StateDep, context: ContextDep, console: CsrfSessionDep) -> Response:
     """Enlarge an uploaded image through the API's upscale service; the result fragment."""
+    assert console.user.id is not None  # the signed-in user, read from the database
     body = await upscale_request(await request.form())
     data = await state.generation.upscale(user=console.user, request=body, context=context)
     balance = await credits.balance(db=state.db, user_id=console.user.id)
@@ -106,7 +109,7 @@ async def upscale(request: Request, state: StateDep, context: ContextDep, consol
 async def build(request: Request, console: CsrfSessionDep) -> Response:
     """Assemble a prompt from its parts into the prompt field."""
     form = await request.form()
-    values = {name: form[name] for name in BUILD_FIELDS if isinstance(form.get(name), str) and form[name].strip()}
+    values = {name: text for name in BUILD_FIELDS if isinstance(text := form.get(name), str) and text.strip()}
     try:
         built = build_prompt(BuildRequest.model_validate(values).model_dump())
     except ValidationError as exc:

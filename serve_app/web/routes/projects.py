@@ -105,7 +105,7 @@ async def build_url(slug: str, request: Request, state: StateDep, console: CsrfS
     project = await projects.own_project(db=state.db, user=console.user, slug=slug)
     form = await request.form()
     values = {
-        name: form[name].strip() for name in _BUILDER_FIELDS if isinstance(form.get(name), str) and form[name].strip()
+        name: text.strip() for name in _BUILDER_FIELDS if isinstance(text := form.get(name), str) and text.strip()
     }
     try:
         ImageQuery.model_validate(values)
