@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from serve_app.config import AppConfig, parse_app_config
-from serve_app.db.models import Project
+from serve_app.db.models import Image, Project
 from serve_app.db.session import Database
 from serve_app.services.users import create_user
 
@@ -190,3 +190,24 @@ def tiny_upscaler_entry(slug: str = "tiny-upscaler", **overrides: Any) -> dict[s
     )
     entry.update(overrides)
     return entry
+
+
+def image_row(*, user_id: int, **overrides: Any) -> Image:
+    """A stored 64x64 tiny-sd image's row; tests override what they look at."""
+    fields: dict[str, Any] = {
+        "id": f"img_{secrets.token_hex(12)}",
+        "request_id": "req_test",
+        "user_id": user_id,
+        "model": "tiny-sd",
+        "prompt": "a fox",
+        "width": 64,
+        "height": 64,
+        "num_inference_steps": 2,
+        "guidance_scale": 5.0,
+        "seed": 1,
+        "content_type": "image/png",
+        "size_bytes": 1,
+        "storage_key": "test/fox.png",
+        "inference_ms": 1,
+    }
+    return Image(**{**fields, **overrides})

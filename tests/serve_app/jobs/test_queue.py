@@ -13,7 +13,7 @@ from serve_app.jobs import queue
 from serve_app.services import credits
 from serve_app.services.accounting import Accounting
 from serve_app.services.users import find_user
-from tests.factories import ManualClock, user_with_key
+from tests.factories import ManualClock, image_row, user_with_key
 
 LEASE = timedelta(seconds=30)
 
@@ -54,18 +54,11 @@ async def job_row(db: Database, job_id: str) -> Job:
 
 
 def hero_image(user_id: int, job_id: str) -> Image:
-    return Image(
-        id=f"img_{secrets.token_hex(12)}",
-        request_id=job_id,
+    return image_row(
         user_id=user_id,
-        model="tiny-sd",
+        request_id=job_id,
         prompt="p",
         width=120,
-        height=64,
-        num_inference_steps=2,
-        guidance_scale=5.0,
-        seed=1,
-        content_type="image/png",
         size_bytes=10,
         storage_key=f"hero/{job_id}.png",
         inference_ms=5,

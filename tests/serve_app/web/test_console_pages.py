@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from serve_app.services import projects, signing, users
+from tests.factories import image_row
 
 
 async def create_project(browser, slug: str, **fields) -> None:
@@ -85,7 +86,6 @@ async def test_a_revoked_key_is_listed_as_revoked_and_stops_working(browser, sta
 async def test_deleting_an_image_removes_its_file_and_its_gallery_tile(browser, state):
     import secrets
 
-    from serve_app.db.models import Image
     from serve_app.storage.base import ObjectNotFound
 
     await browser.sign_up()
@@ -94,21 +94,13 @@ async def test_deleting_an_image_removes_its_file_and_its_gallery_tile(browser, 
     await state.store.put(key, b"\x89PNG\r\n\x1a\n", content_type="image/png")
     async with state.db.write() as session:
         session.add(
-            Image(
+            image_row(
+                user_id=user.id,
                 id=image_id,
                 request_id="req_d",
-                user_id=user.id,
-                model="tiny-sd",
                 prompt="a fox to delete",
-                width=64,
-                height=64,
-                num_inference_steps=2,
-                guidance_scale=5.0,
-                seed=1,
-                content_type="image/png",
                 size_bytes=8,
                 storage_key=key,
-                inference_ms=1,
             )
         )
     assert "a fox to delete" in (await browser.http.get("/gallery")).text

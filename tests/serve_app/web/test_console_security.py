@@ -5,8 +5,9 @@ import secrets
 
 import pytest
 
-from serve_app.db.models import Image, PageUrl
+from serve_app.db.models import PageUrl
 from serve_app.services import accounts, projects, users
+from tests.factories import image_row
 from tests.serve_app.web.conftest import csrf_of
 
 HOSTILE = '<script>alert("pwned")</script>'
@@ -68,24 +69,7 @@ async def test_a_script_prompt_and_a_markup_page_title_are_shown_as_text(browser
     await browser.sign_up()
     user = await users.find_user(db=state.db, name_or_id=browser.name)
     async with state.db.write() as session:
-        session.add(
-            Image(
-                id=f"img_{secrets.token_hex(6)}",
-                request_id="req_x",
-                user_id=user.id,
-                model="tiny-sd",
-                prompt=HOSTILE,
-                width=64,
-                height=64,
-                num_inference_steps=2,
-                guidance_scale=5.0,
-                seed=1,
-                content_type="image/png",
-                size_bytes=1,
-                storage_key="x/hostile.png",
-                inference_ms=1,
-            )
-        )
+        session.add(image_row(user_id=user.id, request_id="req_x", prompt=HOSTILE, storage_key="x/hostile.png"))
         session.add(
             PageUrl(id="url_hostile", user_id=user.id, url="https://example.com/", title=f"<b>bold</b>{HOSTILE}")
         )
@@ -104,21 +88,8 @@ async def test_one_user_cannot_read_or_delete_anothers_images_keys_or_projects(b
     image_id = f"img_{secrets.token_hex(6)}"
     async with state.db.write() as session:
         session.add(
-            Image(
-                id=image_id,
-                request_id="req_a",
-                user_id=owner.id,
-                model="tiny-sd",
-                prompt="alice's private fox",
-                width=64,
-                height=64,
-                num_inference_steps=2,
-                guidance_scale=5.0,
-                seed=1,
-                content_type="image/png",
-                size_bytes=1,
-                storage_key="a/fox.png",
-                inference_ms=1,
+            image_row(
+                user_id=owner.id, id=image_id, request_id="req_a", prompt="alice's private fox", storage_key="a/fox.png"
             )
         )
     project = await projects.create_project(db=state.db, slug=f"alice-{secrets.token_hex(3)}", user=owner)
