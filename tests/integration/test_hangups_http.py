@@ -45,9 +45,14 @@ async def until(check: Callable[[], Awaitable[bool]], *, timeout_s: float = 120)
 
 
 async def balance_of(serve_app, user_id: int) -> int:
-    balance = await credits.balance(db=serve_app.db, user_id=user_id)
-    assert balance == await credits.ledger_sum(db=serve_app.db, user_id=user_id)
-    return balance
+    """The balance, checked against the ledger. They are two reads, so a refund committing between
+    them (it lands as the ingress unwinds a hang-up) is read again, not taken for a broken ledger."""
+    while True:
+        before = await credits.ledger_sum(db=serve_app.db, user_id=user_id)
+        balance = await credits.balance(db=serve_app.db, user_id=user_id)
+        if before == await credits.ledger_sum(db=serve_app.db, user_id=user_id):
+            assert balance == before
+            return balance
 
 
 async def images_of(serve_app, user_id: int) -> int:
