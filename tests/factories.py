@@ -4,8 +4,10 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlmodel import col, func, select
+
 from serve_app.config import AppConfig, parse_app_config
-from serve_app.db.models import Image, Project
+from serve_app.db.models import CreditEntry, Image, Project, User
 from serve_app.db.session import Database
 from serve_app.services.users import create_user
 
@@ -211,3 +213,18 @@ def image_row(*, user_id: int, **overrides: Any) -> Image:
         "inference_ms": 1,
     }
     return Image(**{**fields, **overrides})
+
+
+async def checked_balance(db: Database, user_id: int) -> int:
+    """The user's balance, asserted equal to the sum of their ledger. One statement, so both come
+    from one snapshot on SQLite and PostgreSQL alike: a refund that commits while a test reads
+    (a hang-up unwinding, say) can never split them."""
+    ledger = (
+        select(func.coalesce(func.sum(CreditEntry.amount), 0))
+        .where(col(CreditEntry.user_id) == user_id)
+        .scalar_subquery()
+    )
+    async with db.read() as session:
+        balance, total = (await session.exec(select(User.balance, ledger).where(col(User.id) == user_id))).one()
+    assert balance == total, f"balance {balance} is not the ledger's sum {total}"
+    return balance

@@ -13,7 +13,7 @@ import pytest
 from serve_app.db.session import Database
 from serve_app.services import credits
 from tests.conftest import free_port
-from tests.factories import app_args, tiny_model_entry, user_with_key
+from tests.factories import app_args, checked_balance, tiny_model_entry, user_with_key
 
 pytestmark = pytest.mark.cluster
 MODEL_NODE = "pixelray-model-node"
@@ -170,8 +170,7 @@ async def test_requests_survive_a_worker_node_dying_and_replicas_recover(cluster
     assert len(set(after)) == 2
 
     # Every failed attempt was refunded: the user paid for exactly the images they got.
-    balance = await credits.balance(db=db, user_id=user_id)
-    assert balance == await credits.ledger_sum(db=db, user_id=user_id)
+    balance = await checked_balance(db, user_id)
     assert start_balance - balance == len(results) * 1
     await db.dispose()
     serve.delete("pixelray")

@@ -1,9 +1,10 @@
-"""Batch size bounded by pixels as well as by count, and the Serve limits batching implies."""
+"""Batch size bounded by pixels as well as by count, the Serve limits batching implies, and
+when a partial batch waits for company."""
 
 import pytest
 from pydantic import ValidationError
 
-from deployments.batching import BatchedDeploymentConfig, BatchingConfig
+from deployments.batching import Arrivals, BatchedDeploymentConfig, BatchingConfig
 from deployments.serve_options import DeploymentOptions
 
 
@@ -52,3 +53,37 @@ def test_a_batched_deployment_that_could_never_fill_a_batch_says_what_to_set():
         BatchedDeploymentConfig(
             batching=BatchingConfig(max_batch_size=16), deployment=DeploymentOptions(max_ongoing_requests=8)
         )
+
+
+WAIT = 0.005
+
+
+def arrivals_at(times: list[float]) -> Arrivals:
+    arrivals = Arrivals()
+    for at in times:
+        arrivals.arrived(at, wait_s=WAIT)
+    return arrivals
+
+
+def test_a_lone_caller_soon_stops_waiting_for_company():
+    # One closed-loop client: each request comes a whole image after the last.
+    arrivals = arrivals_at([0.7 * n for n in range(4)])
+    assert not arrivals.company_likely()
+
+
+def test_requests_that_come_in_bursts_keep_waiting_for_each_other():
+    # Four clients answered by one batch send again within a few ms of each other.
+    bursts = [start + 0.002 * n for start in (0.0, 0.7, 1.4, 2.1, 2.8) for n in range(4)]
+    assert arrivals_at(bursts).company_likely()
+
+
+def test_a_burst_after_a_quiet_spell_brings_the_wait_back():
+    arrivals = arrivals_at([0.7 * n for n in range(10)])
+    assert not arrivals.company_likely()
+    for n in range(3):
+        arrivals.arrived(10.0 + 0.001 * n, wait_s=WAIT)
+    assert arrivals.company_likely()
+
+
+def test_the_first_requests_wait_as_a_fixed_wait_would():
+    assert Arrivals().company_likely()

@@ -7,19 +7,13 @@ import pytest
 
 from serve_app.services import credits
 from serve_app.services.keys import LOOKUP_PREFIX_LENGTH
-from tests.factories import user_with_key
+from tests.factories import checked_balance, user_with_key
 
 pytestmark = pytest.mark.serve
 
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-async def balance_of(serve_app, user_id: int) -> int:
-    balance = await credits.balance(db=serve_app.db, user_id=user_id)
-    assert balance == await credits.ledger_sum(db=serve_app.db, user_id=user_id)
-    return balance
 
 
 async def test_usage_and_balance_follow_a_generation(serve_app, api):
@@ -36,7 +30,7 @@ async def test_usage_and_balance_follow_a_generation(serve_app, api):
     assert after["usage"]["this_month"] == {"requestCount": 1, "imageCount": 1}
     balance = (await api.get("/api/v1/balance", headers=auth(key))).json()
     assert balance["data"] == {"balance": 999, "currency": "credits"}
-    assert await balance_of(serve_app, user_id) == 999
+    assert await checked_balance(serve_app.db, user_id) == 999
 
 
 async def test_usage_reports_what_a_daily_plan_has_left(serve_app, api):
@@ -57,7 +51,7 @@ async def test_a_model_failure_is_a_502_and_refunded(serve_app, api):
 
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "generation_failed"
-    assert await balance_of(serve_app, user_id) == 1000
+    assert await checked_balance(serve_app.db, user_id) == 1000
     kinds = sorted(e.kind for e in await credits.history(db=serve_app.db, user_id=user_id))
     assert kinds == ["debit", "grant", "refund"]
 
@@ -76,7 +70,7 @@ async def test_a_storage_failure_is_a_503_and_refunded(serve_app, api):
 
     assert response.status_code == 503
     assert "storage" in response.json()["error"]["message"] and response.headers["retry-after"]
-    assert await balance_of(serve_app, user_id) == 1000
+    assert await checked_balance(serve_app.db, user_id) == 1000
 
 
 async def test_per_minute_limit_holds_across_two_ingress_replicas(serve_app, api):
@@ -91,14 +85,14 @@ async def test_per_minute_limit_holds_across_two_ingress_replicas(serve_app, api
         if response.status_code == 429:
             assert int(response.headers["retry-after"]) >= 1
             assert response.json()["error"]["retry_after"] >= 1
-    assert await balance_of(serve_app, user_id) == 940
+    assert await checked_balance(serve_app.db, user_id) == 940
 
 
 async def test_rejected_requests_leave_the_balance_unchanged(serve_app, api):
     user_id, key = await user_with_key(serve_app.db, plan="daily")
     for _ in range(5):
         assert (await api.post("/api/v1/generate", json={"prompt": "a"}, headers=auth(key))).status_code == 200
-    before = await balance_of(serve_app, user_id)
+    before = await checked_balance(serve_app.db, user_id)
 
     rejected = [
         await api.post("/api/v1/generate", json={"prompt": "a", "width": 4000}, headers=auth(key)),
@@ -107,7 +101,7 @@ async def test_rejected_requests_leave_the_balance_unchanged(serve_app, api):
     ]
     assert [r.status_code for r in rejected] == [400, 401, 429]
     assert rejected[2].json()["error"]["code"] == "quota_exceeded"
-    assert await balance_of(serve_app, user_id) == before
+    assert await checked_balance(serve_app.db, user_id) == before
 
     broke_id, broke_key = await user_with_key(serve_app.db, plan="broke")
     response = await api.post("/api/v1/generate", json={"prompt": "a"}, headers=auth(broke_key))
@@ -116,7 +110,7 @@ async def test_rejected_requests_leave_the_balance_unchanged(serve_app, api):
         response.json()["error"]["message"]
         == "this request costs 1 credits and the balance is 0; add credits and retry"
     )
-    assert await balance_of(serve_app, broke_id) == 0
+    assert await checked_balance(serve_app.db, broke_id) == 0
 
 
 async def test_cli_grants_suspends_and_revokes_with_immediate_effect(serve_app, api):

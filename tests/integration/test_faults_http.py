@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from serve_app.db.models import Job, UsageRecord, WebhookDelivery
 from serve_app.services import credits
-from tests.factories import user_with_key
+from tests.factories import checked_balance, user_with_key
 from tests.integration.test_hero_http import auth, submit
 from tests.support.webhooks import WebhookReceiver
 
@@ -68,9 +68,7 @@ async def settled(serve_app, user_ids: list[int], *, timeout: float = 150) -> No
         assert time.monotonic() < deadline, f"still pending after {timeout} s: {pending} {unfinished}"
         await asyncio.sleep(0.3)
     for user_id in user_ids:
-        assert await credits.balance(db=serve_app.db, user_id=user_id) == await credits.ledger_sum(
-            db=serve_app.db, user_id=user_id
-        )
+        await checked_balance(serve_app.db, user_id)
 
 
 async def status_of(request) -> int | str:

@@ -14,8 +14,7 @@ from sqlmodel import func, select
 
 from serve_app.db.models import CachedImage
 from serve_app.db.models import Image as ImageRow
-from serve_app.services import credits
-from tests.factories import project_with_owner, user_with_key
+from tests.factories import checked_balance, project_with_owner, user_with_key
 
 pytestmark = pytest.mark.serve
 
@@ -42,17 +41,6 @@ async def until(check: Callable[[], Awaitable[bool]], *, timeout_s: float = 120)
     while not await check():
         assert time.monotonic() < deadline, "the replica never got there"
         await asyncio.sleep(0.05)
-
-
-async def balance_of(serve_app, user_id: int) -> int:
-    """The balance, checked against the ledger. They are two reads, so a refund committing between
-    them (it lands as the ingress unwinds a hang-up) is read again, not taken for a broken ledger."""
-    while True:
-        before = await credits.ledger_sum(db=serve_app.db, user_id=user_id)
-        balance = await credits.balance(db=serve_app.db, user_id=user_id)
-        if before == await credits.ledger_sum(db=serve_app.db, user_id=user_id):
-            assert balance == before
-            return balance
 
 
 async def images_of(serve_app, user_id: int) -> int:
@@ -122,7 +110,7 @@ async def start_running(serve_app, tiny_sd, key: str) -> tuple[Caller, int]:
 
 async def test_a_client_that_hangs_up_stops_its_generation_at_the_next_step_and_pays_nothing(serve_app, api, tiny_sd):
     user_id, key = await user_with_key(serve_app.db)
-    balance = await balance_of(serve_app, user_id)
+    balance = await checked_balance(serve_app.db, user_id)
     stopped_before = (await stats(tiny_sd))["abandoned"]["running"]
     caller, steps_at_hang_up = await start_running(serve_app, tiny_sd, key)
     await caller.hang_up()
@@ -143,12 +131,12 @@ async def test_a_client_that_hangs_up_stops_its_generation_at_the_next_step_and_
 
 async def _settled(serve_app, user_id: int, expected: int) -> bool:
     # The refund lands as the ingress unwinds the cancelled request, a moment after the hang-up.
-    return await balance_of(serve_app, user_id) == expected
+    return await checked_balance(serve_app.db, user_id) == expected
 
 
 async def test_a_request_whose_client_hangs_up_while_queued_never_runs(serve_app, tiny_sd):
     user_id, key = await user_with_key(serve_app.db)
-    balance = await balance_of(serve_app, user_id)
+    balance = await checked_balance(serve_app.db, user_id)
     queued_before = (await stats(tiny_sd))["abandoned"]["queued"]
     blocker, _ = await start_running(serve_app, tiny_sd, key)
     # A different size: it cannot join the running call, so it waits for the next batch.
@@ -171,7 +159,7 @@ async def test_a_request_whose_client_hangs_up_while_queued_never_runs(serve_app
 async def test_one_client_hanging_up_does_not_fail_another_waiting_on_the_same_image(serve_app, tiny_sd):
     _, key = await user_with_key(serve_app.db)
     project = await project_with_owner(serve_app.db)
-    balance = await balance_of(serve_app, project.user_id)
+    balance = await checked_balance(serve_app.db, project.user_id)
     # The model is busy, so the image both wait for is still queued when the first hangs up.
     blocker, _ = await start_running(serve_app, tiny_sd, key)
     image_url = f"/p/{project.slug}/image?prompt=shared%20{secrets.token_hex(3)}"
@@ -187,13 +175,13 @@ async def test_one_client_hanging_up_does_not_fail_another_waiting_on_the_same_i
     assert answer.status_code == 200, answer.headers.get("x-error-message")
     assert answer.headers["content-type"].startswith("image/")
     assert await images_of(serve_app, project.user_id) == 1
-    assert await balance_of(serve_app, project.user_id) == balance - 1
+    assert await checked_balance(serve_app.db, project.user_id) == balance - 1
 
 
 async def test_a_shared_generation_stops_and_is_refunded_when_every_waiter_hangs_up(serve_app, api, tiny_sd):
     _, key = await user_with_key(serve_app.db)
     project = await project_with_owner(serve_app.db)
-    balance = await balance_of(serve_app, project.user_id)
+    balance = await checked_balance(serve_app.db, project.user_id)
     blocker, _ = await start_running(serve_app, tiny_sd, key)
     image_url = f"/p/{project.slug}/image?prompt=nobody%20waits%20{secrets.token_hex(3)}"
     waiters = [Caller(serve_app, lambda client: client.get(image_url)) for _ in range(2)]
@@ -240,7 +228,7 @@ def streamed_generation(key: str) -> Callable[[httpx.AsyncClient], Awaitable[htt
 async def test_a_streaming_client_that_hangs_up_stops_its_generation_and_pays_nothing(serve_app, tiny_sd):
     # Previews and hang-ups share the replica's step callback: listening must not keep a call alive.
     user_id, key = await user_with_key(serve_app.db)
-    balance = await balance_of(serve_app, user_id)
+    balance = await checked_balance(serve_app.db, user_id)
     stopped_before = (await stats(tiny_sd))["abandoned"]["running"]
     before = (await stats(tiny_sd))["steps"]
     caller = Caller(serve_app, streamed_generation(key))

@@ -10,7 +10,7 @@ from PIL import Image
 
 from serve_app.services import credits
 from serve_app.services.hero.styles import STYLES
-from tests.factories import user_with_key
+from tests.factories import checked_balance, user_with_key
 
 pytestmark = pytest.mark.serve
 
@@ -39,8 +39,7 @@ async def wait_for_job(api, key: str, job_id: str, timeout: float = 60) -> dict:
 
 
 async def ledger(serve_app, user_id: int) -> list[str]:
-    balance = await credits.balance(db=serve_app.db, user_id=user_id)
-    assert balance == await credits.ledger_sum(db=serve_app.db, user_id=user_id)
+    await checked_balance(serve_app.db, user_id)
     return sorted(entry.kind for entry in await credits.history(db=serve_app.db, user_id=user_id))
 
 

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from serve_app.services import credits
-from tests.factories import project_with_owner, user_with_key
+from tests.factories import checked_balance, project_with_owner, user_with_key
 
 pytestmark = pytest.mark.serve
 
@@ -15,12 +15,6 @@ SMALL = {"prompt": "a lighthouse", "width": 64, "height": 64, "num_inference_ste
 
 def auth(key: str, **headers: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", **headers}
-
-
-async def balance_of(serve_app, user_id: int) -> int:
-    balance = await credits.balance(db=serve_app.db, user_id=user_id)
-    assert balance == await credits.ledger_sum(db=serve_app.db, user_id=user_id)
-    return balance
 
 
 async def test_a_reused_x_request_id_only_correlates_across_users_and_endpoints(serve_app, api):
@@ -43,7 +37,7 @@ async def test_a_reused_x_request_id_only_correlates_across_users_and_endpoints(
     assert {r.headers["x-request-id"] for r in responses} == {"my-own-id-42"}
     assert responses[0].json()["request_id"] == "my-own-id-42"
     for user_id, _ in users:
-        assert await balance_of(serve_app, user_id) == 1000 - 3
+        assert await checked_balance(serve_app.db, user_id) == 1000 - 3
 
 
 async def test_a_retry_with_the_same_key_replays_the_first_response_and_is_charged_once(serve_app, api):
@@ -55,7 +49,7 @@ async def test_a_retry_with_the_same_key_replays_the_first_response_and_is_charg
     assert first.status_code == retry.status_code == 200
     assert retry.content == first.content
     assert retry.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
-    assert await balance_of(serve_app, user_id) == 999
+    assert await checked_balance(serve_app.db, user_id) == 999
 
 
 async def test_the_same_key_with_another_body_is_a_422_and_charges_nothing(serve_app, api):
@@ -66,7 +60,7 @@ async def test_the_same_key_with_another_body_is_a_422_and_charges_nothing(serve
 
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
-    assert await balance_of(serve_app, user_id) == 999
+    assert await checked_balance(serve_app.db, user_id) == 999
 
 
 async def test_concurrent_duplicates_run_once_and_the_others_get_409_or_the_replay(serve_app, api):
@@ -82,7 +76,7 @@ async def test_concurrent_duplicates_run_once_and_the_others_get_409_or_the_repl
         assert conflict.json()["error"]["code"] == "idempotency_key_in_use" and conflict.headers["retry-after"]
     later = await api.post("/api/v1/generate", json=body, headers=headers)
     assert later.status_code == 200 and later.headers["idempotent-replayed"] == "true"
-    assert await balance_of(serve_app, user_id) == 1000 - 2
+    assert await checked_balance(serve_app.db, user_id) == 1000 - 2
 
 
 async def test_a_batch_replays_with_every_item_charged_once(serve_app, api):
@@ -94,7 +88,7 @@ async def test_a_batch_replays_with_every_item_charged_once(serve_app, api):
 
     assert first.status_code == 200 and retry.content == first.content
     assert [item["success"] for item in first.json()["data"]["results"]] == [True, True, False]
-    assert await balance_of(serve_app, user_id) == 998
+    assert await checked_balance(serve_app.db, user_id) == 998
 
 
 async def test_a_hero_submission_replays_its_job(serve_app, api, pages):
@@ -121,7 +115,7 @@ async def test_the_openai_endpoint_replays_and_refuses_another_body_in_its_own_s
     assert first.status_code == retry.status_code == 200 and retry.content == first.content
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
-    assert await balance_of(serve_app, user_id) == 999
+    assert await checked_balance(serve_app.db, user_id) == 999
 
 
 async def test_an_overlong_key_is_a_400_naming_the_header(serve_app, api):

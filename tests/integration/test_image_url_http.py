@@ -10,9 +10,8 @@ from PIL import Image
 from sqlmodel import func, select
 
 from serve_app.db.models import Image as ImageRow
-from serve_app.services import credits
 from serve_app.services.signing import signed_query
-from tests.factories import project_with_owner
+from tests.factories import checked_balance, project_with_owner
 
 pytestmark = pytest.mark.serve
 
@@ -29,12 +28,6 @@ async def generations_of(serve_app, user_id: int) -> int:
     """Images the models produced for this user: every generation writes exactly one row."""
     async with serve_app.db.read() as session:
         return (await session.exec(select(func.count()).select_from(ImageRow).where(ImageRow.user_id == user_id))).one()
-
-
-async def balance_of(serve_app, user_id: int) -> int:
-    balance = await credits.balance(db=serve_app.db, user_id=user_id)
-    assert balance == await credits.ledger_sum(db=serve_app.db, user_id=user_id)
-    return balance
 
 
 def url(project, query: str) -> str:
@@ -92,7 +85,7 @@ async def test_aspect_ratio_is_scaled_into_the_models_sizes(serve_app, api):
 async def test_a_cache_hit_costs_nothing_and_runs_no_model(serve_app, api):
     project = await project_with_owner(serve_app.db)
     first = await api.get(url(project, "prompt=a%20red%20kite"))
-    balance = await balance_of(serve_app, project.user_id)
+    balance = await checked_balance(serve_app.db, project.user_id)
     # Whitespace is the only normalization: these are the same prompt.
     second = await api.get(url(project, "prompt=%20a%20%20red%20kite%20"))
 
@@ -101,7 +94,7 @@ async def test_a_cache_hit_costs_nothing_and_runs_no_model(serve_app, api):
     assert second.content == first.content and second.headers["etag"] == first.headers["etag"]
     assert second.headers["cache-control"] == IMMUTABLE
     assert await generations_of(serve_app, project.user_id) == 1
-    assert await balance_of(serve_app, project.user_id) == balance
+    assert await checked_balance(serve_app.db, project.user_id) == balance
 
 
 async def test_cache_false_forces_a_new_generation(serve_app, api):
@@ -117,7 +110,7 @@ async def test_cache_false_forces_a_new_generation(serve_app, api):
 
 async def test_ten_identical_concurrent_requests_run_one_generation(serve_app, api):
     project = await project_with_owner(serve_app.db)
-    before = await balance_of(serve_app, project.user_id)
+    before = await checked_balance(serve_app.db, project.user_id)
     responses = await asyncio.gather(*(api.get(url(project, "prompt=ten%20at%20once")) for _ in range(10)))
 
     assert [r.status_code for r in responses] == [200] * 10
@@ -125,7 +118,7 @@ async def test_ten_identical_concurrent_requests_run_one_generation(serve_app, a
     assert sorted(r.headers["x-cache"] for r in responses) == ["HIT"] * 9 + ["MISS"]
     assert sum(int(r.headers["x-credits"]) for r in responses) == 1
     assert await generations_of(serve_app, project.user_id) == 1
-    assert await balance_of(serve_app, project.user_id) == before - 1
+    assert await checked_balance(serve_app.db, project.user_id) == before - 1
 
 
 async def test_a_route_falls_back_past_a_failing_model_and_says_which_served(serve_app, api):
@@ -139,12 +132,12 @@ async def test_a_route_falls_back_past_a_failing_model_and_says_which_served(ser
 
 async def test_when_every_model_fails_nothing_is_charged(serve_app, api):
     project = await project_with_owner(serve_app.db)
-    before = await balance_of(serve_app, project.user_id)
+    before = await checked_balance(serve_app.db, project.user_id)
     response = await api.get(url(project, "prompt=a%20fox&route=test/all-broken"))
 
     assert_placeholder(response, status=502, code="GENERATION_FAILED")
     assert "broken-sd" in response.headers["x-error-message"]
-    assert await balance_of(serve_app, project.user_id) == before
+    assert await checked_balance(serve_app.db, project.user_id) == before
     # The failure is not cached: the next identical request tries again (and fails again).
     assert (await api.get(url(project, "prompt=a%20fox&route=test/all-broken"))).status_code == 502
 
@@ -176,7 +169,7 @@ async def test_the_project_can_come_from_the_host(serve_app, api):
 async def test_bad_parameters_render_a_placeholder(serve_app, api, query, status, code):
     project = await project_with_owner(serve_app.db)
     assert_placeholder(await api.get(url(project, query)), status=status, code=code)
-    assert await balance_of(serve_app, project.user_id) == 1000
+    assert await checked_balance(serve_app.db, project.user_id) == 1000
 
 
 async def test_an_unknown_project_renders_a_placeholder(api):

@@ -12,9 +12,8 @@ from ray import serve
 from sqlmodel import select
 
 from serve_app.db.models import CreditEntry, UsageRecord
-from serve_app.services import credits
 from serve_app.services.accounting import LAPSED
-from tests.factories import user_with_key
+from tests.factories import checked_balance, user_with_key
 
 pytestmark = pytest.mark.serve
 
@@ -80,8 +79,7 @@ async def test_a_killed_ingress_replicas_requests_are_refunded_once_after_the_le
                 )
             )
         assert sorted(e.request_id for e in refunds) == sorted(r.request_id for r in records if r.status == "failed")
-        balance = await credits.balance(db=serve_app.db, user_id=user_id)
-        assert balance == await credits.ledger_sum(db=serve_app.db, user_id=user_id) == 1000 - (4 - len(lost))
+        assert await checked_balance(serve_app.db, user_id) == 1000 - (4 - len(lost))
 
         await wait_until(ingress_healthy, timeout=60, what="Serve replaced the killed ingress replica")
         # The lost requests' slots are free again: four at once are admitted.

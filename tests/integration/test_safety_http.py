@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from deployments.diffusion.safety import STAND_IN_MARKER
-from serve_app.services import credits
-from tests.factories import project_with_owner, user_with_key
+from tests.factories import checked_balance, project_with_owner, user_with_key
 
 pytestmark = pytest.mark.serve
 UNSAFE = f"a fox {STAND_IN_MARKER}"
@@ -26,12 +25,6 @@ async def account(serve_app) -> tuple[int, str]:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-async def balance_of(serve_app, user_id: int) -> int:
-    balance = await credits.balance(db=serve_app.db, user_id=user_id)
-    assert balance == await credits.ledger_sum(db=serve_app.db, user_id=user_id)
-    return balance
 
 
 async def generate(api: httpx.AsyncClient, key: str, **fields) -> dict:
@@ -55,7 +48,7 @@ async def test_a_flag_model_returns_each_image_with_its_verdict(serve_app, api, 
     assert [(i["nsfw"], i["blocked"]) for i in safe["images"]] == [(False, False)]
     drawn = (await api.get(unsafe["image"])).content
     assert not is_placeholder(drawn) and Image.open(io.BytesIO(drawn)).size == (64, 64)
-    assert await balance_of(serve_app, user_id) == 1000 - 3
+    assert await checked_balance(serve_app.db, user_id) == 1000 - 3
 
 
 async def test_a_model_without_a_policy_reports_no_verdict(api, account):
@@ -72,7 +65,7 @@ async def test_a_block_model_answers_placeholders_and_refunds_them(serve_app, ap
     for image in data["images"]:
         withheld = (await api.get(image["image"])).content
         assert is_placeholder(withheld) and Image.open(io.BytesIO(withheld)).size == (64, 64)
-    assert await balance_of(serve_app, user_id) == 1000
+    assert await checked_balance(serve_app.db, user_id) == 1000
 
 
 async def test_a_block_model_charges_and_returns_what_it_does_not_flag(serve_app, api, account):
@@ -81,7 +74,7 @@ async def test_a_block_model_charges_and_returns_what_it_does_not_flag(serve_app
 
     assert (data["images"][0]["nsfw"], data["images"][0]["blocked"]) == (False, False)
     assert not is_placeholder((await api.get(data["image"])).content)
-    assert await balance_of(serve_app, user_id) == 1000 - 1
+    assert await checked_balance(serve_app.db, user_id) == 1000 - 1
 
 
 async def test_batch_items_each_carry_their_own_verdict_and_refund(serve_app, api, account):
@@ -101,7 +94,7 @@ async def test_batch_items_each_carry_their_own_verdict_and_refund(serve_app, ap
     assert response.status_code == 200, response.text
     verdicts = [(r["images"][0]["nsfw"], r["images"][0]["blocked"]) for r in response.json()["data"]["results"]]
     assert verdicts == [(True, True), (False, False), (True, False)]
-    assert await balance_of(serve_app, user_id) == 1000 - 2
+    assert await checked_balance(serve_app.db, user_id) == 1000 - 2
 
 
 def openai_client(serve_app, key: str) -> openai.OpenAI:
@@ -123,7 +116,7 @@ async def test_openai_objects_carry_the_verdict_only_from_models_that_check(serv
     assert (blocked.data[0].nsfw, blocked.data[0].blocked) == (True, True)
     assert is_placeholder(base64.b64decode(blocked.data[0].b64_json))
     assert "nsfw" not in unchecked.data[0].model_dump(exclude_none=True)
-    assert await balance_of(serve_app, user_id) == 1000 - 2
+    assert await checked_balance(serve_app.db, user_id) == 1000 - 2
 
 
 async def test_a_stream_on_a_block_model_shows_no_preview_and_completes_with_the_placeholder(serve_app, account):
@@ -145,7 +138,7 @@ async def test_a_stream_on_a_block_model_shows_no_preview_and_completes_with_the
     assert [e.type for e in events] == ["image_generation.completed"]
     assert (events[0].nsfw, events[0].blocked) == (True, True)
     assert is_placeholder(base64.b64decode(events[0].b64_json))
-    assert await balance_of(serve_app, user_id) == 1000
+    assert await checked_balance(serve_app.db, user_id) == 1000
 
 
 def image_url(project, prompt: str, model: str) -> str:
@@ -176,7 +169,7 @@ async def test_get_image_on_a_block_model_answers_the_placeholder_free(serve_app
     assert (blocked.headers["x-pixelray-blocked"], blocked.headers["x-credits"]) == ("true", "0")
     assert hit.headers["x-cache"] == "HIT" and hit.headers["x-pixelray-blocked"] == "true"
     assert hit.content == blocked.content
-    assert await balance_of(serve_app, project.user_id) == 1000
+    assert await checked_balance(serve_app.db, project.user_id) == 1000
 
 
 async def test_the_catalog_lists_each_models_policy(api):

@@ -19,9 +19,8 @@ from sqlmodel import select
 from serve_app.api.main import create_app
 from serve_app.api.state import AppState
 from serve_app.db.models import UsageRecord
-from serve_app.services import credits
 from tests.conftest import free_port
-from tests.factories import make_config, user_with_key
+from tests.factories import checked_balance, make_config, user_with_key
 from tests.serve_app.services.test_generation import InProcessHandle, backend  # noqa: F401  (fixture)
 from tests.support.postgres import OwnedPostgres, server_binaries
 
@@ -84,9 +83,7 @@ async def test_postgres_stopped_mid_traffic_answers_503_and_keeps_the_ledger(own
     served = {r.json()["request_id"] for r in responses if r.status_code == 200}
     assert all(records[request_id].status == "succeeded" for request_id in served)
     for user_id, _ in users:
-        assert await credits.balance(db=state.db, user_id=user_id) == await credits.ledger_sum(
-            db=state.db, user_id=user_id
-        )
+        await checked_balance(state.db, user_id)
     stuck = [r for r in records.values() if r.status == "pending"]
     await state.shutdown()
     print(

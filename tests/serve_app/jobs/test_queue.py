@@ -13,7 +13,7 @@ from serve_app.jobs import queue
 from serve_app.services import credits
 from serve_app.services.accounting import Accounting
 from serve_app.services.users import find_user
-from tests.factories import ManualClock, image_row, user_with_key
+from tests.factories import ManualClock, checked_balance, image_row, user_with_key
 
 LEASE = timedelta(seconds=30)
 
@@ -74,12 +74,6 @@ async def claim(db, accounting, clock, owner: str) -> Job | None:
     return await queue.claim_next(db=db, accounting=accounting, owner=owner, lease=LEASE, now=clock.now())
 
 
-async def balance(db: Database, user_id: int) -> int:
-    value = await credits.balance(db=db, user_id=user_id)
-    assert value == await credits.ledger_sum(db=db, user_id=user_id)
-    return value
-
-
 async def test_a_queued_job_is_leased_to_exactly_one_of_many_concurrent_workers(db, accounting, clock):
     _, job_id = await queued_job(db, accounting, clock)
     claims = await asyncio.gather(*(claim(db, accounting, clock, f"w{i}") for i in range(8)))
@@ -119,7 +113,7 @@ async def test_an_expired_lease_is_taken_over_and_fences_out_the_old_owner(db, a
         is None
     )
     assert (await job_row(db, job_id)).lease_owner == "new"
-    assert await balance(db, user_id) == 1000 - 3, "the old owner could not refund"
+    assert await checked_balance(db, user_id) == 1000 - 3, "the old owner could not refund"
     assert await images_of(db, user_id) == [], "nor record its image"
 
 
@@ -145,7 +139,7 @@ async def test_completion_records_the_image_and_the_page_title(db, accounting, c
     assert (row.status, row.stage, row.storage_key, row.lease_expires_at) == ("completed", "done", "hero/j.png", None)
     async with db.read() as session:
         assert (await session.get(PageUrl, row.url_id)).title == "Sourdough"
-    assert await balance(db, user_id) == 1000 - 3
+    assert await checked_balance(db, user_id) == 1000 - 3
 
 
 async def test_a_retryable_failure_requeues_until_the_last_attempt_then_refunds_once(db, accounting, clock):
@@ -156,7 +150,7 @@ async def test_a_retryable_failure_requeues_until_the_last_attempt_then_refunds_
             db=db, accounting=accounting, job_id=job_id, owner="w", error="model down", retryable=True, now=clock.now()
         )
         assert status == expected
-    assert await balance(db, user_id) == 1000
+    assert await checked_balance(db, user_id) == 1000
     assert await claim(db, accounting, clock, "w") is None
     kinds = sorted(e.kind for e in await credits.history(db=db, user_id=user_id))
     assert kinds == ["debit", "grant", "refund"]
@@ -173,7 +167,7 @@ async def test_a_bad_page_fails_at_once_without_retry(db, accounting, clock):
     )
     row = await job_row(db, job_id)
     assert (row.status, row.attempt, row.error) == ("failed", 1, "not a page")
-    assert await balance(db, user_id) == 1000
+    assert await checked_balance(db, user_id) == 1000
 
 
 async def test_a_lost_last_attempt_is_failed_and_refunded_by_the_next_claim(db, accounting, clock):
@@ -183,4 +177,4 @@ async def test_a_lost_last_attempt_is_failed_and_refunded_by_the_next_claim(db, 
     assert await claim(db, accounting, clock, "w") is None
     row = await job_row(db, job_id)
     assert row.status == "failed" and "lost" in row.error
-    assert await balance(db, user_id) == 1000
+    assert await checked_balance(db, user_id) == 1000

@@ -15,7 +15,7 @@ from serve_app.errors import Forbidden, InsufficientCredits, InvalidRequest, Rat
 from serve_app.services import credits
 from serve_app.services.accounting import Accounting
 from serve_app.services.users import find_user, set_suspended
-from tests.factories import ManualClock, make_config, user_with_key
+from tests.factories import ManualClock, checked_balance, make_config, user_with_key
 
 
 @pytest.fixture
@@ -37,12 +37,6 @@ async def admit(accounting: Accounting, db: Database, user_id: int, *, cost: int
     return await accounting.admit(user=user, correlation_id=request_id(), model="tiny-sd", images=images, cost=cost)
 
 
-async def assert_balance_is_ledger_sum(db: Database, user_id: int) -> int:
-    balance = await credits.balance(db=db, user_id=user_id)
-    assert balance == await credits.ledger_sum(db=db, user_id=user_id)
-    return balance
-
-
 async def test_last_credit_is_spent_once_under_50_concurrent_debits_on_separate_connections(db, clock):
     user_id, _ = await user_with_key(db, plan="broke")
     await credits.grant(db=db, user_id=user_id, amount=1)
@@ -58,7 +52,7 @@ async def test_last_credit_is_spent_once_under_50_concurrent_debits_on_separate_
     assert sum(not isinstance(r, Exception) for r in results) == 1
     failures = [r for r in results if isinstance(r, Exception)]
     assert len(failures) == 49 and all(isinstance(f, InsufficientCredits) for f in failures)
-    assert await assert_balance_is_ledger_sum(db, user_id) == 0
+    assert await checked_balance(db, user_id) == 0
 
 
 async def test_short_credits_are_a_402_with_balance_and_cost_and_change_nothing(db, accounting):
@@ -68,7 +62,7 @@ async def test_short_credits_are_a_402_with_balance_and_cost_and_change_nothing(
         await admit(accounting, db, user_id, cost=3)
     assert (info.value.balance, info.value.cost, info.value.status_code) == (2, 3, 402)
     assert "costs 3 credits and the balance is 2" in info.value.message
-    assert await assert_balance_is_ledger_sum(db, user_id) == 2
+    assert await checked_balance(db, user_id) == 2
     usage = await accounting.rate_limit_status(await find_user(db=db, name_or_id=str(user_id)))
     assert usage.limit is None
 
@@ -76,11 +70,11 @@ async def test_short_credits_are_a_402_with_balance_and_cost_and_change_nothing(
 async def test_a_failed_request_is_refunded_exactly_once(db, accounting):
     user_id, _ = await user_with_key(db)
     admission = await admit(accounting, db, user_id, cost=5)
-    assert await assert_balance_is_ledger_sum(db, user_id) == 995
+    assert await checked_balance(db, user_id) == 995
 
     await asyncio.gather(*(accounting.fail(admission, error="model exploded") for _ in range(5)))
 
-    assert await assert_balance_is_ledger_sum(db, user_id) == 1000
+    assert await checked_balance(db, user_id) == 1000
     kinds = [entry.kind for entry in await credits.history(db=db, user_id=user_id)]
     assert kinds.count("refund") == 1 and kinds.count("debit") == 1
     async with db.read() as session:
@@ -93,7 +87,7 @@ async def test_a_settled_success_is_never_refunded(db, accounting):
     admission = await admit(accounting, db, user_id, cost=2)
     await accounting.succeed(admission)
     await accounting.fail(admission, error="a late failure report")
-    assert await assert_balance_is_ledger_sum(db, user_id) == 998
+    assert await checked_balance(db, user_id) == 998
     async with db.read() as session:
         record = (await session.exec(select(UsageRecord).where(UsageRecord.request_id == admission.request_id))).one()
     assert record.status == "succeeded"
@@ -107,7 +101,7 @@ async def test_per_minute_limit_admits_exactly_the_limit_in_a_sliding_window(db,
     assert (len(admitted), len(limited)) == (60, 10)
     assert all(r.retry_after >= 1 and r.headers["Retry-After"] == str(r.retry_after) for r in limited)
     assert limited[0].headers["RateLimit-Policy"] == "60;w=60"
-    assert await assert_balance_is_ledger_sum(db, user_id) == 940
+    assert await checked_balance(db, user_id) == 940
 
     clock.advance(seconds=30)
     with pytest.raises(RateLimited):
@@ -130,7 +124,7 @@ async def test_daily_quota_admits_exactly_n_concurrently_and_resets_at_utc_midni
         await admit(accounting, db, user_id)
     clock.advance(seconds=1)
     assert await admit(accounting, db, user_id)
-    assert await assert_balance_is_ledger_sum(db, user_id) == 1000 - 6
+    assert await checked_balance(db, user_id) == 1000 - 6
 
 
 async def test_concurrency_limit_counts_running_generations(db, clock):
@@ -174,7 +168,7 @@ async def test_more_images_than_the_plan_allows_is_a_400_on_count(db, accounting
     with pytest.raises(InvalidRequest) as info:
         await admit(accounting, db, user_id, images=5)
     assert info.value.field == "count"
-    assert await assert_balance_is_ledger_sum(db, user_id) == 1000
+    assert await checked_balance(db, user_id) == 1000
 
 
 async def test_rejections_leave_balance_ledger_and_counters_untouched(db, accounting):
@@ -184,7 +178,7 @@ async def test_rejections_leave_balance_ledger_and_counters_untouched(db, accoun
     for _ in range(3):
         with pytest.raises(RateLimited):
             await admit(accounting, db, user_id)
-    assert await assert_balance_is_ledger_sum(db, user_id) == 995
+    assert await checked_balance(db, user_id) == 995
     assert len(await credits.history(db=db, user_id=user_id)) == 6  # the plan grant and 5 debits
 
 
@@ -208,7 +202,7 @@ async def test_concurrent_admissions_and_settlements_commit_in_groups(db, accoun
 
     # 30 admissions and 30 settlements, alone, would be 60 transactions.
     assert commits[0] < 30, commits
-    assert await assert_balance_is_ledger_sum(db, user_id) == 1000 - 20
+    assert await checked_balance(db, user_id) == 1000 - 20
     async with db.read() as session:
         statuses = [
             r.status for r in (await session.exec(select(UsageRecord).where(UsageRecord.user_id == user_id))).all()
@@ -224,8 +218,8 @@ async def test_a_refused_admission_in_a_group_leaves_the_others_admitted(db, acc
         return_exceptions=True,
     )
     assert [type(r).__name__ for r in results] == ["Admission", "InsufficientCredits"] * 10
-    assert await assert_balance_is_ledger_sum(db, rich_id) == 1000 - 20
-    assert await assert_balance_is_ledger_sum(db, broke_id) == 0
+    assert await checked_balance(db, rich_id) == 1000 - 20
+    assert await checked_balance(db, broke_id) == 0
 
 
 async def test_without_group_commit_each_admission_is_its_own_transaction(db, clock):
@@ -235,7 +229,7 @@ async def test_without_group_commit_each_admission_is_its_own_transaction(db, cl
     results = await asyncio.gather(*(admit(accounting, db, user_id) for _ in range(65)), return_exceptions=True)
     assert sum(not isinstance(r, Exception) for r in results) == 60
     assert commits[0] == 60
-    assert await assert_balance_is_ledger_sum(db, user_id) == 940
+    assert await checked_balance(db, user_id) == 940
 
 
 async def test_plans_without_a_per_minute_limit_write_no_rate_events(db, accounting):
@@ -252,7 +246,7 @@ async def test_a_success_returns_the_credits_of_withheld_images_once(db, account
     assert await accounting.succeed(admission, refund=4)
     # Settled: neither a late failure nor the reaper refunds it again.
     await accounting.fail(admission, error="late")
-    assert await assert_balance_is_ledger_sum(db, user_id) == 1000 - 6 + 4
+    assert await checked_balance(db, user_id) == 1000 - 6 + 4
     async with db.read() as session:
         record = await session.get(UsageRecord, admission.request_id)
     assert record.status == "succeeded"
@@ -263,4 +257,4 @@ async def test_a_refund_on_success_never_exceeds_the_debit(db, accounting):
     admission = await admit(accounting, db, user_id, cost=2)
 
     await accounting.succeed(admission, refund=5)
-    assert await assert_balance_is_ledger_sum(db, user_id) == 1000
+    assert await checked_balance(db, user_id) == 1000

@@ -20,7 +20,7 @@ from serve_app.services.prompts import PromptService
 from serve_app.services.server_settings import ServerSettings
 from serve_app.services.webhooks import WebhookService
 from serve_app.storage.local import LocalObjectStore
-from tests.factories import make_config, tiny_safety_entry
+from tests.factories import checked_balance, make_config, tiny_safety_entry
 from tests.serve_app.services.test_generation import InProcessHandle, user_of
 
 
@@ -75,7 +75,7 @@ async def test_blocked_images_are_stored_as_placeholders_and_refunded_once(db, j
     for key in await store.list_keys():
         stored = Image.open(io.BytesIO((await store.get(key)).data))
         assert (stored.format, stored.mode, stored.size) == ("PNG", "P", (64, 64))
-    assert await credits.balance(db=db, user_id=user.id) == await credits.ledger_sum(db=db, user_id=user.id) == 1000
+    assert await checked_balance(db, user.id) == 1000
     kinds = [entry.kind for entry in await credits.history(db=db, user_id=user.id)]
     assert kinds.count("debit") == 1 and kinds.count("refund") == 1
     async with db.read() as session:
@@ -99,4 +99,4 @@ async def test_flagged_images_are_returned_and_charged(db, judged, store):
     assert (clean.images[0].nsfw, clean.images[0].blocked) == (False, False)
     for key in await store.list_keys():
         assert Image.open(io.BytesIO((await store.get(key)).data)).mode == "RGB"
-    assert await credits.balance(db=db, user_id=user.id) == await credits.ledger_sum(db=db, user_id=user.id) == 998
+    assert await checked_balance(db, user.id) == 998

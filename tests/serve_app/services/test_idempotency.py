@@ -10,11 +10,10 @@ import pytest
 
 from serve_app.db.session import Database
 from serve_app.errors import GenerationFailed, IdempotencyKeyInUse, IdempotencyKeyReused
-from serve_app.services import credits
 from serve_app.services.accounting import Accounting
 from serve_app.services.idempotency import IdempotencyKeys, StoredResponse, fingerprint
 from serve_app.services.users import find_user
-from tests.factories import ManualClock, make_config, user_with_key
+from tests.factories import ManualClock, checked_balance, make_config, user_with_key
 
 TTL_S = 3600
 LEASE_S = 30
@@ -48,12 +47,6 @@ class ChargedRun:
         return StoredResponse(status_code=200, body=json.dumps({"run": run}).encode(), content_type="application/json")
 
 
-async def balance(db: Database, user_id: int) -> int:
-    value = await credits.balance(db=db, user_id=user_id)
-    assert value == await credits.ledger_sum(db=db, user_id=user_id)
-    return value
-
-
 async def test_concurrent_duplicates_run_once_and_are_charged_once(db, clock):
     user_id, _ = await user_with_key(db)
     work = ChargedRun(db, clock, user_id)
@@ -78,7 +71,7 @@ async def test_concurrent_duplicates_run_once_and_are_charged_once(db, clock):
     assert (response.status_code, json.loads(response.body), replayed) == (200, {"run": 1}, False)
     assert all(r == (response, True) for r in replays)
     assert work.runs == 1
-    assert await balance(db, user_id) == 999
+    assert await checked_balance(db, user_id) == 999
 
 
 async def test_concurrent_first_uses_of_one_key_admit_exactly_one(db, clock):
@@ -97,7 +90,7 @@ async def test_concurrent_first_uses_of_one_key_admit_exactly_one(db, clock):
     answered = [r for r in results if not isinstance(r, Exception)]
     assert all(isinstance(r, IdempotencyKeyInUse) for r in results if isinstance(r, Exception))
     assert {json.loads(response.body)["run"] for response, _ in answered} == {1}
-    assert work.runs == 1 and await balance(db, user_id) == 999
+    assert work.runs == 1 and await checked_balance(db, user_id) == 999
 
 
 async def test_the_same_key_with_another_body_or_endpoint_is_a_422(db, clock):
@@ -112,7 +105,7 @@ async def test_the_same_key_with_another_body_or_endpoint_is_a_422(db, clock):
         with pytest.raises(IdempotencyKeyReused) as info:
             await keys.once(user_id=user_id, key="k3", fingerprint=other, run=work)
         assert info.value.status_code == 422
-    assert work.runs == 1 and await balance(db, user_id) == 999
+    assert work.runs == 1 and await checked_balance(db, user_id) == 999
 
 
 async def test_a_key_belongs_to_its_user(db, clock):
@@ -123,7 +116,7 @@ async def test_a_key_belongs_to_its_user(db, clock):
         work = ChargedRun(db, clock, user_id)
         work.gate.set()
         _, replayed = await keys.once(user_id=user_id, key="shared", fingerprint=same, run=work)
-        assert not replayed and work.runs == 1 and await balance(db, user_id) == 999
+        assert not replayed and work.runs == 1 and await checked_balance(db, user_id) == 999
 
 
 async def test_an_error_releases_the_key_so_a_retry_runs_afresh(db, clock):

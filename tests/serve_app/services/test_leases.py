@@ -11,10 +11,9 @@ from sqlmodel import select
 from serve_app.db.models import CreditEntry, Job, PageUrl, UsageRecord
 from serve_app.db.session import Database
 from serve_app.errors import RateLimited
-from serve_app.services import credits
 from serve_app.services.accounting import LAPSED, Accounting
 from serve_app.services.users import find_user
-from tests.factories import ManualClock, make_config, user_with_key
+from tests.factories import ManualClock, checked_balance, make_config, user_with_key
 
 LEASE_S = 30
 
@@ -44,12 +43,6 @@ async def admit(
     return await accounting.admit(user=user, correlation_id=correlation_id, model="tiny-sd", images=1, cost=cost)
 
 
-async def balance(db: Database, user_id: int) -> int:
-    value = await credits.balance(db=db, user_id=user_id)
-    assert value == await credits.ledger_sum(db=db, user_id=user_id)
-    return value
-
-
 async def record(db: Database, request_id: str) -> UsageRecord:
     async with db.read() as session:
         return await session.get(UsageRecord, request_id)
@@ -74,7 +67,7 @@ async def test_a_lapsed_lease_is_refunded_once_and_frees_its_slot(db, accounting
     assert await accounting.reap() == 1
     assert await accounting.reap() == 0
 
-    assert await balance(db, user_id) == 10
+    assert await checked_balance(db, user_id) == 10
     assert await refunds(db, admission.request_id) == 1
     lapsed = await record(db, admission.request_id)
     assert (lapsed.status, lapsed.error, lapsed.lease_expires_at) == ("failed", LAPSED, None)
@@ -90,7 +83,7 @@ async def test_a_late_completion_after_the_reaper_is_neither_refunded_again_nor_
     assert await accounting.succeed(admission) is False
     await accounting.fail(admission, error="the late request failed after all")
 
-    assert await balance(db, user_id) == 100
+    assert await checked_balance(db, user_id) == 100
     assert await refunds(db, admission.request_id) == 1
     assert (await record(db, admission.request_id)).status == "failed"
 
@@ -101,7 +94,7 @@ async def test_a_settled_request_is_never_reaped(db, accounting, clock):
     assert await accounting.succeed(admission) is True
     clock.advance(seconds=LEASE_S * 10)
     assert await accounting.reap() == 0
-    assert await balance(db, user_id) == 98
+    assert await checked_balance(db, user_id) == 98
 
 
 async def test_a_renewed_lease_outlives_its_first_term(db, accounting, clock):
@@ -153,7 +146,7 @@ async def test_a_request_handed_to_a_job_is_left_to_the_job_queue(db, accounting
     clock.advance(seconds=LEASE_S * 3)
     assert await accounting.reap() == 0
     assert (await record(db, admission.request_id)).status == "pending"
-    assert await balance(db, user_id) == 95
+    assert await checked_balance(db, user_id) == 95
 
 
 async def test_concurrent_reapers_refund_each_lapsed_request_exactly_once(db, accounting, clock):
@@ -168,7 +161,7 @@ async def test_concurrent_reapers_refund_each_lapsed_request_exactly_once(db, ac
         await asyncio.gather(*(engine.dispose() for engine in engines))
     assert sum(reaped) + sum(reaped_more) == 12
     assert [await refunds(db, a.request_id) for a in admissions] == [1] * 12
-    assert await balance(db, user_id) == 100
+    assert await checked_balance(db, user_id) == 100
 
 
 async def test_a_reused_client_request_id_never_collides_in_the_ledger(db, accounting):
@@ -183,4 +176,4 @@ async def test_a_reused_client_request_id_never_collides_in_the_ledger(db, accou
     assert len({a.request_id for a in admissions}) == 3
     assert all(a.request_id.startswith("adm_") for a in admissions)
     assert [(await record(db, a.request_id)).correlation_id for a in admissions] == ["my-request-1"] * 3
-    assert await balance(db, first_id) == 100 and await balance(db, second_id) == 100
+    assert await checked_balance(db, first_id) == 100 and await checked_balance(db, second_id) == 100

@@ -11,9 +11,9 @@ from sqlmodel import select
 from serve_app.db.models import UsageRecord
 from serve_app.errors import ServiceUnavailable
 from serve_app.schemas.generate import GenerateRequest
-from serve_app.services import credits
 from serve_app.services.context import RequestContext
 from serve_app.storage.s3 import S3ObjectStore
+from tests.factories import checked_balance
 from tests.serve_app.conftest import weed_ports
 from tests.serve_app.services.test_generation import backend, service, user_of  # noqa: F401  (fixture)
 from tests.support.weed import WeedServer
@@ -77,8 +77,7 @@ async def test_storage_stopped_mid_traffic_costs_a_503_and_no_credit(db, backend
         request_id: "succeeded" if status == 200 else "failed" for request_id, status in statuses.items()
     }
     for user in users:
-        balance = await credits.balance(db=db, user_id=user.id)
-        assert balance == await credits.ledger_sum(db=db, user_id=user.id)
+        balance = await checked_balance(db, user.id)
         succeeded = sum(1 for r in records if r.user_id == user.id and r.status == "succeeded")
         assert balance == 1000 - succeeded, "exactly the delivered images are paid for"
     print(
