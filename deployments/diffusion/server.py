@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ray import serve
 
-from deployments.batching import BatchingConfig
+from deployments.batching import Arrivals, BatchingConfig
 from deployments.diffusion.config import DiffusionConfig
 from deployments.diffusion.metrics import DiffusionMetrics
 from deployments.protocol import GenerationError, GenerationParams, GenerationProgress, GenerationResult
@@ -55,6 +55,7 @@ class DiffusionServer:
         self._batching = config.batching
         self._waiting: deque[_Queued] = deque()
         self._arrived = asyncio.Event()
+        self._arrivals = Arrivals()
         self._batcher: asyncio.Task | None = None
         # Sizes of the batches that ran, and requests whose callers left (`stats`).
         self._batch_sizes: Counter[int] = Counter()
@@ -89,6 +90,7 @@ class DiffusionServer:
         started = time.perf_counter()
         queued = _Queued(params, asyncio.get_running_loop().create_future(), listener=listener)
         self._waiting.append(queued)
+        self._arrivals.arrived(time.monotonic(), wait_s=self._batching.batch_wait_timeout_s)
         self._arrived.set()
         try:
             result = await queued.future
@@ -138,8 +140,10 @@ class DiffusionServer:
                 await self._run_batch(batch)
 
     async def _fill(self) -> None:
-        """With the pipeline idle, a partial batch waits up to `batch_wait_timeout_s` for more;
-        a full one goes at once."""
+        """With the pipeline idle, a partial batch waits up to `batch_wait_timeout_s` for more
+        when recent arrivals say more are likely; a full one goes at once."""
+        if not self._arrivals.company_likely():
+            return
         deadline = time.monotonic() + self._batching.batch_wait_timeout_s
         while self._batch_size([q for q in self._waiting if not q.abandoned]) < self._batching.max_batch_size:
             remaining = deadline - time.monotonic()
@@ -218,13 +222,15 @@ class DiffusionServer:
 
     def stats(self) -> dict:
         """What this replica ran since it started: denoising steps, batches by size, requests
-        whose callers left while queued or while running, and how many requests wait and run
-        now. Read by the benchmarks and the tests."""
+        whose callers left while queued or while running, how many requests wait and run now,
+        and the share of recent requests that had company (whether a partial batch waits).
+        Read by the benchmarks and the tests."""
         return {
             "steps": self._backend.steps_run,
             "queued": sum(not queued.abandoned for queued in self._waiting),
             "running": self._running,
             "batch_sizes": dict(self._batch_sizes),
+            "company": round(self._arrivals.share, 3),
             "abandoned": dict(self._abandoned),
         }
 
