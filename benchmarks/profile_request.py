@@ -1,20 +1,26 @@
 """Profiles the ingress's hot path for POST /api/v1/generate with pyinstrument.
 
-The FastAPI app runs in-process over ASGI with the real database, store, auth and accounting;
-the model handle answers at once with a real encoded image, so the profile holds only what the
-ingress itself spends per request (the model's time is measured by the raw benchmark).
+The FastAPI app runs in-process with the real database, store, auth and accounting; the model
+handle answers at once with a real encoded image, so the profile holds only what the ingress
+itself spends per request (the model's time is measured by the raw benchmark). Requests are
+handed to the ASGI app directly (a scope, the JSON body, the response collected), so no HTTP
+client's work is counted; `--client httpx` drives it through httpx's ASGI transport instead, as
+this script did before (that client's own CPU is then part of the figure).
 
     python -m benchmarks.profile_request [--requests 200] [--concurrency 1]
-        [--database-url postgresql://postgres@127.0.0.1:5432/DB] [--ledger-group-commit on|off] [--no-profile]
+        [--database-url postgresql://postgres@127.0.0.1:5432/DB] [--ledger-group-commit on|off]
+        [--client asgi|httpx] [--no-profile]
 
-It prints wall and CPU time (this process, which runs the whole ingress) per request, measured
-without the profiler, then the profile of a second pass.
+It prints wall and CPU time (this process, which runs the whole ingress, its threads included)
+per request, measured without the profiler, then the profile of a second pass.
 """
 
 import argparse
 import asyncio
+import json
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -47,6 +53,65 @@ class InstantHandle:
         )
 
 
+Post = Callable[[bytes, dict[str, str]], Awaitable[None]]
+
+
+def asgi_post(app, path: str) -> Post:
+    """POSTs a JSON body to `path` by calling the ASGI app itself; fails unless it answers 200."""
+
+    async def post(body: bytes, headers: dict[str, str]) -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "server": ("bench", 80),
+            "client": ("127.0.0.1", 50000),
+            "root_path": "",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": [
+                (b"host", b"bench"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *((name.lower().encode(), value.encode()) for name, value in headers.items()),
+            ],
+        }
+        sent = False
+        answer: dict = {}
+        chunks: list[bytes] = []
+
+        async def receive() -> dict:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.Event().wait()  # no disconnect: the request runs to its end
+            raise AssertionError("unreachable")
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await app(scope, receive, send)
+        if answer.get("status") != 200:
+            raise RuntimeError(f"{path} answered {answer.get('status')}: {b''.join(chunks)[:500]!r}")
+
+    return post
+
+
+def httpx_post(client: httpx.AsyncClient, path: str) -> Post:
+    async def post(body: bytes, headers: dict[str, str]) -> None:
+        response = await client.post(path, content=body, headers={"content-type": "application/json", **headers})
+        response.raise_for_status()
+
+    return post
+
+
 def tiny_png() -> bytes:
     import io
 
@@ -58,7 +123,14 @@ def tiny_png() -> bytes:
 
 
 async def profile(
-    work_dir: Path, requests: int, *, concurrency: int, database_url: str | None, group_commit: str | None, show: bool
+    work_dir: Path,
+    requests: int,
+    *,
+    concurrency: int,
+    database_url: str | None,
+    group_commit: str | None,
+    client: str,
+    show: bool,
 ) -> None:
     from serve_app.api.main import create_app
     from serve_app.api.state import AppState
@@ -74,16 +146,13 @@ async def profile(
     state = AppState.build(config, model_handles={"tiny-sd": InstantHandle(tiny_png())})
     await state.startup()
     key = (await create_user(db=state.db, config=config, name="profile", plan="bench")).key
-    transport = httpx.ASGITransport(app=create_app(state))
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+    app = create_app(state)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
+        post = httpx_post(http, "/api/v1/generate") if client == "httpx" else asgi_post(app, "/api/v1/generate")
+        headers = {"Authorization": f"Bearer {key}"}
 
         async def one(seed: int) -> None:
-            response = await http.post(
-                "/api/v1/generate",
-                json={"prompt": "a lighthouse at dusk", "seed": seed},
-                headers={"Authorization": f"Bearer {key}"},
-            )
-            response.raise_for_status()
+            await post(json.dumps({"prompt": "a lighthouse at dusk", "seed": seed}).encode(), headers)
 
         async def waves() -> None:
             for start in range(0, requests, concurrency):
@@ -102,7 +171,7 @@ async def profile(
     where = "PostgreSQL" if database_url else "SQLite"
     print(
         f"ingress hot path ({where}, {requests} requests, {concurrency} at a time, group commit "
-        f"{group_commit or 'default'}): {wall / requests * 1000:.2f} ms wall, "
+        f"{group_commit or 'default'}, {client} client): {wall / requests * 1000:.2f} ms wall, "
         f"{cpu / requests * 1000:.2f} ms CPU per request"
     )
     if show:
@@ -115,6 +184,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="Requests in flight at once.")
     parser.add_argument("--database-url", help="An empty database to use instead of a fresh SQLite file.")
     parser.add_argument("--ledger-group-commit", choices=["on", "off"], help="Override ledger.group_commit.")
+    parser.add_argument(
+        "--client",
+        choices=["asgi", "httpx"],
+        default="asgi",
+        help="asgi: call the app directly (only the ingress's work is timed); httpx: through httpx's ASGI transport.",
+    )
     parser.add_argument("--no-profile", action="store_true", help="Only the timed pass.")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pixelray-profile-") as tmp:
@@ -125,6 +200,7 @@ def main() -> None:
                 concurrency=options.concurrency,
                 database_url=options.database_url,
                 group_commit=options.ledger_group_commit,
+                client=options.client,
                 show=not options.no_profile,
             )
         )

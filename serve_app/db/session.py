@@ -8,6 +8,7 @@ from typing import Any, cast
 from sqlalchemy import event, text
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.base import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -77,6 +78,16 @@ class Database:
     async def dispose(self) -> None:
         self.closed = True
         await self.engine.dispose()
+
+
+async def core(session: AsyncSession, statement: Executable) -> Result[Any]:
+    """Runs a Core statement on the session's connection, inside its transaction (and savepoint).
+
+    For the ledger's hot path: the ORM's handling of a statement (identity-map sync, autoflush,
+    sqlmodel's warning) costs more CPU than the statement itself. Only for statements whose
+    rows no ORM object in the session is read back from, and after anything pending is flushed."""
+    # One hop into SQLAlchemy's greenlet for both the connection and the statement.
+    return await session.run_sync(lambda sync: sync.connection().execute(statement))
 
 
 def rows_affected(result: Result[Any]) -> int:

@@ -26,7 +26,7 @@ from serve_app import metrics
 from serve_app.config import AppConfig, PlanConfig
 from serve_app.db.group_commit import GroupCommit
 from serve_app.db.models import InflightGeneration, UsageCounter, UsageRecord, User
-from serve_app.db.session import Database, rows_affected
+from serve_app.db.session import Database, core, rows_affected
 from serve_app.errors import Forbidden, InsufficientCredits, InvalidRequest, Unauthorized
 from serve_app.services import credits
 from serve_app.services.clock import Clock, day_key, month_key
@@ -118,7 +118,8 @@ class Accounting:
                 if current is None:
                     raise Unauthorized("this API key's user no longer exists")
                 raise InsufficientCredits(balance=current, cost=cost)
-            await session.execute(
+            await core(
+                session,
                 insert(UsageRecord).values(
                     request_id=request_id,
                     correlation_id=correlation_id[:64],
@@ -129,7 +130,7 @@ class Accounting:
                     status="pending",
                     lease_expires_at=lease,
                     created_at=now,
-                )
+                ),
             )
             return status
 
@@ -166,7 +167,7 @@ class Accounting:
 
         async def succeed_in(active: AsyncSession) -> tuple[bool, int]:
             for table, rows in _by_table(records).items():
-                await active.execute(insert(table).values(rows))
+                await core(active, insert(table).values(rows))
             if not await self._settle(active, admission, status="succeeded", error=None):
                 return False, 0
             refunded = await credits.refund(active, request_id=admission.request_id, amount=refund) if refund else 0
@@ -227,14 +228,15 @@ class Accounting:
     async def _settle(self, session: AsyncSession, admission: Admission, *, status: str, error: str | None) -> bool:
         """Moves the usage record out of `pending`; False when another settlement got there first."""
         self._live.discard(admission.request_id)
-        moved = await session.execute(
+        moved = await core(
+            session,
             update(UsageRecord)
             .where(col(UsageRecord.request_id) == admission.request_id, col(UsageRecord.status) == "pending")
-            .values(status=status, error=error, finished_at=self._clock.now(), lease_expires_at=None)
+            .values(status=status, error=error, finished_at=self._clock.now(), lease_expires_at=None),
         )
         if admission.holds_slot:
-            await session.execute(
-                delete(InflightGeneration).where(col(InflightGeneration.request_id) == admission.request_id)
+            await core(
+                session, delete(InflightGeneration).where(col(InflightGeneration.request_id) == admission.request_id)
             )
         return rows_affected(moved) == 1
 
@@ -313,6 +315,8 @@ class Accounting:
 
     async def rate_limit_status(self, user: User) -> RateLimitStatus:
         plan = self.plan_of(user)
+        if plan.requests_per_minute is None:
+            return RateLimitStatus(limit=None, remaining=0, reset_s=0)
         async with self._db.read() as session:
             assert user.id is not None  # the authenticated user, read from the database
             return await minute_window(session, user_id=user.id, plan=plan, now=self._clock.now())

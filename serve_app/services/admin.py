@@ -9,6 +9,7 @@ from serve_app.config import AppConfig
 from serve_app.db.models import Account, UsageRecord, User
 from serve_app.db.session import Database, rows_affected
 from serve_app.errors import InvalidRequest, NotFound
+from serve_app.services.users import key_cache
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ async def set_plan(*, db: Database, config: AppConfig, user_id: int, plan: str) 
         raise InvalidRequest(field="plan", message=f"unknown plan {plan!r}; known plans: {known}")
     async with db.write() as session:
         moved = await session.execute(update(User).where(col(User.id) == user_id).values(plan=plan))
+    key_cache(db).clear()
     if rows_affected(moved) != 1:
         raise NotFound(f"no user with id {user_id}")
 

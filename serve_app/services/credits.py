@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.db.models import CreditEntry, User
-from serve_app.db.session import Database
+from serve_app.db.session import Database, core
 from serve_app.errors import InvalidRequest, NotFound
 
 
@@ -37,18 +37,20 @@ async def try_debit(session: AsyncSession, *, user_id: int, cost: int, request_i
     conditional UPDATE, and writes its ledger row. Returns the new balance, or None when the
     balance is short (or the user is gone)."""
     balance = (
-        await session.execute(
+        await core(
+            session,
             update(User)
             .where(col(User.id) == user_id, col(User.balance) >= cost)
             .values(balance=User.balance - cost)
-            .returning(col(User.balance))
+            .returning(col(User.balance)),
         )
     ).scalar_one_or_none()
     if balance is not None:
-        await session.execute(
+        await core(
+            session,
             insert(CreditEntry).values(
                 user_id=user_id, kind="debit", amount=-cost, request_id=request_id, note="", created_at=now
-            )
+            ),
         )
     return balance
 

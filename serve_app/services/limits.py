@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.config import PlanConfig
 from serve_app.db.models import InflightGeneration, RateEvent, UsageCounter
+from serve_app.db.session import core
 from serve_app.errors import RateLimited
 from serve_app.services.clock import day_key, month_key, seconds_to_next_day, seconds_to_next_month
 
@@ -152,11 +153,12 @@ async def _count(session: AsyncSession, *, user_id: int, periods: tuple[str, ...
     statement = upsert(UsageCounter).values(
         [{"user_id": user_id, "period": period, "requests": 1, "images": images} for period in periods]
     )
-    await session.execute(
+    await core(
+        session,
         statement.on_conflict_do_update(
             index_elements=[col(UsageCounter.user_id), col(UsageCounter.period)],
             set_={"requests": UsageCounter.requests + 1, "images": UsageCounter.images + images},
-        )
+        ),
     )
 
 

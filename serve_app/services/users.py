@@ -1,5 +1,15 @@
-"""Users and their API keys."""
+"""Users and their API keys.
 
+Authentication keeps each key's user in memory for `KEY_CACHE_TTL_S` per process (per ingress
+replica), so a burst of requests on one key makes one database read a second, not one each. A
+change to a user or key (revocation, suspension, plan, storage preference) made through this
+module clears this process's cache at once; one made in another process (another replica, the
+CLI) is seen within `KEY_CACHE_TTL_S`. Credits are never judged on the cached row: admission's
+conditional debit reads the balance inside its transaction.
+"""
+
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -10,10 +20,48 @@ from serve_app.config import AppConfig
 from serve_app.db.models import ApiKey, CreditEntry, User, utcnow
 from serve_app.db.session import Database
 from serve_app.errors import InvalidRequest, NotFound, Unauthorized
-from serve_app.services.keys import LOOKUP_PREFIX_LENGTH, generate_key, key_matches
+from serve_app.services.keys import LOOKUP_PREFIX_LENGTH, generate_key, hash_key, key_matches
 
 # Touching last_used_at on every request would turn each read into a write.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
+KEY_CACHE_TTL_S = 1.0
+
+
+class KeyCache:
+    """Users of recently authenticated keys, by the key's hash, each for `ttl_s` seconds."""
+
+    def __init__(self, ttl_s: float = KEY_CACHE_TTL_S):
+        self._ttl_s = ttl_s
+        self._users: dict[str, tuple[float, User]] = {}
+
+    def get(self, key_hash: str) -> User | None:
+        entry = self._users.get(key_hash)
+        if entry is None:
+            return None
+        if time.monotonic() >= entry[0]:
+            del self._users[key_hash]
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, user: User) -> None:
+        if len(self._users) > 10_000:
+            # Unbounded only by distinct keys used within a second; drop the lot rather than sweep.
+            self._users.clear()
+        self._users[key_hash] = (time.monotonic() + self._ttl_s, user)
+
+    def clear(self) -> None:
+        self._users.clear()
+
+
+_caches: "weakref.WeakKeyDictionary[Database, KeyCache]" = weakref.WeakKeyDictionary()
+
+
+def key_cache(db: Database) -> KeyCache:
+    """This process's cache of authenticated keys for `db`."""
+    cache = _caches.get(db)
+    if cache is None:
+        cache = _caches[db] = KeyCache()
+    return cache
 
 
 @dataclass(frozen=True)
@@ -67,11 +115,13 @@ async def list_users(*, db: Database) -> list[User]:
 async def set_suspended(*, db: Database, user_id: int, suspended: bool) -> None:
     async with db.write() as session:
         await session.execute(update(User).where(col(User.id) == user_id).values(suspended=suspended))
+    key_cache(db).clear()
 
 
 async def set_storage_enabled(*, db: Database, user_id: int, enabled: bool) -> None:
     async with db.write() as session:
         await session.execute(update(User).where(col(User.id) == user_id).values(storage_enabled=enabled))
+    key_cache(db).clear()
 
 
 async def create_key(*, db: Database, user_id: int) -> str:
@@ -96,11 +146,17 @@ async def revoke_key(*, db: Database, prefix: str) -> ApiKey:
         if key.revoked_at is None:
             key.revoked_at = utcnow()
             session.add(key)
+    key_cache(db).clear()
     return key
 
 
 async def authenticate(*, db: Database, plaintext: str) -> User:
-    """The user owning this active key; Unauthorized otherwise."""
+    """The user owning this active key (as of at most `KEY_CACHE_TTL_S` ago); Unauthorized otherwise."""
+    key_hash = hash_key(plaintext)
+    cache = key_cache(db)
+    cached = cache.get(key_hash)
+    if cached is not None:
+        return cached
     async with db.read() as session:
         row = (
             await session.exec(
@@ -120,4 +176,5 @@ async def authenticate(*, db: Database, plaintext: str) -> User:
     if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
         async with db.write() as session:
             await session.execute(update(ApiKey).where(col(ApiKey.id) == api_key.id).values(last_used_at=now))
+    cache.put(key_hash, user)
     return user

@@ -7,6 +7,7 @@ import pytest
 
 from serve_app.services import credits
 from serve_app.services.keys import LOOKUP_PREFIX_LENGTH
+from serve_app.services.users import KEY_CACHE_TTL_S
 from tests.factories import checked_balance, user_with_key
 
 pytestmark = pytest.mark.serve
@@ -113,7 +114,9 @@ async def test_rejected_requests_leave_the_balance_unchanged(serve_app, api):
     assert await checked_balance(serve_app.db, broke_id) == 0
 
 
-async def test_cli_grants_suspends_and_revokes_with_immediate_effect(serve_app, api):
+async def test_cli_grants_suspends_and_revokes_within_the_key_cache_ttl(serve_app, api):
+    # The CLI is another process: each ingress replica sees its key and user changes once its
+    # cached copy lapses, at most KEY_CACHE_TTL_S later. Credits move at once.
     out = serve_app.cli("users", "create", "--name", "cli-user", "--plan", "broke")
     key = out.strip().splitlines()[-1]
     assert (await api.post("/api/v1/generate", json={"prompt": "a"}, headers=auth(key))).status_code == 402
@@ -124,12 +127,15 @@ async def test_cli_grants_suspends_and_revokes_with_immediate_effect(serve_app, 
     assert "grant" in history and "debit" in history and "balance 2" in history
 
     serve_app.cli("users", "suspend", "cli-user")
+    await asyncio.sleep(KEY_CACHE_TTL_S)
     response = await api.get("/api/v1/balance", headers=auth(key))
     assert response.status_code == 403 and "suspended" in response.json()["error"]["message"]
     serve_app.cli("users", "suspend", "cli-user", "--undo")
+    await asyncio.sleep(KEY_CACHE_TTL_S)
 
     second = serve_app.cli("keys", "create", "cli-user").strip().splitlines()[-1]
     serve_app.cli("keys", "revoke", key[:LOOKUP_PREFIX_LENGTH])
+    await asyncio.sleep(KEY_CACHE_TTL_S)
     assert (await api.get("/api/v1/balance", headers=auth(key))).status_code == 401
     assert (await api.get("/api/v1/balance", headers=auth(second))).status_code == 200
     listing = serve_app.cli("keys", "list", "cli-user")

@@ -1,6 +1,7 @@
 """The full prompt -> image API on the real Serve application over HTTP: count, batches,
 product/logo, img2img, storage on/off, the gallery, CORS and the catalog."""
 
+import asyncio
 import base64
 import io
 
@@ -8,6 +9,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from serve_app.services.users import KEY_CACHE_TTL_S
 from tests.factories import user_with_key
 
 pytestmark = pytest.mark.serve
@@ -112,9 +114,12 @@ async def test_storage_off_gives_data_urls_and_on_gives_a_hosted_url_of_the_same
         "storage_enabled": False,
         "storage": {"enabled": False, "stored": False, "plan": "test"},
     }
+    # The other ingress replica sees the preference once its copy of the key's user lapses.
+    await asyncio.sleep(KEY_CACHE_TTL_S)
     inline = (await api.post("/api/v1/generate", json=request, headers=auth(key))).json()["data"]
 
     await api.patch("/api/v1/settings", json={"storage_enabled": True}, headers=auth(key))
+    await asyncio.sleep(KEY_CACHE_TTL_S)
     hosted = (await api.post("/api/v1/generate", json=request, headers=auth(key))).json()["data"]
 
     assert inline["image"].startswith("data:image/png;base64,") and inline["storage"]["stored"] is False

@@ -4,11 +4,22 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from serve_app.db.models import ApiKey
+from serve_app.db.models import ApiKey, User
 from serve_app.errors import InvalidRequest, Unauthorized
 from serve_app.services import credits
+from serve_app.services.admin import set_plan
 from serve_app.services.keys import LOOKUP_PREFIX_LENGTH
-from serve_app.services.users import authenticate, create_key, create_user, list_keys, revoke_key
+from serve_app.services.users import (
+    KeyCache,
+    authenticate,
+    create_key,
+    create_user,
+    key_cache,
+    list_keys,
+    revoke_key,
+    set_storage_enabled,
+    set_suspended,
+)
 from tests.factories import make_config, user_with_key
 
 
@@ -67,6 +78,41 @@ async def test_revoking_keeps_the_row_and_refuses_the_key_at_once(db):
         await authenticate(db=db, plaintext=key)
     [row] = await list_keys(db=db, user_id=user_id)
     assert row.revoked_at is not None
+
+
+async def test_a_key_change_made_by_another_process_is_seen_once_the_cache_lapses(db):
+    # Another replica or the CLI cannot clear this process's cache: the change waits for its TTL.
+    user_id, key = await user_with_key(db)
+    await authenticate(db=db, plaintext=key)
+    async with db.write() as session:
+        await session.execute(
+            text("UPDATE apikey SET revoked_at = CURRENT_TIMESTAMP WHERE user_id = :u"), {"u": user_id}
+        )
+    assert (await authenticate(db=db, plaintext=key)).id == user_id
+    key_cache(db).clear()
+    with pytest.raises(Unauthorized, match="revoked"):
+        await authenticate(db=db, plaintext=key)
+
+
+async def test_user_changes_made_here_reach_authentication_at_once(db):
+    user_id, key = await user_with_key(db)
+    config = make_config()
+    assert (await authenticate(db=db, plaintext=key)).plan == "test"
+    other_plan = next(plan.slug for plan in config.plans if plan.slug != "test")
+    await set_suspended(db=db, user_id=user_id, suspended=True)
+    assert (await authenticate(db=db, plaintext=key)).suspended
+    await set_storage_enabled(db=db, user_id=user_id, enabled=False)
+    assert not (await authenticate(db=db, plaintext=key)).storage_enabled
+    await set_plan(db=db, config=config, user_id=user_id, plan=other_plan)
+    assert (await authenticate(db=db, plaintext=key)).plan == other_plan
+
+
+def test_a_cached_key_lapses_after_its_ttl():
+    live, lapsed = KeyCache(ttl_s=60), KeyCache(ttl_s=0)
+    user = User(id=1, name="a", plan="test")
+    live.put("hash", user)
+    lapsed.put("hash", user)
+    assert live.get("hash") is user and lapsed.get("hash") is None and live.get("other") is None
 
 
 async def test_a_second_key_works_alongside_the_first(db):
