@@ -1,5 +1,6 @@
 """Projects: the namespaces of GET-image URLs, each owned (and paid for) by one user."""
 
+import asyncio
 import re
 import secrets
 from collections import OrderedDict
@@ -100,18 +101,34 @@ class RecentProjects:
         self._clock = clock
         self._reuse = timedelta(seconds=reuse_s)
         self._read: OrderedDict[str, tuple[datetime, Project, User]] = OrderedDict()
+        self._reading: dict[str, asyncio.Task[tuple[Project, User]]] = {}
 
     async def find(self, slug: str) -> tuple[Project, User]:
         now = self._clock.now()
         read = self._read.get(slug)
         if read is not None and now - read[0] <= self._reuse:
             return read[1], read[2]
-        project, owner = await find_project_and_owner(db=self._db, slug=slug)
-        if self._reuse:
-            self._read.pop(slug, None)
-            self._read[slug] = (now, project, owner)
-            if len(self._read) > self._REMEMBERED:
-                self._read.popitem(last=False)
+        if not self._reuse:
+            return await find_project_and_owner(db=self._db, slug=slug)
+        # One read per slug at a time: when a read ages out under load, every request in flight
+        # would otherwise read the same rows at once. Joining a read that began a moment ago
+        # stays within `reuse_s`.
+        reading = self._reading.get(slug)
+        if reading is None:
+            reading = self._reading[slug] = asyncio.create_task(self._refresh(slug, now))
+            reading.add_done_callback(lambda done: done.cancelled() or done.exception())
+        # Shielded: a request that leaves does not cancel the read the others wait for.
+        return await asyncio.shield(reading)
+
+    async def _refresh(self, slug: str, now: datetime) -> tuple[Project, User]:
+        try:
+            project, owner = await find_project_and_owner(db=self._db, slug=slug)
+        finally:
+            del self._reading[slug]
+        self._read.pop(slug, None)
+        self._read[slug] = (now, project, owner)
+        if len(self._read) > self._REMEMBERED:
+            self._read.popitem(last=False)
         return project, owner
 
 

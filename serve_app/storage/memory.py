@@ -7,6 +7,7 @@ costs no thread hop, file read or S3 request. The only change an object sees is 
 (another ingress replica) is seen when the bytes are read again, at most `max_age_s` later.
 """
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -37,6 +38,7 @@ class MemoryCachedStore:
         self._max_age_s = max_age_s
         self._monotonic = monotonic
         self._held: OrderedDict[str, _Held] = OrderedDict()
+        self._reading: dict[str, asyncio.Task[StoredObject]] = {}
         self.held_bytes = 0
 
     async def get(self, key: str) -> StoredObject:
@@ -45,9 +47,26 @@ class MemoryCachedStore:
             self._held.move_to_end(key)
             return held.stored
         self.drop(key)
-        stored = await self.store.get(key)
-        self._hold(key, stored)
-        return stored
+        # One read per key at a time: when hot bytes age out under load, every request in flight
+        # would otherwise read the same object at once.
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = self._reading[key] = asyncio.create_task(self._read(key))
+            reading.add_done_callback(lambda done: done.cancelled() or done.exception())
+        # Shielded: a request that leaves does not cancel the read the others wait for.
+        return await asyncio.shield(reading)
+
+    async def _read(self, key: str) -> StoredObject:
+        this = asyncio.current_task()
+        try:
+            stored = await self.store.get(key)
+            # Not when `delete` came while reading: the bytes read may be gone from the store.
+            if self._reading.get(key) is this:
+                self._hold(key, stored)
+            return stored
+        finally:
+            if self._reading.get(key) is this:
+                del self._reading[key]
 
     def _hold(self, key: str, stored: StoredObject) -> None:
         size = len(stored.data)
@@ -71,6 +90,7 @@ class MemoryCachedStore:
         await self.store.put(key, data, content_type=content_type)
 
     async def delete(self, key: str) -> None:
+        self._reading.pop(key, None)
         self.drop(key)
         await self.store.delete(key)
 

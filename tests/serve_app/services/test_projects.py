@@ -1,5 +1,6 @@
 """Projects and their referrer origins."""
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -82,3 +83,14 @@ async def test_with_no_reuse_every_find_reads_the_database(db):
     assert (await recent.find(project.slug))[0].secret != project.secret
     with pytest.raises(ProjectNotFound):
         await recent.find("missing")
+
+
+async def test_finds_that_arrive_together_share_one_read(db):
+    project = await project_with_owner(db)
+    recent = RecentProjects(db=db, clock=ManualClock(datetime(2026, 11, 27, tzinfo=UTC)), reuse_s=1)
+
+    found = await asyncio.gather(*(recent.find(project.slug) for _ in range(10)))
+
+    assert len({id(project) for project, _ in found}) == 1
+    with pytest.raises(ProjectNotFound):
+        await asyncio.gather(*(recent.find("missing") for _ in range(3)))

@@ -1,6 +1,8 @@
 """Hot objects held in memory in front of a real local store: bounded by bytes, dropped on delete,
 read again once older than their max age."""
 
+import asyncio
+
 import pytest
 
 from serve_app.storage.base import ObjectNotFound, StoredObject
@@ -112,3 +114,29 @@ def test_the_configured_store_holds_hot_objects_unless_the_budget_is_zero(tmp_pa
     assert store.max_bytes == 128 * 2**20
     off = build_object_store(make_config(storage={"local_dir": str(tmp_path), "memory_cache_bytes": 0}))
     assert isinstance(off, LocalObjectStore)
+
+
+async def test_requests_that_arrive_together_share_one_read_of_the_store(tmp_path):
+    inner, store = held(tmp_path)
+    await store.put(key("a"), b"x" * 100, content_type="image/png")
+
+    answers = await asyncio.gather(*(store.get(key("a")) for _ in range(10)))
+
+    assert {answer.data for answer in answers} == {b"x" * 100} and inner.gets == 1
+    with pytest.raises(ObjectNotFound):
+        await asyncio.gather(*(store.get(key("missing")) for _ in range(3)))
+    assert inner.gets == 2
+
+
+async def test_bytes_read_while_the_object_is_deleted_are_not_held(tmp_path):
+    _, store = held(tmp_path)
+    await store.put(key("a"), b"x", content_type="image/png")
+
+    reading = asyncio.ensure_future(store.get(key("a")))
+    await asyncio.sleep(0)  # the read has started
+    await store.delete(key("a"))
+    await asyncio.gather(reading, return_exceptions=True)
+
+    assert store.held_bytes == 0
+    with pytest.raises(ObjectNotFound):
+        await store.get(key("a"))
