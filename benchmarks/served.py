@@ -3,6 +3,7 @@
 `python -m benchmarks.served --data-plane optimized --out FILE ...` runs every served stage on
 one data plane in a process of its own (`benchmarks.run` starts one per data plane): Ray Serve
 reads the data-plane variables when its processes start, so each needs a fresh cluster.
+`--stages hits` runs only the wrk stages (cache hits and the floor).
 """
 
 import argparse
@@ -41,6 +42,7 @@ def app_args(
     batch_wait_timeout_s: float,
     max_size: int = 256,
     models_dir: Path | None = None,
+    default_size: int = 64,
 ) -> dict:
     return {
         "database_url": f"sqlite:///{work_dir}/pixelray.db",
@@ -65,8 +67,9 @@ def app_args(
                 "default_guidance_scale": 5.0,
                 "min_size": 64,
                 "max_size": max_size,
-                "default_width": 64,
-                "default_height": 64,
+                # The size a GET-image URL draws (the cache-hit stage's image).
+                "default_width": default_size,
+                "default_height": default_size,
                 "device": DEVICE,
                 "dtype": DTYPE,
                 "num_threads": TORCH_THREADS,
@@ -98,12 +101,13 @@ async def wait_until_ready(url: str, *, timeout_s: float = 180) -> None:
 class ServedPixelray:
     """The real pixelray application (proxy, ingress, one model replica) on a local Ray cluster."""
 
-    def __init__(self, work_dir: Path, *, max_size: int = 256, models_dir: Path | None = None):
+    def __init__(self, work_dir: Path, *, max_size: int = 256, models_dir: Path | None = None, hit_size: int = 64):
         import ray
         from ray import serve
 
         self.work_dir = work_dir
         self.max_size = max_size
+        self.hit_size = hit_size
         self.models_dir = models_dir
         self.base_url = f"http://127.0.0.1:{free_port()}"
         # A cluster of its own: never join one another process started on this machine.
@@ -129,6 +133,7 @@ class ServedPixelray:
             batch_wait_timeout_s=batch_wait_timeout_s,
             max_size=self.max_size,
             models_dir=self.models_dir,
+            default_size=self.hit_size,
         )
         serve.run(build_app(args), name="pixelray", route_prefix="/", blocking=False)
         await wait_until_ready(f"{self.base_url}/api/v1/health")
@@ -157,8 +162,8 @@ class ServedPixelray:
 
         return await serve.get_deployment_handle("tiny-sd", app_name="pixelray").stats.remote()
 
-    async def cached_image_url(self, size: int) -> str:
-        """A GET-image URL whose image is in the cache (generated once here)."""
+    async def cached_image_url(self) -> tuple[str, int]:
+        """A GET-image URL whose image (`hit_size` square) is in the cache, and its size in bytes."""
         url = f"{self.base_url}/p/{self.project}/image?prompt=a%20cached%20lighthouse&seed=1&format=png"
         async with httpx.AsyncClient(timeout=300) as http:
             for _ in range(2):
@@ -166,7 +171,7 @@ class ServedPixelray:
                 response.raise_for_status()
         if response.headers["x-cache"] != "HIT":
             raise RuntimeError(f"{url} did not come from the cache the second time")
-        return url
+        return url, len(response.content)
 
     def sender(self, size: int):
         url = f"{self.base_url}/api/v1/generate"
@@ -221,10 +226,19 @@ def load_figures(result, batch_sizes: dict[int, int] | None = None) -> dict:
 
 async def served_stages(work_dir: Path, options) -> dict:
     """Batching on (with the batch sizes that ran), one client, batching off, then the
-    fixed-connection stages: cache hits and the trivial-endpoint floor."""
-    served = ServedPixelray(work_dir, max_size=max(256, *options.sizes), models_dir=options.models_dir)
+    fixed-connection stages: cache hits and the trivial-endpoint floor. `--stages hits` runs
+    only the last (one deployment, batching on)."""
+    served = ServedPixelray(
+        work_dir, max_size=max(256, *options.sizes), models_dir=options.models_dir, hit_size=options.sizes[0]
+    )
     figures: dict = {"on": {}, "off": {}}
     try:
+        if "load" not in options.stages:
+            await served.deploy(
+                max_batch_size=options.max_batch_size, batch_wait_timeout_s=options.batch_wait_timeout_s
+            )
+            figures["hits"] = await fixed_connection_stages(served, options)
+            return figures
         for label, batch in (("on", options.max_batch_size), ("off", 1)):
             await served.deploy(max_batch_size=batch, batch_wait_timeout_s=options.batch_wait_timeout_s)
             for size in options.sizes:
@@ -252,7 +266,8 @@ async def served_stages(work_dir: Path, options) -> dict:
                 figures["latency_s"] = await sequential(
                     served.sender(options.sizes[0]), requests=options.latency_requests
                 )
-                figures["hits"] = await fixed_connection_stages(served, options)
+                if "hits" in options.stages:
+                    figures["hits"] = await fixed_connection_stages(served, options)
     finally:
         served.shutdown()
     return figures
@@ -262,12 +277,15 @@ async def fixed_connection_stages(served: ServedPixelray, options) -> dict:
     if not wrk.available():
         print("  wrk not found (scripts/ensure-wrk.sh installs it): cache-hit and floor stages skipped", flush=True)
         return {}
-    urls = {
-        "cache hit": await served.cached_image_url(options.sizes[0]),
-        "GET /api/v1/models": f"{served.base_url}/api/v1/models",
-    }
+    hit_url, hit_bytes = await served.cached_image_url()
+    print(
+        f"  [{options.data_plane}] the cached image: {served.hit_size}x{served.hit_size}, {hit_bytes} bytes", flush=True
+    )
+    urls = {"cache hit": hit_url, "GET /api/v1/models": f"{served.base_url}/api/v1/models"}
     found = {}
     for name, url in urls.items():
+        # Discarded: the first requests on each replica read the project, the image and the routes.
+        await asyncio.to_thread(wrk.run, url, connections=options.connections, seconds=options.warmup)
         result = await asyncio.to_thread(wrk.run, url, connections=options.connections, seconds=options.wrk_seconds)
         found[name] = result.__dict__
         print(f"  [{options.data_plane}] {name} ({options.connections} connections, wrk): {result.line()}", flush=True)
@@ -350,6 +368,14 @@ def main() -> None:
     parser.add_argument("--data-plane", choices=sorted(DATA_PLANES), required=True)
     parser.add_argument("--out", type=Path, required=True, help="where the figures go (JSON)")
     parser.add_argument("--models-dir", type=Path, help="built models to reuse (default: build them here)")
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        choices=["load", "hits"],
+        default=["load", "hits"],
+        help="`load`: batching on and off, one client; `hits`: wrk on a cached GET-image URL (an image "
+        "of the first of --sizes) and on GET /api/v1/models, the floor",
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pixelray-served-") as tmp:
         figures = asyncio.run(served_stages(Path(tmp), options))

@@ -34,11 +34,13 @@ _authorization = APIKeyHeader(
 )
 
 
-def get_state(request: Request) -> AppState:
+# Every dependency here is `async def`, though none awaits: FastAPI runs a plain `def` dependency
+# in its thread pool, a thread hop per dependency per request (most of a cache hit's CPU).
+async def get_state(request: Request) -> AppState:
     return request.app.state.pixelray
 
 
-def get_context(request: Request) -> RequestContext:
+async def get_context(request: Request) -> RequestContext:
     return request.state.context
 
 
@@ -69,14 +71,14 @@ async def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_current_plan(user: CurrentUser, state: StateDep) -> PlanConfig:
+async def get_current_plan(user: CurrentUser, state: StateDep) -> PlanConfig:
     return state.accounting.plan_of(user)
 
 
 CurrentPlan = Annotated[PlanConfig, Depends(get_current_plan)]
 
 
-def get_host_project(request: Request, state: StateDep) -> str:
+async def get_host_project(request: Request, state: StateDep) -> str:
     """The project slug from a `{project}.BASE_DOMAIN` Host header."""
     host = request.url.hostname or ""
     domain = state.config.base_domain
@@ -93,55 +95,55 @@ HostProject = Annotated[str, Depends(get_host_project)]
 IdPath = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="An id this API returned.")]
 
 
-def get_config(state: StateDep) -> AppConfig:
+async def get_config(state: StateDep) -> AppConfig:
     return state.config
 
 
-def get_database(state: StateDep) -> Database:
+async def get_database(state: StateDep) -> Database:
     return state.db
 
 
-def get_store(state: StateDep) -> ObjectStore:
+async def get_store(state: StateDep) -> ObjectStore:
     return state.store
 
 
-def get_clock(state: StateDep) -> Clock:
+async def get_clock(state: StateDep) -> Clock:
     return state.clock
 
 
-def get_models(state: StateDep) -> ModelClient:
+async def get_models(state: StateDep) -> ModelClient:
     return state.models
 
 
-def get_generation(state: StateDep) -> GenerationService:
+async def get_generation(state: StateDep) -> GenerationService:
     return state.generation
 
 
-def get_hero(state: StateDep) -> HeroService:
+async def get_hero(state: StateDep) -> HeroService:
     return state.hero
 
 
-def get_jobs(state: StateDep) -> JobService:
+async def get_jobs(state: StateDep) -> JobService:
     return state.jobs
 
 
-def get_prompts(state: StateDep) -> PromptService:
+async def get_prompts(state: StateDep) -> PromptService:
     return state.prompts
 
 
-def get_openai_images(state: StateDep) -> OpenAIImagesService:
+async def get_openai_images(state: StateDep) -> OpenAIImagesService:
     return state.openai_images
 
 
-def get_image_url(state: StateDep) -> ImageUrlService:
+async def get_image_url(state: StateDep) -> ImageUrlService:
     return state.image_url
 
 
-def get_server_settings(state: StateDep) -> ServerSettings:
+async def get_server_settings(state: StateDep) -> ServerSettings:
     return state.server_settings
 
 
-def get_webhooks(state: StateDep) -> WebhookService:
+async def get_webhooks(state: StateDep) -> WebhookService:
     return state.webhooks
 
 

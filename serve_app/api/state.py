@@ -19,6 +19,7 @@ from serve_app.services.init_images import scraper_image_fetcher
 from serve_app.services.jobs import JobService
 from serve_app.services.models import ModelClient
 from serve_app.services.openai import OpenAIImagesService
+from serve_app.services.projects import RecentProjects
 from serve_app.services.prompts import PromptService
 from serve_app.services.server_settings import ServerSettings
 from serve_app.services.webhooks import WebhookService
@@ -90,7 +91,12 @@ class AppState:
         openai_images = OpenAIImagesService(config=config, generation=generation, accounting=accounting)
         chains = ModelChains(config=config, models=models)
         image_url = ImageUrlService(
-            db=db, store=store, clock=clock, accounting=accounting, chains=chains, cache=image_cache(config, db, clock)
+            store=store,
+            clock=clock,
+            accounting=accounting,
+            chains=chains,
+            cache=image_cache(config, db, clock),
+            projects=RecentProjects(db=db, clock=clock, reuse_s=config.project_reuse_s),
         )
         idempotency = IdempotencyKeys(
             db=db, clock=clock, ttl_s=config.ledger.idempotency_ttl_s, lease_s=config.ledger.lease_s

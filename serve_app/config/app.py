@@ -66,6 +66,13 @@ class AppConfig(StrictModel):
         description="Domain under which `{project}.DOMAIN/image` serves a project's image URLs, "
         "e.g. `img.example.com`; unset disables host-based projects.",
     )
+    project_reuse_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long an ingress replica reuses a project and its owner, once read, for "
+        "GET-image requests instead of reading them per request: a suspension, a plan change, a new "
+        "signing secret or new allowed origins take effect on image URLs within this time. 0 reads them every time.",
+    )
     enhancer: EnhancerConfig = Field(
         default_factory=EnhancerConfig, description="The prompt enhancer (rules or an LLM)."
     )

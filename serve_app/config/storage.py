@@ -57,6 +57,18 @@ class StorageConfig(StrictModel):
     )
     local_dir: str = Field(default=".pixelray/files", description="Directory of the local store, served at /files/.")
     s3: S3Config | None = Field(default=None, description="The bucket, when `backend: s3`.")
+    memory_cache_bytes: int = Field(
+        default=128 * 2**20,
+        ge=0,
+        description="Bytes of recently read images each ingress replica keeps in memory, so that "
+        "GET-image cache hits and `/files/` downloads skip the store; 0 turns it off.",
+    )
+    memory_cache_max_age_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a replica answers from bytes in memory before reading the object "
+        "again: an image deleted through another replica stops being served within this time.",
+    )
 
     @model_validator(mode="after")
     def _backend_settings(self) -> "StorageConfig":

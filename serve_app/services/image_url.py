@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 from serve_app import metrics
 from serve_app.config import ModelConfig
 from serve_app.db.models import CachedImage, Project, User
-from serve_app.db.session import Database
 from serve_app.errors import ReferrerNotAllowed
 from serve_app.fitting import seed_or_random
 from serve_app.schemas.image_url import ImageQuery
@@ -23,7 +22,7 @@ from serve_app.services.accounting import Accounting
 from serve_app.services.chains import ModelChains
 from serve_app.services.clock import Clock
 from serve_app.services.image_url_cache import Claim, ImageCache, cache_key
-from serve_app.services.projects import find_project_and_owner
+from serve_app.services.projects import RecentProjects
 from serve_app.services.publish import publish
 from serve_app.services.safety import NOT_JUDGED, Verdict, screen
 from serve_app.storage.base import ObjectNotFound, ObjectStore
@@ -107,19 +106,19 @@ class ImageUrlService:
     def __init__(
         self,
         *,
-        db: Database,
         store: ObjectStore,
         clock: Clock,
         accounting: Accounting,
         chains: ModelChains,
         cache: ImageCache,
+        projects: RecentProjects,
     ):
-        self._db = db
         self._store = store
         self._clock = clock
         self._accounting = accounting
         self._chains = chains
         self._cache = cache
+        self._projects = projects
         # In-flight generations by cache key: identical requests on this replica share one.
         self._shared: dict[str, _Shared] = {}
 
@@ -128,7 +127,7 @@ class ImageUrlService:
     ) -> ImageAnswer:
         """The image for this URL. Raises the ApiError that the placeholder image reports."""
         started = time.monotonic()
-        project, owner = await find_project_and_owner(db=self._db, slug=slug)
+        project, owner = await self._projects.find(slug)
         assert project.id is not None  # read from the database
         self.authorize(project, raw_query=raw_query, referrer=referrer)
         chain = self._chains.models_for(chain=query.route, model=query.model)

@@ -6,6 +6,7 @@ from serve_app.config import ConfigError
 from serve_app.environment import Settings, apply_environment
 from serve_app.storage.factory import build_object_store
 from serve_app.storage.local import LocalObjectStore
+from serve_app.storage.memory import MemoryCachedStore
 from serve_app.storage.s3 import S3ObjectStore
 from tests.factories import make_config
 
@@ -13,7 +14,8 @@ S3 = {"enabled": True, "backend": "s3", "s3": {"endpoint": "minio:9000", "bucket
 
 
 def test_the_default_store_is_the_local_directory(tmp_path):
-    assert isinstance(build_object_store(make_config(storage={"local_dir": str(tmp_path)})), LocalObjectStore)
+    store = build_object_store(make_config(storage={"local_dir": str(tmp_path)}))
+    assert isinstance(store, MemoryCachedStore) and isinstance(store.store, LocalObjectStore)
 
 
 def test_backend_s3_builds_the_s3_store_with_secrets_from_the_environment():
@@ -21,7 +23,8 @@ def test_backend_s3_builds_the_s3_store_with_secrets_from_the_environment():
         make_config(storage=S3), Settings(s3_access_key="env-access", s3_secret_key="env-secret")
     )
     assert (config.storage.s3.access_key, config.storage.s3.secret_key) == ("env-access", "env-secret")
-    assert isinstance(build_object_store(config), S3ObjectStore)
+    store = build_object_store(config)
+    assert isinstance(store, MemoryCachedStore) and isinstance(store.store, S3ObjectStore)
 
 
 @pytest.mark.parametrize(
