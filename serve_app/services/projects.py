@@ -1,11 +1,9 @@
 """Projects: the namespaces of GET-image URLs, each owned (and paid for) by one user."""
 
-import asyncio
 import re
 import secrets
-from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from functools import partial
 from urllib.parse import urlsplit
 
 from sqlalchemy import update
@@ -15,6 +13,7 @@ from serve_app.db.models import Project, User
 from serve_app.db.session import Database, rows_affected
 from serve_app.errors import InvalidRequest, NotFound, ProjectNotFound
 from serve_app.services.clock import Clock
+from serve_app.services.recent import Recent
 
 # A project slug is also a DNS label (`{slug}.BASE_DOMAIN`).
 _PROJECT_SLUG = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -89,47 +88,16 @@ async def find_project_and_owner(*, db: Database, slug: str) -> tuple[Project, U
 
 
 class RecentProjects:
-    """`find_project_and_owner` answered from this replica's last read of the slug while it is
-    at most `reuse_s` old: a cache hit needs the project and owner for its checks (signature,
-    referrer, suspension), and the read would be most of a hit's work."""
-
-    # Slugs one replica remembers (a project and a user row each); the oldest read goes first.
-    _REMEMBERED = 10_000
+    """`find_project_and_owner` answered from this replica's read of the slug while it is at most
+    `reuse_s` old (services/recent.py): a cache hit needs the project and owner for its checks
+    (signature, referrer, suspension), and the read would be most of a hit's work."""
 
     def __init__(self, *, db: Database, clock: Clock, reuse_s: float):
         self._db = db
-        self._clock = clock
-        self._reuse = timedelta(seconds=reuse_s)
-        self._read: OrderedDict[str, tuple[datetime, Project, User]] = OrderedDict()
-        self._reading: dict[str, asyncio.Task[tuple[Project, User]]] = {}
+        self._recent: Recent[str, tuple[Project, User]] = Recent(reuse_s=reuse_s, clock=clock)
 
     async def find(self, slug: str) -> tuple[Project, User]:
-        now = self._clock.now()
-        read = self._read.get(slug)
-        if read is not None and now - read[0] <= self._reuse:
-            return read[1], read[2]
-        if not self._reuse:
-            return await find_project_and_owner(db=self._db, slug=slug)
-        # One read per slug at a time: when a read ages out under load, every request in flight
-        # would otherwise read the same rows at once. Joining a read that began a moment ago
-        # stays within `reuse_s`.
-        reading = self._reading.get(slug)
-        if reading is None:
-            reading = self._reading[slug] = asyncio.create_task(self._refresh(slug, now))
-            reading.add_done_callback(lambda done: done.cancelled() or done.exception())
-        # Shielded: a request that leaves does not cancel the read the others wait for.
-        return await asyncio.shield(reading)
-
-    async def _refresh(self, slug: str, now: datetime) -> tuple[Project, User]:
-        try:
-            project, owner = await find_project_and_owner(db=self._db, slug=slug)
-        finally:
-            del self._reading[slug]
-        self._read.pop(slug, None)
-        self._read[slug] = (now, project, owner)
-        if len(self._read) > self._REMEMBERED:
-            self._read.popitem(last=False)
-        return project, owner
+        return await self._recent.get(slug, partial(find_project_and_owner, db=self._db, slug=slug))
 
 
 async def list_projects(*, db: Database) -> list[tuple[Project, User]]:

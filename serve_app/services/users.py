@@ -8,10 +8,10 @@ CLI) is seen within `KEY_CACHE_TTL_S`. Credits are never judged on the cached ro
 conditional debit reads the balance inside its transaction.
 """
 
-import time
 import weakref
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -21,46 +21,20 @@ from serve_app.db.models import ApiKey, CreditEntry, User, utcnow
 from serve_app.db.session import Database
 from serve_app.errors import InvalidRequest, NotFound, Unauthorized
 from serve_app.services.keys import LOOKUP_PREFIX_LENGTH, generate_key, hash_key, key_matches
+from serve_app.services.recent import Recent
 
 # Touching last_used_at on every request would turn each read into a write.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 KEY_CACHE_TTL_S = 1.0
 
-
-class KeyCache:
-    """Users of recently authenticated keys, by the key's hash, each for `ttl_s` seconds."""
-
-    def __init__(self, ttl_s: float = KEY_CACHE_TTL_S):
-        self._ttl_s = ttl_s
-        self._users: dict[str, tuple[float, User]] = {}
-
-    def get(self, key_hash: str) -> User | None:
-        entry = self._users.get(key_hash)
-        if entry is None:
-            return None
-        if time.monotonic() >= entry[0]:
-            del self._users[key_hash]
-            return None
-        return entry[1]
-
-    def put(self, key_hash: str, user: User) -> None:
-        if len(self._users) > 10_000:
-            # Unbounded only by distinct keys used within a second; drop the lot rather than sweep.
-            self._users.clear()
-        self._users[key_hash] = (time.monotonic() + self._ttl_s, user)
-
-    def clear(self) -> None:
-        self._users.clear()
+_key_users: "weakref.WeakKeyDictionary[Database, Recent[str, User]]" = weakref.WeakKeyDictionary()
 
 
-_caches: "weakref.WeakKeyDictionary[Database, KeyCache]" = weakref.WeakKeyDictionary()
-
-
-def key_cache(db: Database) -> KeyCache:
-    """This process's cache of authenticated keys for `db`."""
-    cache = _caches.get(db)
+def key_cache(db: Database) -> Recent[str, User]:
+    """This process's recently authenticated keys for `db`: each key's user, by the key's hash."""
+    cache = _key_users.get(db)
     if cache is None:
-        cache = _caches[db] = KeyCache()
+        cache = _key_users[db] = Recent(reuse_s=KEY_CACHE_TTL_S)
     return cache
 
 
@@ -152,11 +126,10 @@ async def revoke_key(*, db: Database, prefix: str) -> ApiKey:
 
 async def authenticate(*, db: Database, plaintext: str) -> User:
     """The user owning this active key (as of at most `KEY_CACHE_TTL_S` ago); Unauthorized otherwise."""
-    key_hash = hash_key(plaintext)
-    cache = key_cache(db)
-    cached = cache.get(key_hash)
-    if cached is not None:
-        return cached
+    return await key_cache(db).get(hash_key(plaintext), partial(_authenticate, db=db, plaintext=plaintext))
+
+
+async def _authenticate(*, db: Database, plaintext: str) -> User:
     async with db.read() as session:
         row = (
             await session.exec(
@@ -176,5 +149,4 @@ async def authenticate(*, db: Database, plaintext: str) -> User:
     if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
         async with db.write() as session:
             await session.execute(update(ApiKey).where(col(ApiKey.id) == api_key.id).values(last_used_at=now))
-    cache.put(key_hash, user)
     return user

@@ -4,13 +4,12 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from serve_app.db.models import ApiKey, User
+from serve_app.db.models import ApiKey
 from serve_app.errors import InvalidRequest, Unauthorized
 from serve_app.services import credits
 from serve_app.services.admin import set_plan
 from serve_app.services.keys import LOOKUP_PREFIX_LENGTH
 from serve_app.services.users import (
-    KeyCache,
     authenticate,
     create_key,
     create_user,
@@ -105,14 +104,6 @@ async def test_user_changes_made_here_reach_authentication_at_once(db):
     assert not (await authenticate(db=db, plaintext=key)).storage_enabled
     await set_plan(db=db, config=config, user_id=user_id, plan=other_plan)
     assert (await authenticate(db=db, plaintext=key)).plan == other_plan
-
-
-def test_a_cached_key_lapses_after_its_ttl():
-    live, lapsed = KeyCache(ttl_s=60), KeyCache(ttl_s=0)
-    user = User(id=1, name="a", plan="test")
-    live.put("hash", user)
-    lapsed.put("hash", user)
-    assert live.get("hash") is user and lapsed.get("hash") is None and live.get("other") is None
 
 
 async def test_a_second_key_works_alongside_the_first(db):
