@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 from pyinstrument import Profiler
 
+from benchmarks import asgi
 from benchmarks.profile_request import InstantHandle
 from benchmarks.served import app_args
 
@@ -36,44 +37,6 @@ def png_of(size: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
-
-
-class AsgiGet:
-    """GET requests sent straight into an ASGI app: what a server hands it, nothing more."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, path: str, query: str) -> tuple[int, int]:
-        """(status, body bytes)."""
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": query.encode(),
-            "root_path": "",
-            "headers": [(b"host", b"bench"), (b"accept", b"*/*")],
-            "client": ("127.0.0.1", 5000),
-            "server": ("bench", 80),
-        }
-        status, size = 0, 0
-
-        async def receive():
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message):
-            nonlocal status, size
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                size += len(message.get("body", b""))
-
-        await self.app(scope, receive, send)
-        return status, size
 
 
 async def per_call(label: str, call: Callable[[], Awaitable], times: int) -> None:
@@ -107,11 +70,15 @@ async def profile(
     await state.startup()
     created = await create_user(db=state.db, config=config, name="profile", plan="bench")
     project = await create_project(db=state.db, slug="profile", user=created.user)
-    get = AsgiGet(create_app(state))
+    app = create_app(state)
+
+    async def get(path: str, query: str) -> tuple[int, bytes]:
+        return await asgi.call(app, "GET", path, query=query)
+
     path = f"/p/{project.slug}/image"
     query = urlencode({"prompt": "a cached lighthouse", "seed": 1, "format": "png"})
 
-    status, body = await get(path, query)  # the one generation that fills the cache
+    status, image = await get(path, query)  # the one generation that fills the cache
     assert status == 200, status
     for _ in range(50):
         await get(path, query)
@@ -119,13 +86,13 @@ async def profile(
     async def waves() -> None:
         for start in range(0, requests, concurrency):
             answers = await asyncio.gather(*(get(path, query) for _ in range(min(concurrency, requests - start))))
-            assert all(status == 200 for status, _ in answers), answers
+            assert all(status == 200 for status, _ in answers), [status for status, _ in answers]
 
     wall, cpu = time.perf_counter(), time.process_time()
     await waves()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(
-        f"cache hit {size}x{size} ({body} bytes, {requests} hits, {concurrency} at a time): "
+        f"cache hit {size}x{size} ({len(image)} bytes, {requests} hits, {concurrency} at a time): "
         f"{wall / requests * 1000:.3f} ms wall, {cpu / requests * 1000:.3f} ms CPU per hit "
         f"(one core's worth: {requests / cpu:.0f} hits/s)"
     )

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 from pyinstrument import Profiler
 
+from benchmarks import asgi
 from benchmarks.served import app_args
 
 
@@ -60,46 +61,11 @@ def asgi_post(app, path: str) -> Post:
     """POSTs a JSON body to `path` by calling the ASGI app itself; fails unless it answers 200."""
 
     async def post(body: bytes, headers: dict[str, str]) -> None:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "server": ("bench", 80),
-            "client": ("127.0.0.1", 50000),
-            "root_path": "",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "headers": [
-                (b"host", b"bench"),
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *((name.lower().encode(), value.encode()) for name, value in headers.items()),
-            ],
-        }
-        sent = False
-        answer: dict = {}
-        chunks: list[bytes] = []
-
-        async def receive() -> dict:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await asyncio.Event().wait()  # no disconnect: the request runs to its end
-            raise AssertionError("unreachable")
-
-        async def send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await app(scope, receive, send)
-        if answer.get("status") != 200:
-            raise RuntimeError(f"{path} answered {answer.get('status')}: {b''.join(chunks)[:500]!r}")
+        status, answer = await asgi.call(
+            app, "POST", path, body=body, headers={"content-type": "application/json", **headers}
+        )
+        if status != 200:
+            raise RuntimeError(f"{path} answered {status}: {answer[:500]!r}")
 
     return post
 
