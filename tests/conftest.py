@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import yaml
 from sqlalchemy import text
 
 from deployments.builtin_models import builtin_model_path
+from serve_app.data_plane import DATA_PLANES, data_plane_env
 from serve_app.db.migrations import upgrade_database
 
 # Imported from the models module so that every table is registered on the metadata.
@@ -39,6 +41,12 @@ from tests.support.pages import PageServer
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 POSTGRES_ADMIN_URL = os.environ.get("PIXELRAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("PIXELRAY_REQUIRE_POSTGRES") == "1"
+# The data plane the session's Ray cluster runs (docs/testing.md). Set here, before any test module
+# imports Serve: this process reads the variables too (its handles' routers), not only the cluster's.
+DATA_PLANE = os.environ.get("PIXELRAY_TEST_DATA_PLANE", "default")
+if DATA_PLANE not in DATA_PLANES:
+    raise pytest.UsageError(f"PIXELRAY_TEST_DATA_PLANE={DATA_PLANE!r}: one of {', '.join(DATA_PLANES)}")
+os.environ.update(data_plane_env(DATA_PLANE))
 
 
 def free_port() -> int:
@@ -140,6 +148,22 @@ def write_serve_config(path: Path, args: dict) -> Path:
     return path
 
 
+def haproxy_env(state_dir: Path) -> dict[str, str]:
+    """HAProxy's files and fixed ports made this session's own: by default every cluster on the
+    machine shares /tmp/haproxy-serve and ports 9101, 8404 and 8500, so two runs would collide."""
+    return {
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(state_dir / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(state_dir / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(state_dir),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(state_dir / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(state_dir / "metrics.sock"),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
+    }
+
+
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[int]:
     """One Ray cluster for the whole run; every Serve test shares it. Yields the port of its
@@ -148,6 +172,11 @@ def ray_cluster() -> Iterator[int]:
     from ray import serve
 
     metrics_port = free_port()
+    # Short: Serve puts HAProxy's sockets in a 56-character hash-named directory below it, and
+    # HAProxy takes socket paths of at most 97 characters (pytest's temporary paths are too long).
+    haproxy_dir = Path(tempfile.mkdtemp(prefix="hap-", dir="/tmp"))
+    if DATA_PLANE == "optimized":
+        os.environ.update(haproxy_env(haproxy_dir))
     ray.init(
         # "local" always starts a new cluster: a bare init would join any cluster already
         # running on the machine (a `serve run`, another test run) and then refuse num_cpus.
@@ -158,8 +187,10 @@ def ray_cluster() -> Iterator[int]:
         _metrics_export_port=metrics_port,
     )
     yield metrics_port
+    # Serve is already shut down when the session started the app (`serve_app`, on its loop).
     serve.shutdown()
     ray.shutdown()
+    shutil.rmtree(haproxy_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -226,7 +257,10 @@ async def serve_app(
     db = Database(args["database_url"])
     yield ServeApp(base_url, args, db, write_serve_config(tmp_dir / "serve.yaml", args))
     await db.dispose()
-    serve.delete("pixelray")
+    # On the session's loop, which still runs: on the optimized data plane the routers of the
+    # handles tests got (`serve.get_deployment_handle`) live on it, and a synchronous shutdown
+    # after pytest has closed it fails with "Event loop is closed".
+    await serve.shutdown_async()
 
 
 @pytest.fixture
