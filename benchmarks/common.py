@@ -120,14 +120,23 @@ def completions_between(times: list[float], start: float, end: float) -> tuple[i
     return sum(start <= t <= end for t in times), end - start
 
 
-async def sequential(send: Send, *, requests: int, warmup: int = 2) -> list[float]:
-    """Latencies of `requests` requests sent one at a time (after `warmup` unmeasured ones)."""
-    latencies = []
+async def paired(
+    send: Send, raw: Callable[[int], object], *, requests: int, warmup: int = 2
+) -> list[tuple[float, float]]:
+    """(served, raw) seconds for `requests` rounds, each one request served over HTTP and then the
+    same image drawn in this process by `raw`, one at a time (after `warmup` unmeasured rounds).
+
+    This CPU's speed drifts by ±15 % over minutes, more than the overhead being measured, so the
+    served and raw latencies are taken side by side and compared round by round."""
+    rounds = []
     async with httpx.AsyncClient(timeout=300) as http:
         for i in range(warmup + requests):
             sent = time.perf_counter()
             response = await send(http, i)
             response.raise_for_status()
+            served = time.perf_counter() - sent
+            started = time.perf_counter()
+            raw(i)
             if i >= warmup:
-                latencies.append(time.perf_counter() - sent)
-    return latencies
+                rounds.append((served, time.perf_counter() - started))
+    return rounds

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks import wrk
-from benchmarks.common import DEVICE, DTYPE, STEPS, TORCH_THREADS, closed_loop, free_port, percentile, sequential
+from benchmarks.common import DEVICE, DTYPE, STEPS, TORCH_THREADS, closed_loop, free_port, paired, percentile
 from serve_app.data_plane import DATA_PLANES, data_plane_env
 
 
@@ -253,14 +253,26 @@ async def served_stages(work_dir: Path, options) -> dict:
                     flush=True,
                 )
             if label == "on":
-                figures["latency_s"] = await sequential(
-                    served.sender(options.sizes[0]), requests=options.latency_requests
-                )
+                figures["low_load"] = await low_load(served, options)
                 if "hits" in options.stages:
                     figures["hits"] = await fixed_connection_stages(served, options)
     finally:
         served.shutdown()
     return figures
+
+
+async def low_load(served: ServedPixelray, options) -> list[tuple[float, float]]:
+    """One client: (served, raw) seconds per round, the raw image drawn in this process right
+    after each served one (`common.paired`)."""
+    from benchmarks import raw_pipeline
+
+    size = options.sizes[0]
+    backend = raw_pipeline.load_backend(served.models_dir or served.work_dir / "models")
+    return await paired(
+        served.sender(size),
+        lambda seed: backend.generate(raw_pipeline.batch_of(size, 1, seed)),
+        requests=options.latency_requests,
+    )
 
 
 async def fixed_connection_stages(served: ServedPixelray, options) -> dict:
