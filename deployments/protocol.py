@@ -71,6 +71,10 @@ class GenerationResult:
     batch_size: int = 1
     # The model's safety checker's verdict; None when the model runs none.
     nsfw: bool | None = None
+    # Seconds the request spent on the model's replica, from its arrival (queueing included) to its
+    # encoded image: what the ingress reports as Server-Timing, so that a client (and the
+    # benchmark) can tell the model's time from the serving stack's.
+    model_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

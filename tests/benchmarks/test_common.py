@@ -1,4 +1,6 @@
-from benchmarks.common import completions_between
+import httpx
+
+from benchmarks.common import completions_between, model_seconds
 
 
 def waves(*, size: int, period: float, count: int, offset: float = 0.0) -> list[float]:
@@ -21,3 +23,8 @@ def test_a_steady_stream_gives_its_rate():
 def test_too_few_answers_fall_back_to_the_fixed_window():
     assert completions_between([12.0], 10.0, 30.0) == (1, 20.0)
     assert completions_between([], 10.0, 30.0) == (0, 20.0)
+
+
+def test_the_model_time_is_read_from_server_timing():
+    assert model_seconds(httpx.Response(200, headers={"Server-Timing": "db;dur=2, model;dur=262.5"})) == 0.2625
+    assert model_seconds(httpx.Response(200)) == 0.0

@@ -2,6 +2,7 @@
 
 import asyncio
 import io
+import time
 
 import httpx
 import numpy as np
@@ -24,9 +25,14 @@ async def generate(api: httpx.AsyncClient, key: str, **body) -> httpx.Response:
 
 
 async def test_generate_returns_a_hosted_png_of_the_requested_size(api, key):
+    sent = time.perf_counter()
     response = await generate(api, key, prompt="a lighthouse at dusk", width=96, height=64, seed=7)
+    elapsed_ms = (time.perf_counter() - sent) * 1000
 
     assert response.status_code == 200, response.text
+    # The model replica's share of the request, for the client to set against the whole.
+    name, duration = response.headers["server-timing"].split(";dur=")
+    assert name == "model" and 0 < float(duration) < elapsed_ms
     body = response.json()
     assert body["success"] is True and body["request_id"]
     data = body["data"]

@@ -62,3 +62,18 @@ def test_an_address_that_answers_is_joined(tmp_path):
         address = f"127.0.0.1:{listener.getsockname()[1]}"
         result = run_script(fake_serve_bin(tmp_path), RAY_ADDRESS=address)
     assert result.stdout.strip() == f"serve run --address {address} configs/local.yaml"
+
+
+def test_a_named_data_plane_reaches_serve_s_environment(tmp_path):
+    bin_dir = fake_serve_bin(tmp_path)
+    (bin_dir / "serve").write_text(
+        '#!/bin/sh\necho "$RAY_SERVE_THROUGHPUT_OPTIMIZED $RAY_SERVE_ENABLE_HA_PROXY $RAY_SERVE_HAPROXY_BINARY_PATH"\n'
+    )
+    optimized, flags, launcher = run_script(bin_dir, PIXELRAY_DATA_PLANE="optimized").stdout.split()
+    assert (optimized, flags) == ("1", "1") and launcher.endswith("/pixelray-haproxy")
+
+
+def test_an_unknown_data_plane_stops_the_script_saying_which_are_known(tmp_path):
+    result = run_script(fake_serve_bin(tmp_path), PIXELRAY_DATA_PLANE="fast")
+    assert result.returncode != 0 and not result.stdout
+    assert "default, optimized or no-haproxy" in result.stderr
