@@ -83,7 +83,14 @@ def create_app(state: AppState) -> FastAPI:
         allow_origins=cors.allowed_origins if cors.strict_origins else ["*"],
         allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "X-Request-Id", "Idempotency-Key"],
-        expose_headers=["X-Request-Id", "Retry-After", "RateLimit", "RateLimit-Policy", "Idempotent-Replayed"],
+        expose_headers=[
+            "X-Request-Id",
+            "Retry-After",
+            "RateLimit",
+            "RateLimit-Policy",
+            "Idempotent-Replayed",
+            "Server-Timing",
+        ],
         max_age=600,
     )
     register_error_handlers(app)
