@@ -7,7 +7,8 @@ from sqlmodel import select
 
 from serve_app.db.models import CreditEntry, UsageRecord
 from serve_app.jobs import queue
-from tests.serve_app.jobs.test_queue import LEASE, balance, claim, job_row, queued_job
+from tests.factories import checked_balance
+from tests.serve_app.jobs.test_queue import LEASE, claim, job_row, queued_job
 
 
 async def cancel(db, accounting, clock, job_id: str, user_id: int):
@@ -41,7 +42,7 @@ async def test_a_queued_job_is_cancelled_refunded_and_never_claimed(db, accounti
     user_id, job_id = await queued_job(db, accounting, clock)
     job = await cancel(db, accounting, clock, job_id, user_id)
     assert (job.status, job.stage) == ("cancelled", "cancelled")
-    assert await balance(db, user_id) == 1000
+    assert await checked_balance(db, user_id) == 1000
     assert await claim(db, accounting, clock, "w") is None
     async with db.read() as session:
         assert (await session.get(UsageRecord, job.request_id)).status == "failed"
@@ -60,14 +61,14 @@ async def test_a_running_job_is_refunded_and_its_worker_is_fenced_out(db, accoun
         is None
     )
     assert (await job_row(db, job_id)).status == "cancelled"
-    assert await balance(db, user_id) == 1000 and await refunds(db, user_id) == 1
+    assert await checked_balance(db, user_id) == 1000 and await refunds(db, user_id) == 1
 
 
 async def test_cancelling_twice_refunds_once(db, accounting, clock):
     user_id, job_id = await queued_job(db, accounting, clock)
     results = await asyncio.gather(*(cancel(db, accounting, clock, job_id, user_id) for _ in range(5)))
     assert {job.status for job in results} == {"cancelled"}
-    assert await balance(db, user_id) == 1000 and await refunds(db, user_id) == 1
+    assert await checked_balance(db, user_id) == 1000 and await refunds(db, user_id) == 1
 
 
 async def test_a_completed_job_is_not_cancelled_nor_refunded(db, accounting, clock):
@@ -75,7 +76,7 @@ async def test_a_completed_job_is_not_cancelled_nor_refunded(db, accounting, clo
     await claim(db, accounting, clock, "w")
     assert await complete(db, accounting, clock, job_id, "w")
     assert (await cancel(db, accounting, clock, job_id, user_id)).status == "completed"
-    assert await balance(db, user_id) == 1000 - 3 and await refunds(db, user_id) == 0
+    assert await checked_balance(db, user_id) == 1000 - 3 and await refunds(db, user_id) == 0
 
 
 async def test_another_users_job_cannot_be_cancelled(db, accounting, clock):
@@ -94,8 +95,9 @@ async def test_a_cancel_racing_a_completion_ends_in_one_state_with_one_settlemen
         row = await job_row(db, job_id)
         async with db.read() as session:
             usage = await session.get(UsageRecord, row.request_id)
+        balance = await checked_balance(db, user_id)
         if completed:
-            assert (row.status, usage.status, await balance(db, user_id)) == ("completed", "succeeded", 1000 - 3)
+            assert (row.status, usage.status, balance) == ("completed", "succeeded", 1000 - 3)
         else:
-            assert (row.status, usage.status, await balance(db, user_id)) == ("cancelled", "failed", 1000)
+            assert (row.status, usage.status, balance) == ("cancelled", "failed", 1000)
         assert await refunds(db, user_id) == (0 if completed else 1)
