@@ -17,8 +17,9 @@ from tests.factories import checked_balance, user_with_key
 
 pytestmark = pytest.mark.serve
 
-# Slow enough to still be running when the replica dies, small enough for the tiny model.
-SLOW = {"width": 128, "height": 128, "num_inference_steps": 12}
+# Slow enough that all four are still running when the test sees them admitted (it polls every
+# 0.2 s) and when the replica dies, on a fast CPU too: 128x128 at 12 steps took 0.12 s alone.
+SLOW = {"width": 256, "height": 256, "num_inference_steps": 50}
 
 
 async def records_of(serve_app, user_id: int) -> list[UsageRecord]:
