@@ -8,7 +8,7 @@ from sqlmodel import select
 from serve_app.db.models import CreditEntry, UsageRecord
 from serve_app.jobs import queue
 from tests.factories import checked_balance
-from tests.serve_app.jobs.test_queue import LEASE, claim, job_row, queued_job
+from tests.serve_app.jobs.test_queue import LEASE, claim, complete, job_row, queued_job
 
 
 async def cancel(db, accounting, clock, job_id: str, user_id: int):
@@ -21,21 +21,6 @@ async def refunds(db, user_id: int) -> int:
             select(CreditEntry).where(CreditEntry.user_id == user_id, CreditEntry.kind == "refund")
         )
         return len(list(rows))
-
-
-async def complete(db, accounting, clock, job_id: str, owner: str) -> bool:
-    return await queue.complete(
-        db=db,
-        accounting=accounting,
-        job_id=job_id,
-        owner=owner,
-        now=clock.now(),
-        storage_key="hero/j.png",
-        style_used="photo",
-        prompt="p",
-        title="",
-        site_name="",
-    )
 
 
 async def test_a_queued_job_is_cancelled_refunded_and_never_claimed(db, accounting, clock):

@@ -15,7 +15,7 @@ from serve_app.config import WebhookConfig
 from serve_app.db.models import Job, WebhookDelivery
 from serve_app.jobs import deliveries, queue
 from serve_app.services.webhooks import new_secret, signed_headers
-from tests.serve_app.jobs.test_queue import claim, queued_job
+from tests.serve_app.jobs.test_queue import claim, complete, queued_job
 
 POLICY = WebhookConfig(max_attempts=3, backoff_base_s=10, backoff_max_s=15)
 LEASE = timedelta(seconds=40)
@@ -56,19 +56,7 @@ async def test_a_completed_job_queues_one_job_completed_event(db, accounting, cl
     _, job_id = await queued_job(db, accounting, clock)
     await with_webhook(db, job_id)
     await claim(db, accounting, clock, "w")
-    assert await queue.complete(
-        db=db,
-        accounting=accounting,
-        job_id=job_id,
-        owner="w",
-        now=clock.now(),
-        storage_key="hero/j.png",
-        style_used="photo",
-        prompt="p",
-        title="",
-        site_name="",
-        image_url="https://files.example.com/hero/j.png",
-    )
+    assert await complete(db, accounting, clock, job_id, "w", image_url="https://files.example.com/hero/j.png")
     [delivery] = await rows(db)
     payload = json.loads(delivery.payload)
     assert (delivery.event, delivery.job_id, delivery.status) == ("job.completed", job_id, "pending")

@@ -4,6 +4,7 @@ expired leases taken over, and exactly one refund when a job finally fails."""
 import asyncio
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import select
 
@@ -74,6 +75,19 @@ async def claim(db, accounting, clock, owner: str) -> Job | None:
     return await queue.claim_next(db=db, accounting=accounting, owner=owner, lease=LEASE, now=clock.now())
 
 
+async def complete(db, accounting, clock, job_id: str, owner: str, **overrides: Any) -> bool:
+    """`queue.complete` for `owner`'s lease, with a stored image and page facts the test can override."""
+    fields: dict[str, Any] = {
+        "storage_key": "hero/j.png",
+        "style_used": "photo",
+        "prompt": "p",
+        "title": "",
+        "site_name": "",
+        **overrides,
+    }
+    return await queue.complete(db=db, accounting=accounting, job_id=job_id, owner=owner, now=clock.now(), **fields)
+
+
 async def test_a_queued_job_is_leased_to_exactly_one_of_many_concurrent_workers(db, accounting, clock):
     _, job_id = await queued_job(db, accounting, clock)
     claims = await asyncio.gather(*(claim(db, accounting, clock, f"w{i}") for i in range(8)))
@@ -93,18 +107,8 @@ async def test_an_expired_lease_is_taken_over_and_fences_out_the_old_owner(db, a
     assert taken is not None and taken.attempt == 2
 
     assert not await queue.renew(db=db, job_id=job_id, owner="old", lease=LEASE, now=clock.now())
-    assert not await queue.complete(
-        db=db,
-        accounting=accounting,
-        job_id=job_id,
-        owner="old",
-        now=clock.now(),
-        storage_key="hero/x.png",
-        style_used="photo",
-        prompt="p",
-        title="",
-        site_name="",
-        records=[hero_image(user_id, job_id)],
+    assert not await complete(
+        db, accounting, clock, job_id, "old", storage_key="hero/x.png", records=[hero_image(user_id, job_id)]
     )
     assert (
         await queue.retry_or_fail(
@@ -121,19 +125,7 @@ async def test_completion_records_the_image_and_the_page_title(db, accounting, c
     user_id, job_id = await queued_job(db, accounting, clock)
     await claim(db, accounting, clock, "w")
     image = hero_image(user_id, job_id)
-    assert await queue.complete(
-        db=db,
-        accounting=accounting,
-        job_id=job_id,
-        owner="w",
-        now=clock.now(),
-        storage_key="hero/j.png",
-        style_used="photo",
-        prompt="p",
-        title="Sourdough",
-        site_name="Crumb",
-        records=[image],
-    )
+    assert await complete(db, accounting, clock, job_id, "w", title="Sourdough", site_name="Crumb", records=[image])
     assert [row.id for row in await images_of(db, user_id)] == [image.id]
     row = await job_row(db, job_id)
     assert (row.status, row.stage, row.storage_key, row.lease_expires_at) == ("completed", "done", "hero/j.png", None)
