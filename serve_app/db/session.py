@@ -1,9 +1,10 @@
 """Async engine and sessions for SQLite (the embedded default) and PostgreSQL (psycopg 3)."""
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import CursorResult, Result, make_url
@@ -12,6 +13,8 @@ from sqlalchemy.sql.base import Executable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from serve_app.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+T = TypeVar("T")
 
 
 def async_url(url: str) -> str:
@@ -94,3 +97,20 @@ def rows_affected(result: Result[Any]) -> int:
     """The rows an UPDATE or DELETE matched: executing one returns a CursorResult, which
     sqlmodel's AsyncSession.execute annotates as a plain Result."""
     return cast(CursorResult[Any], result).rowcount
+
+
+async def undone_if_cancelled(write: Coroutine[Any, Any, T], undo: Callable[[T], Awaitable[None]]) -> T:
+    """`write`'s result; when the caller is cancelled meanwhile, `write` is let finish and `undo`
+    is applied to its result before the cancellation goes on.
+
+    For claims (a lock row, a key): the driver commits in its own thread or on the server, so a
+    transaction cancelled while it commits can land all the same, and a claim nobody holds then
+    blocks everyone until its lease lapses."""
+    attempt = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(attempt)
+    except asyncio.CancelledError:
+        outcome = (await asyncio.gather(attempt, return_exceptions=True))[0]
+        if not isinstance(outcome, BaseException):
+            await asyncio.shield(undo(outcome))
+        raise

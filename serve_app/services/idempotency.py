@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from serve_app.db.models import IdempotencyKey
-from serve_app.db.session import Database, rows_affected
+from serve_app.db.session import Database, rows_affected, undone_if_cancelled
 from serve_app.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from serve_app.services.clock import Clock
 
@@ -64,7 +64,9 @@ class IdempotencyKeys:
     ) -> tuple[StoredResponse, bool]:
         """(response, replayed): the stored response of an earlier request with this key, or
         `run`'s, stored when it succeeds. Raises IdempotencyKeyReused or IdempotencyKeyInUse."""
-        claimed = await self.claim(user_id=user_id, key=key, fingerprint=fingerprint)
+        claimed = await undone_if_cancelled(
+            self.claim(user_id=user_id, key=key, fingerprint=fingerprint), self._release_any
+        )
         if isinstance(claimed, StoredResponse):
             return claimed, True
         heartbeat = asyncio.create_task(self._hold(claimed))
@@ -144,6 +146,10 @@ class IdempotencyKeys:
                     content_type=response.content_type,
                 )
             )
+
+    async def _release_any(self, claimed: KeyClaim | StoredResponse) -> None:
+        if isinstance(claimed, KeyClaim):
+            await self.release(claimed)
 
     async def release(self, claim: KeyClaim) -> None:
         async with self._db.write() as session:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from serve_app.db.models import CachedImage, utcnow
-from serve_app.db.session import Database, rows_affected
+from serve_app.db.session import Database, rows_affected, undone_if_cancelled
 from serve_app.errors import GenerationFailed
 from serve_app.services.clock import Clock
 
@@ -89,7 +89,9 @@ class ImageCache:
                 return row
             if row is not None and row.status == "failed" and waited:
                 raise GenerationFailed(f"the identical request this one waited for failed: {row.error}")
-            claim = await self._try_claim(key=key, project_id=project_id, exists=row is not None)
+            claim = await undone_if_cancelled(
+                self._try_claim(key=key, project_id=project_id, exists=row is not None), self._release_any
+            )
             if claim is not None:
                 return claim
             if time.monotonic() > deadline:
@@ -172,6 +174,10 @@ class ImageCache:
             await session.execute(
                 delete(CachedImage).where(col(CachedImage.key) == claim.key, col(CachedImage.status) == "pending")
             )
+
+    async def _release_any(self, claim: Claim | None) -> None:
+        if claim is not None:
+            await self.release(claim)
 
     async def forget(self, key: str, *, storage_key: str) -> None:
         """Drops an entry whose stored object (`storage_key`) is gone, so the next request

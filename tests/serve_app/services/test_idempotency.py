@@ -165,3 +165,24 @@ async def test_keys_expire_after_their_time_to_live_and_are_purged(db, clock):
     assert await keys.purge_expired() == 1
     _, replayed = await keys.once(user_id=user_id, key="k6", fingerprint=same, run=work)
     assert not replayed and work.runs == 2
+
+
+async def test_a_request_cancelled_while_it_claims_its_key_leaves_the_key_free(db, clock):
+    # The client hung up while its key was being claimed: a retry must run, not wait out a lease.
+    user_id, _ = await user_with_key(db)
+    keys = keys_on(db, clock)
+    same = fingerprint("/api/v1/generate", {"prompt": "a"})
+    never_runs = ChargedRun(db, clock, user_id)
+    # A claim takes a few hundred turns of the event loop (the driver works in a thread): cancel
+    # after every few turns, so some cancellations land while its insert commits.
+    for loop_turns in range(0, 800, 8):
+        key = f"cancelled after {loop_turns} turns"
+        attempt = asyncio.ensure_future(keys.once(user_id=user_id, key=key, fingerprint=same, run=never_runs))
+        for _ in range(loop_turns):
+            await asyncio.sleep(0)
+        attempt.cancel()
+        await asyncio.gather(attempt, return_exceptions=True)
+        try:
+            await keys.release(await keys.claim(user_id=user_id, key=key, fingerprint=same))
+        except IdempotencyKeyInUse:
+            pytest.fail(f"cancelled after {loop_turns} turns of the loop, the key stayed claimed")

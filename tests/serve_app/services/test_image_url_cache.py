@@ -197,3 +197,25 @@ async def test_forgetting_a_stale_object_keeps_an_entry_regenerated_meanwhile(db
     # This replica still remembers the old object; when it finds it gone, the new entry survives.
     await here.forget(key, storage_key="images/x.webp")
     assert (await here.lookup(key)).storage_key == "images/y.webp"
+
+
+async def test_a_claim_cancelled_at_any_point_leaves_the_key_free(db):
+    # The waiters hung up while this request was claiming: a claim committed as the task was
+    # cancelled must not stay pending for a whole lease, failing every request for the key.
+    project = await project_with_owner(db)
+    image_cache = cache(db)
+    # A claim takes a few hundred turns of the event loop (the driver works in a thread): cancel
+    # it after every few turns, so some cancellations land while its insert commits.
+    for loop_turns in range(0, 800, 8):
+        key = key_for(project.id, prompt=f"cancelled after {loop_turns} turns")
+        attempt = asyncio.ensure_future(image_cache.lookup_or_claim(key=key, project_id=project.id))
+        for _ in range(loop_turns):
+            await asyncio.sleep(0)
+        attempt.cancel()
+        outcome = (await asyncio.gather(attempt, return_exceptions=True))[0]
+        if isinstance(outcome, Claim):
+            await image_cache.release(outcome)
+        try:
+            await asyncio.wait_for(cache(db, wait_s=0.2).lookup_or_claim(key=key, project_id=project.id), 5)
+        except GenerationFailed:
+            pytest.fail(f"cancelled after {loop_turns} turns of the loop, the key stayed claimed")
