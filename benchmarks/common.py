@@ -120,25 +120,27 @@ def completions_between(times: list[float], start: float, end: float) -> tuple[i
     return sum(start <= t <= end for t in times), end - start
 
 
-def model_seconds(response: httpx.Response) -> float:
-    """The model replica's time reported in the response's `Server-Timing: model;dur=MS`; 0 without one."""
+def server_timing(response: httpx.Response) -> dict[str, float]:
+    """Seconds per stage the response's `Server-Timing` reports (`admit;dur=MS, model;dur=MS, ...`)."""
+    stages = {}
     for metric in response.headers.get("server-timing", "").split(","):
         name, _, duration = metric.strip().partition(";dur=")
-        if name == "model" and duration:
-            return float(duration) / 1000
-    return 0.0
+        if name and duration:
+            stages[name] = float(duration) / 1000
+    return stages
 
 
 async def paired(
     send: Send, raw: Callable[[int], object], *, requests: int, warmup: int = 2
-) -> list[tuple[float, float, float]]:
-    """(served, of which on the model replica, raw) seconds for `requests` rounds: one request
+) -> list[tuple[float, dict[str, float], float]]:
+    """(served, its stages by Server-Timing, raw) seconds for `requests` rounds: one request
     served over HTTP, then the same image drawn in this process by `raw`, one at a time (after
     `warmup` unmeasured rounds).
 
     This CPU's speed drifts by ±15 % over minutes, more than the overhead being measured, so the
     served and raw latencies are taken side by side and compared round by round; the replica's
-    own time (Server-Timing) splits the served latency into the model's part and the stack's."""
+    stages (Server-Timing: admit, model, store, settle) split the served latency into the model's
+    part and the stack's."""
     rounds = []
     async with httpx.AsyncClient(timeout=300) as http:
         for i in range(warmup + requests):
@@ -149,5 +151,5 @@ async def paired(
             started = time.perf_counter()
             raw(i)
             if i >= warmup:
-                rounds.append((served, model_seconds(response), time.perf_counter() - started))
+                rounds.append((served, server_timing(response), time.perf_counter() - started))
     return rounds

@@ -73,7 +73,7 @@ def report(plane: str, served: dict, *, raw: dict, baseline: dict, options) -> N
         )
     rounds = served["low_load"]
     beyond_raw = [total - raw_s for total, _, raw_s in rounds]
-    outside_model = [total - model for total, model, _ in rounds]
+    outside_model = [total - stages.get("model", 0.0) for total, stages, _ in rounds]
     overhead = percentile(beyond_raw, 50)
     print(
         f"  low-load overhead (served - raw, {options.sizes[0]}x{options.sizes[0]}, {len(rounds)} rounds side by "
@@ -83,6 +83,7 @@ def report(plane: str, served: dict, *, raw: dict, baseline: dict, options) -> N
         f"{ms(percentile([total for total, _, _ in rounds], 50))}, raw p50 "
         f"{ms(percentile([raw_s for _, _, raw_s in rounds], 50))}"
     )
+    print(f"  low-load split (p50 of each, Server-Timing): {stage_split(rounds)}")
     hits = served["hits"].get("cache hit")
     if hits:
         ok = hits["requests_per_s"] >= HITS_PER_S and hits["p99_ms"] <= HIT_P99_MS
@@ -92,6 +93,15 @@ def report(plane: str, served: dict, *, raw: dict, baseline: dict, options) -> N
             f"[{verdict(ok)} >= {HITS_PER_S:.0f} req/s, p99 <= {HIT_P99_MS:.0f} ms]; floor "
             f"(GET /api/v1/models) {floor['requests_per_s']:.0f} req/s, p99 {floor['p99_ms']:.0f} ms"
         )
+
+
+def stage_split(rounds: list) -> str:
+    """The p50 of each stage the responses timed, and of the rest: what the stack spends outside
+    them (the proxy, parsing and authentication, Serve's hops to the model replica and back)."""
+    names = list(dict.fromkeys(name for _, stages, _ in rounds for name in stages))
+    parts = [f"{name} {ms(percentile([stages.get(name, 0.0) for _, stages, _ in rounds], 50))}" for name in names]
+    rest = [total - sum(stages.values()) for total, stages, _ in rounds]
+    return ", ".join([*parts, f"rest {ms(percentile(rest, 50))}"])
 
 
 def compare(planes: dict[str, dict], options) -> None:

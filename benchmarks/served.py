@@ -261,8 +261,8 @@ async def served_stages(work_dir: Path, options) -> dict:
     return figures
 
 
-async def low_load(served: ServedPixelray, options) -> list[tuple[float, float, float]]:
-    """One client: (served, of which on the model replica, raw) seconds per round, the raw image
+async def low_load(served: ServedPixelray, options) -> list[tuple[float, dict[str, float], float]]:
+    """One client: (served, its stages by Server-Timing, raw) seconds per round, the raw image
     drawn in this process right after each served one (`common.paired`)."""
     from benchmarks import raw_pipeline
 

@@ -235,9 +235,10 @@ class GenerationService:
             + (hires.cost(p) if hires else 0)
             for p in params
         ]
-        admission = await self._accounting.admit(
-            user=user, correlation_id=context.request_id, model=model.slug, images=len(params), cost=sum(costs)
-        )
+        with context.timed("admit"):
+            admission = await self._accounting.admit(
+                user=user, correlation_id=context.request_id, model=model.slug, images=len(params), cost=sum(costs)
+            )
         context.rate_limit = admission.rate_limit
         enabled = (await self.storage_of(user)).enabled
         stored_keys: list[str] = []
@@ -250,7 +251,7 @@ class GenerationService:
                     for i, p in enumerate(params)
                 )
             )
-            context.add_model_time(max(result.model_seconds for result in results))
+            context.add_time("model", max(result.model_seconds for result in results))
             verdicts = [Verdict.of(model, result) for result in results]
             if hires is not None:
                 results = await asyncio.gather(
@@ -259,7 +260,7 @@ class GenerationService:
                         for p, r in zip(params, results, strict=False)
                     )
                 )
-                context.add_model_time(max(result.model_seconds for result in results))
+                context.add_time("model", max(result.model_seconds for result in results))
                 verdicts = [
                     verdict | Verdict.of(hires.model, result)
                     for verdict, result in zip(verdicts, results, strict=False)
@@ -267,22 +268,24 @@ class GenerationService:
             published, rows = [], []
             for p, result, verdict in zip(params, results, verdicts, strict=False):
                 result = screen(result, verdict)
-                image = await publish(
-                    result,
-                    params=p,
-                    model=model.slug,
-                    user_id=user.id,
-                    request_id=context.request_id,
-                    store=self._store,
-                    enabled=enabled,
-                    verdict=verdict,
-                )
+                with context.timed("store"):
+                    image = await publish(
+                        result,
+                        params=p,
+                        model=model.slug,
+                        user_id=user.id,
+                        request_id=context.request_id,
+                        store=self._store,
+                        enabled=enabled,
+                        verdict=verdict,
+                    )
                 if image.key is not None:
                     stored_keys.append(image.key)
                 published.append(image)
                 rows.append(image.row)
             withheld = sum(cost for cost, verdict in zip(costs, verdicts, strict=False) if verdict.blocked)
-            await self._accounting.succeed(admission, records=rows, refund=withheld)
+            with context.timed("settle"):
+                await self._accounting.succeed(admission, records=rows, refund=withheld)
         except BaseException as exc:
             # Shielded: a client disconnect cancels this task, and the refund must still land.
             await asyncio.shield(self._accounting.fail(admission, error=f"{type(exc).__name__}: {exc}"))

@@ -1,6 +1,6 @@
 import httpx
 
-from benchmarks.common import completions_between, model_seconds
+from benchmarks.common import completions_between, server_timing
 
 
 def waves(*, size: int, period: float, count: int, offset: float = 0.0) -> list[float]:
@@ -25,6 +25,7 @@ def test_too_few_answers_fall_back_to_the_fixed_window():
     assert completions_between([], 10.0, 30.0) == (0, 20.0)
 
 
-def test_the_model_time_is_read_from_server_timing():
-    assert model_seconds(httpx.Response(200, headers={"Server-Timing": "db;dur=2, model;dur=262.5"})) == 0.2625
-    assert model_seconds(httpx.Response(200)) == 0.0
+def test_the_stages_are_read_from_server_timing():
+    response = httpx.Response(200, headers={"Server-Timing": "admit;dur=2, model;dur=262.5"})
+    assert server_timing(response) == {"admit": 0.002, "model": 0.2625}
+    assert server_timing(httpx.Response(200)) == {}

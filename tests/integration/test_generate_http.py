@@ -30,9 +30,11 @@ async def test_generate_returns_a_hosted_png_of_the_requested_size(api, key):
     elapsed_ms = (time.perf_counter() - sent) * 1000
 
     assert response.status_code == 200, response.text
-    # The model replica's share of the request, for the client to set against the whole.
-    name, duration = response.headers["server-timing"].split(";dur=")
-    assert name == "model" and 0 < float(duration) < elapsed_ms
+    # Each stage's share of the request, for the client to set against the whole.
+    stages = dict(metric.split(";dur=") for metric in response.headers["server-timing"].split(", "))
+    assert list(stages) == ["admit", "model", "store", "settle"]
+    assert all(float(ms) > 0 for ms in stages.values())
+    assert sum(float(ms) for ms in stages.values()) < elapsed_ms
     body = response.json()
     assert body["success"] is True and body["request_id"]
     data = body["data"]
