@@ -167,7 +167,8 @@ async def test_a_new_user_signs_up_and_uses_every_page(serve_app, console, tmp_p
     await page.goto("/projects")
     await page.fill("input[name=slug]", slug)
     await page.check("input[name=require_signature]")
-    await page.click("text=Create project")
+    async with page.expect_navigation():
+        await page.click("text=Create project")
     section = page.locator(f"#project-{slug}")
     secret = await section.locator(f"#secret-value-{slug}").input_value()
     assert len(secret) >= 32

@@ -16,7 +16,7 @@ from serve_app.schemas.image_url import ImageQuery
 from serve_app.schemas.validation import invalid_request
 from serve_app.services import projects, signing
 from serve_app.web.deps import ConsoleSessionDep, CsrfSessionDep
-from serve_app.web.rendering import ConsoleRoute, render
+from serve_app.web.rendering import ConsoleRoute, is_htmx, render
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 _BUILDER_FIELDS = ("prompt", "route", "model", "aspect_ratio", "seed", "format")
@@ -116,4 +116,8 @@ async def build_url(slug: str, request: Request, state: StateDep, console: CsrfS
         expires_at = _expiry(form.get("expires_hours"))
         query = signing.signed_query(project.secret, query, expires_at=expires_at)
     url = f"{state.config.public_base_url}/p/{project.slug}/image?{query}"
-    return render(request, "partials/project_url.html", url=url, slug=project.slug)
+    if is_htmx(request):
+        return render(request, "partials/project_url.html", url=url, slug=project.slug)
+    # A click before the page's scripts load posts the form itself: answer with the whole page.
+    project_list = await projects.projects_of(db=state.db, user=console.user)
+    return _page(request, state, project_list, built={"slug": project.slug, "url": url})

@@ -56,6 +56,15 @@ async def test_the_url_builder_signs_with_the_projects_secret(browser, state):
     assert dict(parse_qsl(query))["prompt"] == "a quiet harbor"
 
 
+async def test_the_url_builder_works_without_scripts_as_a_plain_form(browser):
+    await browser.sign_up()
+    await create_project(browser, "plain-site")
+    response = await browser.form_post("/projects", "/projects/plain-site/url", {"prompt": "a plain harbor"})
+    assert response.status_code == 200 and "<h1>Projects</h1>" in response.text
+    built = response.text.split('id="built-url-plain-site"')[1].split('value="')[1].split('"')[0]
+    assert built.startswith("http://") and "/p/plain-site/image?prompt=a+plain+harbor" in built
+
+
 async def test_the_url_builder_refuses_a_bad_parameter(browser):
     await browser.sign_up()
     await create_project(browser, "gallery-site")
