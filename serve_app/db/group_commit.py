@@ -4,8 +4,9 @@ requests pay for one commit (dynamic batching, applied to the database).
 While one group's transaction runs, newly submitted work queues up and forms the next group, so
 a lone request waits for no timer and a busy replica commits large groups. Inside a group every
 unit of work runs in its own savepoint: one that raises (a limit reached, credits short) is
-rolled back alone and its caller gets the error, while the others commit. If the group as a
-whole cannot commit (a deadlock, a lost connection), each unit is retried in its own transaction.
+rolled back alone and its caller gets the error, while the others commit (a group of one needs
+no savepoint: its own transaction rolls back). If the group as a whole cannot commit (a
+deadlock, a lost connection), each unit is retried in its own transaction.
 """
 
 import asyncio
@@ -54,6 +55,9 @@ class GroupCommit:
             await self._commit(sorted(group, key=lambda unit: unit.order))
 
     async def _commit(self, group: list[_Unit]) -> None:
+        if len(group) == 1:
+            await self._commit_alone(group[0])
+            return
         outcomes: list[tuple[bool, Any]] = []
         try:
             async with self._db.write() as session:
@@ -63,15 +67,23 @@ class GroupCommit:
                             outcomes.append((True, await unit.work(session)))
                     except Exception as exc:
                         outcomes.append((False, exc))
-        except Exception as exc:
-            if len(group) == 1:
-                _settle(group[0].future, ok=False, value=exc)
-                return
+        except Exception:
             for unit in group:
                 await self._commit([unit])
             return
         for unit, (ok, value) in zip(group, outcomes, strict=True):
             _settle(unit.future, ok=ok, value=value)
+
+    async def _commit_alone(self, unit: _Unit) -> None:
+        # No savepoint: when the only unit raises, rolling back its transaction is the same
+        # thing, and at low load it saves two statements per request.
+        try:
+            async with self._db.write() as session:
+                value = await unit.work(session)
+        except Exception as exc:
+            _settle(unit.future, ok=False, value=exc)
+        else:
+            _settle(unit.future, ok=True, value=value)
 
 
 def _settle(future: asyncio.Future, *, ok: bool, value: Any) -> None:

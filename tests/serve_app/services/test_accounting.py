@@ -222,6 +222,26 @@ async def test_a_refused_admission_in_a_group_leaves_the_others_admitted(db, acc
     assert await checked_balance(db, broke_id) == 0
 
 
+async def test_a_lone_admission_takes_no_savepoint_and_a_refused_one_leaves_no_trace(db, accounting):
+    rich_id, _ = await user_with_key(db)
+    broke_id, _ = await user_with_key(db, plan="broke")
+    statements: list[str] = []
+
+    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+    def _on_statement(_connection, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    admission = await admit(accounting, db, rich_id)
+    await accounting.succeed(admission)
+    with pytest.raises(InsufficientCredits):
+        await admit(accounting, db, broke_id)
+
+    assert statements and not [s for s in statements if "SAVEPOINT" in s.upper()]
+    assert await checked_balance(db, rich_id) == 999 and await checked_balance(db, broke_id) == 0
+    async with db.read() as session:
+        assert (await session.exec(select(UsageRecord).where(UsageRecord.user_id == broke_id))).all() == []
+
+
 async def test_without_group_commit_each_admission_is_its_own_transaction(db, clock):
     accounting = Accounting(db=db, config=make_config(ledger={"group_commit": False}), clock=clock)
     user_id, _ = await user_with_key(db, plan="per-minute")
