@@ -18,6 +18,11 @@ from tests.factories import checked_balance, project_with_owner, user_with_key
 
 pytestmark = pytest.mark.serve
 
+# The test app's model whose sides go to 1024 px (tests/conftest.py). A blocker of 50 steps at
+# 1024² runs for seconds even on a fast machine (at 256², the tiny model's largest, it took 0.6 s
+# on one, so it ended, and the request queued behind it finished, before the test hung up).
+MODEL = "tiny-block-sd"
+BLOCKER_SIZE = 1024
 # Far more steps than run before the hang-up reaches the replica: a request that kept running
 # would show them all.
 LONG_STEPS = 50
@@ -26,10 +31,10 @@ STEPS_IN_FLIGHT = 3
 
 
 @pytest.fixture
-def tiny_sd():
+def replica():
     from ray import serve
 
-    return serve.get_deployment_handle("tiny-sd", app_name="pixelray")
+    return serve.get_deployment_handle(MODEL, app_name="pixelray")
 
 
 async def stats(handle) -> dict:
@@ -67,8 +72,9 @@ class Caller:
             await self._client.aclose()
 
 
-def long_generation(key: str, *, size: int = 256) -> Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]:
+def long_generation(key: str, *, size: int = BLOCKER_SIZE) -> Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]:
     body = {
+        "model": MODEL,
         "prompt": f"a slow lighthouse {secrets.token_hex(3)}",
         "width": size,
         "height": size,
@@ -96,26 +102,26 @@ async def until_queued(handle, count: int = 1) -> None:
     await until(waiting)
 
 
-async def start_running(serve_app, tiny_sd, key: str) -> tuple[Caller, int]:
+async def start_running(serve_app, replica, key: str) -> tuple[Caller, int]:
     """A long generation, once the replica is stepping through it; and the step count then."""
-    before = (await stats(tiny_sd))["steps"]
+    before = (await stats(replica))["steps"]
     caller = Caller(serve_app, long_generation(key))
 
     async def stepping() -> bool:
-        return (await stats(tiny_sd))["steps"] > before
+        return (await stats(replica))["steps"] > before
 
     await until(stepping)
-    return caller, (await stats(tiny_sd))["steps"]
+    return caller, (await stats(replica))["steps"]
 
 
-async def test_a_client_that_hangs_up_stops_its_generation_at_the_next_step_and_pays_nothing(serve_app, api, tiny_sd):
+async def test_a_client_that_hangs_up_stops_its_generation_at_the_next_step_and_pays_nothing(serve_app, api, replica):
     user_id, key = await user_with_key(serve_app.db)
     balance = await checked_balance(serve_app.db, user_id)
-    stopped_before = (await stats(tiny_sd))["abandoned"]["running"]
-    caller, steps_at_hang_up = await start_running(serve_app, tiny_sd, key)
+    stopped_before = (await stats(replica))["abandoned"]["running"]
+    caller, steps_at_hang_up = await start_running(serve_app, replica, key)
     await caller.hang_up()
 
-    after = await until_idle(tiny_sd)
+    after = await until_idle(replica)
     assert after["abandoned"]["running"] == stopped_before + 1
     assert after["steps"] - steps_at_hang_up <= STEPS_IN_FLIGHT
     # Another request runs next: nothing is left of the first.
@@ -134,37 +140,37 @@ async def _settled(serve_app, user_id: int, expected: int) -> bool:
     return await checked_balance(serve_app.db, user_id) == expected
 
 
-async def test_a_request_whose_client_hangs_up_while_queued_never_runs(serve_app, tiny_sd):
+async def test_a_request_whose_client_hangs_up_while_queued_never_runs(serve_app, replica):
     user_id, key = await user_with_key(serve_app.db)
     balance = await checked_balance(serve_app.db, user_id)
-    queued_before = (await stats(tiny_sd))["abandoned"]["queued"]
-    blocker, _ = await start_running(serve_app, tiny_sd, key)
+    queued_before = (await stats(replica))["abandoned"]["queued"]
+    blocker, _ = await start_running(serve_app, replica, key)
     # A different size: it cannot join the running call, so it waits for the next batch.
     queued = Caller(serve_app, long_generation(key, size=128))
 
     async def left_queue() -> bool:
-        return (await stats(tiny_sd))["abandoned"]["queued"] > queued_before
+        return (await stats(replica))["abandoned"]["queued"] > queued_before
 
-    await until_queued(tiny_sd)
+    await until_queued(replica)
     await queued.hang_up()
     await until(left_queue)
-    steps_at_hang_up = (await stats(tiny_sd))["steps"]
+    steps_at_hang_up = (await stats(replica))["steps"]
     await blocker.hang_up()
     # The blocker stops within the steps in flight, and the queued request never starts.
-    assert (await until_idle(tiny_sd))["steps"] - steps_at_hang_up <= STEPS_IN_FLIGHT
+    assert (await until_idle(replica))["steps"] - steps_at_hang_up <= STEPS_IN_FLIGHT
     await until(lambda: _settled(serve_app, user_id, balance))
     assert await images_of(serve_app, user_id) == 0
 
 
-async def test_one_client_hanging_up_does_not_fail_another_waiting_on_the_same_image(serve_app, tiny_sd):
+async def test_one_client_hanging_up_does_not_fail_another_waiting_on_the_same_image(serve_app, replica):
     _, key = await user_with_key(serve_app.db)
     project = await project_with_owner(serve_app.db)
     balance = await checked_balance(serve_app.db, project.user_id)
     # The model is busy, so the image both wait for is still queued when the first hangs up.
-    blocker, _ = await start_running(serve_app, tiny_sd, key)
-    image_url = f"/p/{project.slug}/image?prompt=shared%20{secrets.token_hex(3)}"
+    blocker, _ = await start_running(serve_app, replica, key)
+    image_url = f"/p/{project.slug}/image?model={MODEL}&prompt=shared%20{secrets.token_hex(3)}"
     first = Caller(serve_app, lambda client: client.get(image_url))
-    await until_queued(tiny_sd)
+    await until_queued(replica)
     second = Caller(serve_app, lambda client: client.get(image_url))
     # Time for the second to reach an ingress and wait (on the same replica or through the cache row).
     await asyncio.sleep(0.5)
@@ -178,17 +184,18 @@ async def test_one_client_hanging_up_does_not_fail_another_waiting_on_the_same_i
     assert await checked_balance(serve_app.db, project.user_id) == balance - 1
 
 
-async def test_a_shared_generation_stops_and_is_refunded_when_every_waiter_hangs_up(serve_app, api, tiny_sd):
+async def test_a_shared_generation_stops_and_is_refunded_when_every_waiter_hangs_up(serve_app, api, replica):
     _, key = await user_with_key(serve_app.db)
     project = await project_with_owner(serve_app.db)
     balance = await checked_balance(serve_app.db, project.user_id)
-    blocker, _ = await start_running(serve_app, tiny_sd, key)
-    image_url = f"/p/{project.slug}/image?prompt=nobody%20waits%20{secrets.token_hex(3)}"
+    blocker, _ = await start_running(serve_app, replica, key)
+    image_url = f"/p/{project.slug}/image?model={MODEL}&prompt=nobody%20waits%20{secrets.token_hex(3)}"
     waiters = [Caller(serve_app, lambda client: client.get(image_url)) for _ in range(2)]
-    await until_queued(tiny_sd)
+    await until_queued(replica)
     await asyncio.sleep(0.5)
     for waiter in waiters:
         await waiter.hang_up()
+    assert (await stats(replica))["running"], "the blocker ended before the waiters hung up: make it longer"
     await blocker.hang_up()
 
     async def released() -> bool:
@@ -206,7 +213,7 @@ async def test_a_shared_generation_stops_and_is_refunded_when_every_waiter_hangs
 
 def streamed_generation(key: str) -> Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]:
     body = {
-        "model": "tiny-sd",
+        "model": MODEL,
         "prompt": f"a slow lighthouse {secrets.token_hex(3)}",
         "size": "256x256",
         "steps": LONG_STEPS,
@@ -225,22 +232,22 @@ def streamed_generation(key: str) -> Callable[[httpx.AsyncClient], Awaitable[htt
     return request
 
 
-async def test_a_streaming_client_that_hangs_up_stops_its_generation_and_pays_nothing(serve_app, tiny_sd):
+async def test_a_streaming_client_that_hangs_up_stops_its_generation_and_pays_nothing(serve_app, replica):
     # Previews and hang-ups share the replica's step callback: listening must not keep a call alive.
     user_id, key = await user_with_key(serve_app.db)
     balance = await checked_balance(serve_app.db, user_id)
-    stopped_before = (await stats(tiny_sd))["abandoned"]["running"]
-    before = (await stats(tiny_sd))["steps"]
+    stopped_before = (await stats(replica))["abandoned"]["running"]
+    before = (await stats(replica))["steps"]
     caller = Caller(serve_app, streamed_generation(key))
 
     async def stepping() -> bool:
-        return (await stats(tiny_sd))["steps"] > before
+        return (await stats(replica))["steps"] > before
 
     await until(stepping)
-    steps_at_hang_up = (await stats(tiny_sd))["steps"]
+    steps_at_hang_up = (await stats(replica))["steps"]
     await caller.hang_up()
 
-    after = await until_idle(tiny_sd)
+    after = await until_idle(replica)
     assert after["abandoned"]["running"] == stopped_before + 1
     assert after["steps"] - steps_at_hang_up <= STEPS_IN_FLIGHT
     await until(lambda: _settled(serve_app, user_id, balance))
