@@ -83,14 +83,15 @@ class Database:
         await self.engine.dispose()
 
 
-async def core(session: AsyncSession, statement: Executable) -> Result[Any]:
-    """Runs a Core statement on the session's connection, inside its transaction (and savepoint).
+async def core(session: AsyncSession, statement: Executable, parameters: Any = None) -> Result[Any]:
+    """Runs a Core statement (with `parameters`, one dict or a list of them, for a statement built
+    once with bind parameters) on the session's connection, inside its transaction (and savepoint).
 
     For the ledger's hot path: the ORM's handling of a statement (identity-map sync, autoflush,
     sqlmodel's warning) costs more CPU than the statement itself. Only for statements whose
     rows no ORM object in the session is read back from, and after anything pending is flushed."""
     # One hop into SQLAlchemy's greenlet for both the connection and the statement.
-    return await session.run_sync(lambda sync: sync.connection().execute(statement))
+    return await session.run_sync(lambda sync: sync.connection().execute(statement, parameters))
 
 
 def rows_affected(result: Result[Any]) -> int:
