@@ -37,8 +37,7 @@ T = TypeVar("T")
 LAPSED = "lease expired: the ingress serving this request was lost; refunded"
 
 
-# The hot path's statements, built once and run with each request's values (building one costs
-# more CPU than running it).
+# The hot path's statements, built once and run with each request's values (see `core`).
 _NEW_RECORD = insert(UsageRecord)
 _SETTLE = (
     update(UsageRecord)

@@ -32,7 +32,7 @@ async def grant(*, db: Database, user_id: int, amount: int, note: str = "") -> i
     return balance
 
 
-# Built once and run with each request's values: building a statement costs more CPU than running it.
+# Built once and run with each request's values (see `core`).
 _DEBIT = (
     update(User)
     .where(col(User.id) == bindparam("debited_user"), col(User.balance) >= bindparam("cost"))
@@ -48,8 +48,15 @@ async def try_debit(session: AsyncSession, *, user_id: int, cost: int, request_i
     balance is short (or the user is gone)."""
     balance = (await core(session, _DEBIT, {"debited_user": user_id, "cost": cost})).scalar_one_or_none()
     if balance is not None:
-        entry = {"user_id": user_id, "kind": "debit", "amount": -cost, "request_id": request_id, "note": ""}
-        await core(session, _NEW_ENTRY, {**entry, "created_at": now})
+        entry = {
+            "user_id": user_id,
+            "kind": "debit",
+            "amount": -cost,
+            "request_id": request_id,
+            "note": "",
+            "created_at": now,
+        }
+        await core(session, _NEW_ENTRY, entry)
     return balance
 
 

@@ -159,7 +159,7 @@ _COUNT_STATEMENTS: dict[str, Executable] = {}
 
 
 def _count_statement(dialect: str) -> Executable:
-    """The counters' upsert in `dialect`, built once (building it costs more CPU than running it)."""
+    """The counters' upsert in `dialect`, built once and run with each request's values (see `core`)."""
     statement = _COUNT_STATEMENTS.get(dialect)
     if statement is None:
         upsert = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(UsageCounter).values(
