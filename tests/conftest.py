@@ -216,8 +216,7 @@ async def serve_app(
             # Its replicas also run the stand-in safety checker under `flag`: one deployment fewer to start.
             tiny_lora_entry(safety={"policy": "flag", "checker": STAND_IN_SAFETY}),
             tiny_upscaler_entry(),
-            # Sides up to 1024 px: the hang-up tests keep it busy with a 1024² blocker, which must
-            # outlast their reaction on a fast machine (50 steps of 256² took 0.6 s on one).
+            # Sides up to 1024 px, for the hang-up tests' blocker (tests/integration/test_hangups_http.py).
             tiny_safety_entry("tiny-block-sd", "block", max_size=1024),
         ],
         chains=TEST_CHAINS,
